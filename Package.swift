@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds of the numeric modules skip overflow and exclusivity checks in hot loops.
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Chorus",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "chorus", targets: ["chorus"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // System-library shims: a module map and one header each, nothing else.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Hardware CRC32C (SSE4.2) with a portable fallback.
+        .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O3"])]),
+
+        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "NeuralNet", dependencies: ["TensorCore", "Config"], swiftSettings: fastMath),
+        .target(name: "Optimizers", dependencies: ["TensorCore"], swiftSettings: fastMath),
+        .target(name: "Data", dependencies: ["CZlib", "TensorCore", "CChecksum"], swiftSettings: fastMath),
+        .target(name: "Config"),
+        .target(name: "Checkpoint", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "WireProtocol", dependencies: ["CChecksum"], swiftSettings: fastMath),
+        .target(name: "Transport", dependencies: ["CZeroMQ", "WireProtocol"]),
+        .target(name: "Coordination", dependencies: ["WireProtocol"]),
+        .target(name: "CollapseMonitor"),
+        .target(
+            name: "Runtime",
+            dependencies: [
+                "TensorCore", "NeuralNet", "Optimizers", "Data", "Config", "Checkpoint",
+                "WireProtocol", "Transport", "Coordination", "CollapseMonitor",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: fastMath
+        ),
+        .executableTarget(
+            name: "chorus",
+            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers", "TensorCore", "Config"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "TensorCore"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
+        .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "WireProtocol"]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "WireProtocol"]),
+        .testTarget(name: "CollapseMonitorTests", dependencies: ["CollapseMonitor"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Runtime"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
