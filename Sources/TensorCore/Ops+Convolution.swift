@@ -1,0 +1,183 @@
+/// Geometry of a 2-D convolution or pooling window over [N, C, H, W] inputs.
+public struct ConvolutionGeometry: Equatable, Sendable {
+    public let kernelHeight: Int, kernelWidth: Int, stride: Int
+    public let padTop: Int, padLeft: Int
+    public let inputHeight: Int, inputWidth: Int
+    public let outputHeight: Int, outputWidth: Int
+
+    /// `same` padding follows TensorFlow: the output is ⌈input / stride⌉, with the padding
+    /// split evenly and any odd pixel on the bottom/right (with stride 1 and an odd kernel
+    /// this equals PyTorch's `padding="same"`). `valid` pads nothing.
+    public init(inputHeight: Int, inputWidth: Int, kernelHeight: Int, kernelWidth: Int, stride: Int, same: Bool) {
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth; self.stride = stride
+        self.inputHeight = inputHeight; self.inputWidth = inputWidth
+        if same {
+            let oh = (inputHeight + stride - 1) / stride, ow = (inputWidth + stride - 1) / stride
+            let padH = Swift.max((oh - 1) * stride + kernelHeight - inputHeight, 0)
+            let padW = Swift.max((ow - 1) * stride + kernelWidth - inputWidth, 0)
+            padTop = padH / 2; padLeft = padW / 2
+            outputHeight = oh; outputWidth = ow
+        } else {
+            padTop = 0; padLeft = 0
+            outputHeight = (inputHeight - kernelHeight) / stride + 1
+            outputWidth = (inputWidth - kernelWidth) / stride + 1
+        }
+    }
+}
+
+extension Tape {
+    /// 2-D convolution (cross-correlation, as PyTorch): x [N, C, H, W], weight [F, C, kh, kw],
+    /// bias [F] → [N, F, Ho, Wo]. Each example is unfolded (im2col) into a [C·kh·kw, Ho·Wo]
+    /// matrix and multiplied by the weight matrix [F, C·kh·kw] with one SGEMM.
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, same: Bool = false) -> Tensor {
+        precondition(x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1],
+                     "conv2d: input \(x.shape) does not match weight \(weight.shape)")
+        let n = x.shape[0], c = x.shape[1], filters = weight.shape[0]
+        let geometry = ConvolutionGeometry(inputHeight: x.shape[2], inputWidth: x.shape[3],
+                                           kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride, same: same)
+        precondition(geometry.outputHeight > 0 && geometry.outputWidth > 0, "conv2d: kernel larger than input \(x.shape)")
+        let patch = c * geometry.kernelHeight * geometry.kernelWidth
+        let positions = geometry.outputHeight * geometry.outputWidth
+        let columns = TensorStorage(count: n * patch * positions, zeroed: false)
+        let out = Tensor(uninitialized: [n, filters, geometry.outputHeight, geometry.outputWidth])
+        let inputPlane = c * geometry.inputHeight * geometry.inputWidth
+        for example in 0..<n {
+            let cols = columns.pointer + example * patch * positions
+            im2col(x.data + example * inputPlane, channels: c, geometry, into: cols)
+            let y = out.data + example * filters * positions
+            var beta: Float = 0
+            if let bias {
+                for f in 0..<filters { (y + f * positions).update(repeating: bias.data[f], count: positions) }
+                beta = 1
+            }
+            BLAS.gemm(transposeA: false, transposeB: false, m: filters, n: positions, k: patch,
+                      a: weight.data, lda: patch, b: cols, ldb: positions, beta: beta, c: y, ldc: positions)
+        }
+        var inputs = [x, weight]
+        if let bias { inputs.append(bias) }
+        record(out, inputs) {
+            let g = out.gradientPointer()
+            let scratch = TensorStorage(count: patch * positions, zeroed: false)
+            for example in 0..<n {
+                let gy = g + example * filters * positions
+                let cols = columns.pointer + example * patch * positions
+                if weight.requiresGrad {
+                    BLAS.gemm(transposeA: false, transposeB: true, m: filters, n: patch, k: positions,
+                              a: gy, lda: positions, b: cols, ldb: positions, beta: 1, c: weight.gradientPointer(), ldc: patch)
+                }
+                if let bias, bias.requiresGrad {
+                    let gb = bias.gradientPointer()
+                    for f in 0..<filters {
+                        var total: Float = 0
+                        let row = gy + f * positions
+                        for p in 0..<positions { total += row[p] }
+                        gb[f] += total
+                    }
+                }
+                if x.requiresGrad {
+                    BLAS.gemm(transposeA: true, transposeB: false, m: patch, n: positions, k: filters,
+                              a: weight.data, lda: patch, b: gy, ldb: positions, c: scratch.pointer, ldc: positions)
+                    col2imAdd(scratch.pointer, channels: c, geometry, into: x.gradientPointer() + example * inputPlane)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Max pooling over `size`×`size` windows moved by `stride` (no padding): [N, C, H, W] →
+    /// [N, C, Ho, Wo]; the gradient goes to the first maximal element of each window.
+    public func maxPool2d(_ x: Tensor, size: Int, stride: Int) -> Tensor {
+        precondition(x.shape.count == 4, "maxPool2d takes [N, C, H, W], got \(x.shape)")
+        let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+        let oh = (h - size) / stride + 1, ow = (w - size) / stride + 1
+        precondition(oh > 0 && ow > 0, "maxPool2d: window \(size) larger than input \(x.shape)")
+        let out = Tensor(uninitialized: [x.shape[0], x.shape[1], oh, ow])
+        var argmax = [Int32](repeating: 0, count: out.count)
+        let input = x.data, output = out.data
+        argmax.withUnsafeMutableBufferPointer { best in
+            for plane in 0..<planes {
+                let source = input + plane * h * w
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var bestValue = -Float.infinity, bestIndex = (i * stride) * w + j * stride
+                        for di in 0..<size {
+                            let row = (i * stride + di) * w + j * stride
+                            for dj in 0..<size where source[row + dj] > bestValue {
+                                bestValue = source[row + dj]; bestIndex = row + dj
+                            }
+                        }
+                        let o = (plane * oh + i) * ow + j
+                        output[o] = bestValue
+                        best[o] = Int32(bestIndex)
+                    }
+                }
+            }
+        }
+        record(out, [x]) {
+            let g = out.gradientPointer(), gx = x.gradientPointer()
+            argmax.withUnsafeBufferPointer { best in
+                for plane in 0..<planes {
+                    for k in 0..<(oh * ow) {
+                        let o = plane * oh * ow + k
+                        gx[plane * h * w + Int(best[o])] += g[o]
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Unfolds one example [C, H, W] into columns [C·kh·kw, Ho·Wo] (zero outside the image).
+@inline(__always)
+func im2col(_ x: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, into cols: UnsafeMutablePointer<Float>) {
+    let positions = g.outputHeight * g.outputWidth
+    var row = 0
+    for c in 0..<channels {
+        let plane = x + c * g.inputHeight * g.inputWidth
+        for ki in 0..<g.kernelHeight {
+            for kj in 0..<g.kernelWidth {
+                let target = cols + row * positions
+                for oi in 0..<g.outputHeight {
+                    let ii = oi * g.stride + ki - g.padTop
+                    let line = target + oi * g.outputWidth
+                    if ii < 0 || ii >= g.inputHeight {
+                        line.update(repeating: 0, count: g.outputWidth)
+                        continue
+                    }
+                    let source = plane + ii * g.inputWidth
+                    for oj in 0..<g.outputWidth {
+                        let jj = oj * g.stride + kj - g.padLeft
+                        line[oj] = (jj >= 0 && jj < g.inputWidth) ? source[jj] : 0
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: adds columns back into the image positions they came from.
+@inline(__always)
+func col2imAdd(_ cols: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, into x: UnsafeMutablePointer<Float>) {
+    let positions = g.outputHeight * g.outputWidth
+    var row = 0
+    for c in 0..<channels {
+        let plane = x + c * g.inputHeight * g.inputWidth
+        for ki in 0..<g.kernelHeight {
+            for kj in 0..<g.kernelWidth {
+                let source = cols + row * positions
+                for oi in 0..<g.outputHeight {
+                    let ii = oi * g.stride + ki - g.padTop
+                    if ii < 0 || ii >= g.inputHeight { continue }
+                    let target = plane + ii * g.inputWidth, line = source + oi * g.outputWidth
+                    for oj in 0..<g.outputWidth {
+                        let jj = oj * g.stride + kj - g.padLeft
+                        if jj >= 0 && jj < g.inputWidth { target[jj] += line[oj] }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
