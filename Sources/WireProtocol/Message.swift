@@ -1,0 +1,247 @@
+/// The version of the wire format this build speaks; peers must match exactly.
+public let protocolVersion: UInt16 = 1
+
+/// Identifies one message kind on the wire (the header's `kind` byte).
+public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case join = 1, welcome = 2, reject = 3, work = 4, gradient = 5, heartbeat = 6, leave = 7
+
+    /// The kind's name, as in `Message`.
+    public var description: String {
+        switch self {
+        case .join: return "join"
+        case .welcome: return "welcome"
+        case .reject: return "reject"
+        case .work: return "work"
+        case .gradient: return "gradient"
+        case .heartbeat: return "heartbeat"
+        case .leave: return "leave"
+        }
+    }
+}
+
+/// A protocol message between the coordinator (ROUTER) and a worker (DEALER).
+///
+/// The run ID is not part of the message: it travels in every header and `WireCodec.decode`
+/// returns it beside the message (0 from a worker that has not been welcomed yet).
+public enum Message: Equatable, Sendable {
+    /// Worker → coordinator: asks to take part in the run.
+    case join(Join)
+    /// Coordinator → worker: accepted; here are the worker's ID and the run's config.
+    case welcome(Welcome)
+    /// Coordinator → worker: refused or failed (the worker should exit with the message).
+    case reject(Reject)
+    /// Coordinator → worker: compute these shards' gradients at this parameter version.
+    case work(Work)
+    /// Worker → coordinator: one shard's gradient and statistics.
+    case gradient(Gradient)
+    /// Either way: liveness, with the sender's clock for round-trip estimates.
+    case heartbeat(Heartbeat)
+    /// Either way: the sender is going away (worker shutting down, or the run is over).
+    case leave(Leave)
+
+    /// The message's kind byte.
+    public var kind: MessageKind {
+        switch self {
+        case .join: return .join
+        case .welcome: return .welcome
+        case .reject: return .reject
+        case .work: return .work
+        case .gradient: return .gradient
+        case .heartbeat: return .heartbeat
+        case .leave: return .leave
+        }
+    }
+}
+
+/// A worker's request to join a run.
+public struct Join: Equatable, Sendable {
+    /// Human-readable worker name (host and pid, say), for logs.
+    public var workerName: String
+    /// The worker binary's version string; logged, and compared when the coordinator requires it.
+    public var buildVersion: String
+    /// The wire protocol version the worker speaks (also checked in every header).
+    public var protocolVersion: UInt16
+    /// Fingerprint of the worker's training data, so every replica trains on the same examples.
+    public var dataFingerprint: UInt64
+    /// The worker's process ID.
+    public var pid: Int32
+    /// The worker ID asked for (a restarted worker reclaims its slot), or −1 for any.
+    public var requestedWorkerID: Int32
+
+    /// A join request; `protocolVersion` defaults to this build's.
+    public init(workerName: String, buildVersion: String, protocolVersion: UInt16 = WireProtocol.protocolVersion,
+                dataFingerprint: UInt64, pid: Int32, requestedWorkerID: Int32 = -1) {
+        self.workerName = workerName
+        self.buildVersion = buildVersion
+        self.protocolVersion = protocolVersion
+        self.dataFingerprint = dataFingerprint
+        self.pid = pid
+        self.requestedWorkerID = requestedWorkerID
+    }
+}
+
+/// The coordinator's acceptance of a worker; parameters come with the next `work` message.
+public struct Welcome: Equatable, Sendable {
+    /// The worker's ID in this run (0-based).
+    public var workerID: UInt32
+    /// The run's config file, as JSON bytes, so a standalone worker builds the same model.
+    public var configJSON: [UInt8]
+    /// Hash of the canonical config, for quick comparisons in logs and checkpoints.
+    public var configHash: UInt64
+    /// How often each side sends a heartbeat when otherwise idle, in milliseconds.
+    public var heartbeatIntervalMs: UInt32
+    /// Silence after which a peer counts as dead, in milliseconds.
+    public var timeoutMs: UInt32
+    /// The parameter version the next `work` message refers to.
+    public var parameterVersion: UInt64
+
+    /// A welcome message.
+    public init(workerID: UInt32, configJSON: [UInt8], configHash: UInt64, heartbeatIntervalMs: UInt32,
+                timeoutMs: UInt32, parameterVersion: UInt64) {
+        self.workerID = workerID
+        self.configJSON = configJSON
+        self.configHash = configHash
+        self.heartbeatIntervalMs = heartbeatIntervalMs
+        self.timeoutMs = timeoutMs
+        self.parameterVersion = parameterVersion
+    }
+}
+
+/// Why a join (or a later message) was refused.
+public enum RejectCode: UInt8, Sendable, CaseIterable {
+    case versionMismatch = 1, dataMismatch = 2, wrongRun = 3, configMismatch = 4, full = 5
+    case malformed = 6, other = 7
+}
+
+/// A refusal, or a fatal error reported to the peer.
+public struct Reject: Equatable, Sendable {
+    /// The machine-readable reason.
+    public var code: RejectCode
+    /// One human line naming what is wrong, e.g. "protocol version 2, coordinator speaks 1".
+    public var message: String
+
+    /// A reject message.
+    public init(code: RejectCode, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Flags of a `work` message.
+public struct WorkFlags: OptionSet, Equatable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// This step is audited: the shards were also given to another worker for comparison.
+    public static let audit = WorkFlags(rawValue: 1 << 0)
+    /// Send collapse-monitor statistics (activations, per-layer norms) with the gradients.
+    public static let probe = WorkFlags(rawValue: 1 << 1)
+}
+
+/// One step's assignment to one worker.
+public struct Work: Equatable, Sendable {
+    /// Global step number (1-based).
+    public var step: UInt64
+    /// Epoch of this step (0-based).
+    public var epoch: UInt32
+    /// Step within the epoch (0-based).
+    public var stepInEpoch: UInt32
+    /// Version of the parameters the gradients must be computed at.
+    public var parameterVersion: UInt64
+    /// The shard indices (each in 0..<shardCount) this worker computes, one gradient each.
+    public var shards: [UInt32]
+    /// Total number of shards each step is split into.
+    public var shardCount: UInt32
+    /// Audit and probe bits.
+    public var flags: WorkFlags
+    /// The element type the worker sends its gradients in.
+    public var gradientDType: WireDType
+    /// The fp32 parameters at `parameterVersion`, when the worker does not have them yet.
+    public var parameters: PayloadBuffer?
+
+    /// A work message.
+    public init(step: UInt64, epoch: UInt32, stepInEpoch: UInt32, parameterVersion: UInt64, shards: [UInt32],
+                shardCount: UInt32, flags: WorkFlags = [], gradientDType: WireDType = .fp32,
+                parameters: PayloadBuffer? = nil) {
+        self.step = step
+        self.epoch = epoch
+        self.stepInEpoch = stepInEpoch
+        self.parameterVersion = parameterVersion
+        self.shards = shards
+        self.shardCount = shardCount
+        self.flags = flags
+        self.gradientDType = gradientDType
+        self.parameters = parameters
+    }
+}
+
+/// One shard's gradient, summed loss and statistics.
+public struct Gradient: Equatable, Sendable {
+    /// The step this gradient belongs to.
+    public var step: UInt64
+    /// The shard index.
+    public var shard: UInt32
+    /// Number of examples in the shard (the weight of this gradient in the average).
+    public var exampleCount: UInt32
+    /// The parameter version the gradient was computed at.
+    public var parameterVersion: UInt64
+    /// Sum of the per-example losses over the shard.
+    public var lossSum: Double
+    /// Number of examples predicted right.
+    public var correct: UInt32
+    /// Element type of `payload`.
+    public var dtype: WireDType
+    /// Nanoseconds the worker spent computing this shard (straggler detection).
+    public var computeNanos: UInt64
+    /// Opaque collapse-monitor statistics, encoded by the CollapseMonitor module (may be empty).
+    public var statistics: [UInt8]
+    /// The gradient (mean over the shard's examples), as `dtype` elements.
+    public var payload: PayloadBuffer
+
+    /// A gradient message.
+    public init(step: UInt64, shard: UInt32, exampleCount: UInt32, parameterVersion: UInt64, lossSum: Double,
+                correct: UInt32, dtype: WireDType = .fp32, computeNanos: UInt64 = 0, statistics: [UInt8] = [],
+                payload: PayloadBuffer) {
+        self.step = step
+        self.shard = shard
+        self.exampleCount = exampleCount
+        self.parameterVersion = parameterVersion
+        self.lossSum = lossSum
+        self.correct = correct
+        self.dtype = dtype
+        self.computeNanos = computeNanos
+        self.statistics = statistics
+        self.payload = payload
+    }
+
+    /// Bitwise equality (a NaN loss equals itself, so a decoded copy equals its original).
+    public static func == (lhs: Gradient, rhs: Gradient) -> Bool {
+        lhs.step == rhs.step && lhs.shard == rhs.shard && lhs.exampleCount == rhs.exampleCount
+            && lhs.parameterVersion == rhs.parameterVersion
+            && lhs.lossSum.bitPattern == rhs.lossSum.bitPattern && lhs.correct == rhs.correct
+            && lhs.dtype == rhs.dtype && lhs.computeNanos == rhs.computeNanos
+            && lhs.statistics == rhs.statistics && lhs.payload == rhs.payload
+    }
+}
+
+/// A liveness beat.
+public struct Heartbeat: Equatable, Sendable {
+    /// Sender's counter, incremented per beat.
+    public var sequence: UInt64
+    /// Sender's monotonic clock when sent, in nanoseconds.
+    public var sentAtNanos: UInt64
+
+    /// A heartbeat message.
+    public init(sequence: UInt64, sentAtNanos: UInt64) {
+        self.sequence = sequence
+        self.sentAtNanos = sentAtNanos
+    }
+}
+
+/// A goodbye.
+public struct Leave: Equatable, Sendable {
+    /// Why the sender leaves ("run completed", "interrupted", ...).
+    public var reason: String
+
+    /// A leave message.
+    public init(reason: String) { self.reason = reason }
+}
