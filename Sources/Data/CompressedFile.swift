@@ -86,7 +86,8 @@ final class CompressedFile {
     /// The zlib error now pending on the handle, as a `DataError`.
     private func currentError() -> DataError {
         var code: Int32 = Z_OK
-        let message = gzerror(handle, &code).map { String(cString: $0) } ?? "unknown error"
+        var message = gzerror(handle, &code).map { String(cString: $0) } ?? "unknown error"
+        if message.hasPrefix(path + ": ") { message.removeFirst(path.count + 2) }  // zlib prefixes the path
         switch code {
         case Z_ERRNO:
             return .unreadable(path: path, reason: String(cString: strerror(errno)))

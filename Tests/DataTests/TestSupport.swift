@@ -7,7 +7,7 @@ final class TemporaryDirectory {
     let path: String
 
     init() {
-        var template = Array((NSTemporaryDirectory() + "/chorus-data-XXXXXX").utf8CString)
+        var template = Array((FileManager.default.temporaryDirectory.appendingPathComponent("chorus-data-XXXXXX").path).utf8CString)
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     }
 
