@@ -1,0 +1,71 @@
+/// A result the coordinator accepted: who computed it and the caller's token for it.
+struct AcceptedResult: Equatable {
+    var worker: WorkerID
+    var token: ResultToken
+}
+
+/// One copy of a shard sent to one worker.
+struct ShardAttempt {
+    var worker: WorkerID
+    var sentAt: Nanoseconds
+    /// True until the worker answers (a result or a corrupt one) or departs.
+    var inFlight = true
+}
+
+/// The bookkeeping of one shard within the current step.
+struct ShardState {
+    /// The worker the round-robin plan chose at `beginStep`; nil when no worker was alive then.
+    var plannedWorker: WorkerID?
+    var attempts: [ShardAttempt] = []
+    /// The first valid result; the one aggregated.
+    var accepted: AcceptedResult?
+    /// Whether a straggler copy was already sent (at most one per shard and step).
+    var duplicated = false
+
+    var inFlightWorkers: [WorkerID] {
+        attempts.filter(\.inFlight).map(\.worker)
+    }
+
+    func hasAttempt(by worker: WorkerID) -> Bool {
+        attempts.contains { $0.worker == worker }
+    }
+
+    /// Marks `worker`'s copy answered; returns whether one was in flight.
+    mutating func finishAttempt(by worker: WorkerID) -> Bool {
+        guard let index = attempts.firstIndex(where: { $0.worker == worker && $0.inFlight }) else { return false }
+        attempts[index].inFlight = false
+        return true
+    }
+}
+
+/// The audit of one step: one shard computed by two distinct workers.
+struct AuditState {
+    var shard: Int
+    /// The second worker the plan chose (the next live worker after the planned one).
+    var partner: WorkerID?
+    var first: AcceptedResult?
+    var second: AcceptedResult?
+    var firstAggregated = false
+    /// Paired or abandoned; nothing more will be reported.
+    var resolved = false
+}
+
+/// Everything the coordinator tracks about the step being aggregated.
+struct StepState {
+    let number: Int
+    let parameterVersion: UInt64
+    var shards: [ShardState]
+    var order: ReorderBuffer<AcceptedResult>
+    var audit: AuditState?
+
+    init(number: Int, parameterVersion: UInt64, shardCount: Int) {
+        self.number = number
+        self.parameterVersion = parameterVersion
+        self.shards = Array(repeating: ShardState(), count: shardCount)
+        self.order = ReorderBuffer(count: shardCount)
+    }
+
+    var isComplete: Bool {
+        order.isComplete && (audit?.resolved ?? true)
+    }
+}

@@ -1,0 +1,192 @@
+/// A worker's side of the protocol as a plain value: connect, join, heartbeat, compute, and exit when the coordinator goes quiet.
+///
+/// States: `connecting` (until the transport is up) → `joining` (join sent, waiting for welcome)
+/// → `joined` ⇄ `working` (a compute request is outstanding) → `exited`. Any message from the
+/// coordinator counts as a sign of life; silence past `coordinatorTimeout` ends the worker with
+/// exit code 1 and a message naming the coordinator's address.
+public struct WorkerStateMachine {
+    /// Where the worker is.
+    public enum State: Equatable, Sendable {
+        /// Waiting for the transport to connect.
+        case connecting
+        /// Join sent; waiting for the welcome.
+        case joining
+        /// Welcomed, idle.
+        case joined
+        /// Computing the shards of this step.
+        case working(step: Int)
+        /// Done; nothing more will be emitted.
+        case exited
+    }
+
+    /// The settings this machine runs with.
+    public let configuration: WorkerConfiguration
+    /// The coordinator's address, for messages (for example `tcp://host:5555`).
+    public let coordinatorAddress: String
+    /// Where the worker is.
+    public private(set) var state: State = .connecting
+    /// The id the coordinator welcomed this worker as, once welcomed.
+    public private(set) var workerID: WorkerID?
+    /// The parameter version this worker holds, if any.
+    public private(set) var parameterVersion: UInt64?
+
+    private var lastHeardFromCoordinator: Nanoseconds
+    private var lastHeartbeatSent: Nanoseconds
+    private var latestStep: Int?
+
+    /// Starts a worker at time `now` that will talk to `coordinatorAddress`.
+    public init(coordinatorAddress: String, configuration: WorkerConfiguration = WorkerConfiguration(),
+                parameterVersion: UInt64? = nil, now: Nanoseconds) {
+        self.coordinatorAddress = coordinatorAddress
+        self.configuration = configuration
+        self.parameterVersion = parameterVersion
+        self.lastHeardFromCoordinator = now
+        self.lastHeartbeatSent = now
+    }
+
+    /// Handles one event at time `now` and returns what the runtime must do, in order.
+    public mutating func handle(_ event: WorkerEvent, now: Nanoseconds) -> [WorkerAction] {
+        if state == .exited { return [] }
+        switch event {
+        case .connected:
+            guard state == .connecting else { return [] }
+            state = .joining
+            lastHeardFromCoordinator = now
+            return [.sendJoin(parameterVersion: parameterVersion)]
+        case let .welcome(id):
+            heard(now)
+            guard state == .joining else { return [] }
+            workerID = id
+            state = .joined
+            lastHeartbeatSent = now
+            return [.sendHeartbeat]
+        case let .reject(reason):
+            return exit(code: 1, "coordinator at \(coordinatorAddress) refused this worker: \(reason)")
+        case let .work(step, shards, version, includesParameters):
+            heard(now)
+            return receiveWork(step: step, shards: shards, version: version, includesParameters: includesParameters)
+        case .heartbeatFromCoordinator:
+            heard(now)
+            return []
+        case let .computeFinished(step):
+            if state == .working(step: step) { state = .joined }
+            return []
+        case let .shutdown(reason):
+            return exit(code: 0, "coordinator at \(coordinatorAddress) ended the run: \(reason)")
+        case .tick:
+            return tick(now: now)
+        }
+    }
+
+    private mutating func heard(_ now: Nanoseconds) {
+        lastHeardFromCoordinator = max(lastHeardFromCoordinator, now)
+    }
+
+    private mutating func receiveWork(step: Int, shards: [Int], version: UInt64, includesParameters: Bool) -> [WorkerAction] {
+        guard state == .joined || isWorking else { return [] }
+        if let latest = latestStep, step < latest { return [] }
+        if includesParameters {
+            parameterVersion = version
+        } else if parameterVersion != version {
+            let held = parameterVersion.map { "version \($0)" } ?? "no parameters"
+            return exit(code: 1, "coordinator at \(coordinatorAddress) sent work for parameter version \(version) "
+                        + "without the parameters, but this worker holds \(held)")
+        }
+        latestStep = step
+        state = .working(step: step)
+        return [.compute(WorkerComputation(step: step, shards: shards, parameterVersion: version))]
+    }
+
+    private var isWorking: Bool {
+        if case .working = state { return true }
+        return false
+    }
+
+    private mutating func tick(now: Nanoseconds) -> [WorkerAction] {
+        let timeout: Duration
+        switch state {
+        case .connecting, .joining: timeout = configuration.joinTimeout
+        default: timeout = configuration.coordinatorTimeout
+        }
+        let silence = now >= lastHeardFromCoordinator ? now - lastHeardFromCoordinator : 0
+        if silence >= timeout.clampedNanoseconds {
+            let what: String
+            switch state {
+            case .connecting: what = "could not be reached"
+            case .joining: what = "did not answer the join"
+            default: what = "silent"
+            }
+            return exit(code: 1, "coordinator at \(coordinatorAddress) \(what) for \(formatSeconds(silence)); exiting")
+        }
+        guard state != .connecting, state != .joining, now >= lastHeartbeatSent,
+              now - lastHeartbeatSent >= configuration.heartbeatInterval.clampedNanoseconds
+        else { return [] }
+        lastHeartbeatSent = now
+        return [.sendHeartbeat]
+    }
+
+    private mutating func exit(code: Int32, _ message: String) -> [WorkerAction] {
+        state = .exited
+        return [.exit(code: code, message: message)]
+    }
+}
+
+/// The worker's timers.
+public struct WorkerConfiguration: Sendable, Equatable {
+    /// Interval between heartbeats to the coordinator; default 500 ms.
+    public var heartbeatInterval: Duration
+    /// The worker exits when the coordinator has been silent this long; default 10 s.
+    public var coordinatorTimeout: Duration
+    /// The worker exits when the transport does not connect or the join is not answered this long; default 10 s.
+    public var joinTimeout: Duration
+
+    /// Makes a configuration with the documented defaults.
+    public init(heartbeatInterval: Duration = .milliseconds(500), coordinatorTimeout: Duration = .seconds(10),
+                joinTimeout: Duration = .seconds(10)) {
+        self.heartbeatInterval = heartbeatInterval
+        self.coordinatorTimeout = coordinatorTimeout
+        self.joinTimeout = joinTimeout
+    }
+}
+
+/// Something that happened to a worker, translated from the wire (or the clock) by the runtime.
+public enum WorkerEvent: Equatable, Sendable {
+    /// The transport to the coordinator is up.
+    case connected
+    /// The coordinator accepted the join under this id.
+    case welcome(WorkerID)
+    /// The coordinator refused or removed this worker.
+    case reject(reason: String)
+    /// Shards of a step to compute against a parameter version; `includesParameters` when the message carried them.
+    case work(step: Int, shards: [Int], parameterVersion: UInt64, includesParameters: Bool)
+    /// A heartbeat from the coordinator.
+    case heartbeatFromCoordinator
+    /// The runtime finished computing (and sent) the shards of this step.
+    case computeFinished(step: Int)
+    /// The coordinator ended the run.
+    case shutdown(reason: String)
+    /// Time passed.
+    case tick
+}
+
+/// What the worker's runtime must do, in order.
+public enum WorkerAction: Equatable, Sendable {
+    /// Send the join request (with the parameter version already held, if any).
+    case sendJoin(parameterVersion: UInt64?)
+    /// Send a heartbeat.
+    case sendHeartbeat
+    /// Compute these shards and send one result per shard.
+    case compute(WorkerComputation)
+    /// Exit the process with this status after printing `message` (one line, to stderr when `code != 0`).
+    case exit(code: Int32, message: String)
+}
+
+/// Shards one worker must compute.
+public struct WorkerComputation: Equatable, Sendable {
+    /// The step.
+    public var step: Int
+    /// Shard indices, ascending.
+    public var shards: [Int]
+    /// The parameter version to compute against.
+    public var parameterVersion: UInt64
+}
