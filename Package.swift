@@ -27,7 +27,7 @@ let package = Package(
 
         .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: fastMath),
         .target(name: "NeuralNet", dependencies: ["TensorCore", "Config"], swiftSettings: fastMath),
-        .target(name: "Optimizers", dependencies: ["TensorCore"], swiftSettings: fastMath),
+        .target(name: "Optimizers", dependencies: ["Config"], swiftSettings: fastMath),
         .target(name: "Data", dependencies: ["CZlib", "TensorCore", "CChecksum"], swiftSettings: fastMath),
         .target(name: "Config"),
         .target(name: "Checkpoint", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
