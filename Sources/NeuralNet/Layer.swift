@@ -6,6 +6,12 @@ public protocol ActivationObserver: AnyObject {
     /// `preActivation` is the layer's affine output (before its activation, if any);
     /// `output` what the layer passes on. `depth` counts observed layers from the input.
     func observe(depth: Int, name: String, activation: Activation?, preActivation: Tensor, output: Tensor)
+    /// The model's output for the shard ([N, units]) with the shard's labels, before the loss.
+    func observeOutput(_ output: Tensor, labels: UnsafePointer<Float>)
+}
+
+extension ActivationObserver {
+    public func observeOutput(_ output: Tensor, labels: UnsafePointer<Float>) {}
 }
 
 /// What a forward pass needs besides its input: the tape, the mode, and the key of every

@@ -37,6 +37,7 @@ extension Model {
         var context = ForwardContext(tape: tape, training: true, randomKey: randomKey, observer: observer)
         let input = Tensor.copying(features, shape: [count] + config.input)
         let output = forward(input, &context)
+        observer?.observeOutput(output, labels: labels)
         let lossTensor = LossFunction.compute(tape, output: output, labels: labels, kind: loss, reduction: .sum)
         let correct = LossFunction.countCorrect(output: output, labels: labels, kind: loss)
         tape.backward(lossTensor)
