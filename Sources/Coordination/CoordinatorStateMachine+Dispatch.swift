@@ -36,7 +36,7 @@ extension CoordinatorStateMachine {
         }
         current = step
         var actions = sendBatches(batches, step: step)
-        actions += abandonAuditIfHopeless()
+        actions += rescueOrAbandonAudit(now: now)
         return actions
     }
 

@@ -67,7 +67,7 @@ extension CoordinatorStateMachine {
             _ = current!.shards[shard].finishAttempt(by: worker)
         }
         var actions = dispatchNeeded(now: now)
-        actions += abandonAuditIfHopeless()
+        actions += rescueOrAbandonAudit(now: now)
         actions += completeStepIfDone()
         return actions
     }

@@ -62,14 +62,14 @@ extension CoordinatorStateMachine {
             actions += emitAuditPairIfReady()
             actions += dispatchNeeded(now: now)
         }
-        actions += abandonAuditIfHopeless()
+        actions += rescueOrAbandonAudit(now: now)
         actions += completeStepIfDone()
         return actions
     }
 
     mutating func receiveCorrupt(from worker: WorkerID, step number: Int, shard: Int, now: Nanoseconds) -> [CoordinatorAction] {
         statistics.corrupt += 1
-        statistics.workers[worker, default: WorkerStatistics()].corrupt += 1
+        statistics.workers[worker]?.corrupt += 1  // only workers that ever joined have an entry
         guard workers[worker] != nil else { return [] }
         workers[worker]!.lastHeard = now
         guard phase == .running, let step = current, step.number == number,
@@ -80,7 +80,7 @@ extension CoordinatorStateMachine {
             workers[worker]!.progressAt = now
         }
         var actions = dispatchNeeded(now: now)
-        actions += abandonAuditIfHopeless()
+        actions += rescueOrAbandonAudit(now: now)
         actions += completeStepIfDone()
         return actions
     }
@@ -99,15 +99,25 @@ extension CoordinatorStateMachine {
         ))]
     }
 
-    /// Abandons the audit when fewer than two distinct workers can still supply its results.
-    mutating func abandonAuditIfHopeless() -> [CoordinatorAction] {
-        guard let step = current, let audit = step.audit, !audit.resolved else { return [] }
+    /// When fewer than two distinct workers can still supply the audit's results, sends one more
+    /// copy to a live worker that has not had the shard (once per step), else abandons the audit.
+    mutating func rescueOrAbandonAudit(now: Nanoseconds) -> [CoordinatorAction] {
+        guard phase == .running, var step = current, var audit = step.audit, !audit.resolved else { return [] }
         let shard = step.shards[audit.shard]
         guard !shard.attempts.isEmpty else { return [] }
         var possible = Set(shard.inFlightWorkers.filter { workers[$0] != nil })
         if let first = audit.first { possible.insert(first.worker) }
         if let second = audit.second { possible.insert(second.worker) }
         guard possible.count < 2 else { return [] }
+        let tried = Set(shard.attempts.map(\.worker))
+        if !audit.retried, let helper = leastLoadedWorker(avoiding: tried.union(possible), strictly: true) {
+            audit.retried = true
+            step.audit = audit
+            var batches: [WorkerID: [Int]] = [:]
+            addAttempt(shard: audit.shard, worker: helper, step: &step, now: now, batches: &batches)
+            current = step
+            return sendBatches(batches, step: step)
+        }
         return abandonAudit()
     }
 

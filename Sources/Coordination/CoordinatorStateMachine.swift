@@ -29,7 +29,7 @@
 ///    The caller applies the optimizer, increments the parameter version and goes to step 2, or calls `finish`.
 /// 10. With no live worker for `noWorkerTimeout` while running, `fail(.noWorkers)`. `finish` and
 ///    `fail` discard every held result and send `shutdown` to the live workers.
-public struct CoordinatorStateMachine {
+public struct CoordinatorStateMachine: Sendable {
     /// Where the run is.
     public enum Phase: Equatable, Sendable {
         /// Waiting for `expectedWorkers` to join.
@@ -42,7 +42,7 @@ public struct CoordinatorStateMachine {
         case failed
     }
 
-    struct WorkerRecord {
+    struct WorkerRecord: Sendable {
         var lastHeard: Nanoseconds
         var parameterVersion: UInt64?
         /// Shards of the current step this worker was sent and has not answered.

@@ -1,5 +1,5 @@
 /// The last few shard times, for the adaptive straggler deadline (median of a sliding window).
-struct LatencyWindow {
+struct LatencyWindow: Sendable {
     private var samples: [UInt64] = []
     private var nextSlot = 0
     let capacity: Int

@@ -50,3 +50,4 @@ public struct ReorderBuffer<Payload> {
         return out
     }
 }
+extension ReorderBuffer: Sendable where Payload: Sendable {}

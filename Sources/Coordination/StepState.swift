@@ -1,11 +1,11 @@
 /// A result the coordinator accepted: who computed it and the caller's token for it.
-struct AcceptedResult: Equatable {
+struct AcceptedResult: Equatable, Sendable {
     var worker: WorkerID
     var token: ResultToken
 }
 
 /// One copy of a shard sent to one worker.
-struct ShardAttempt {
+struct ShardAttempt: Sendable {
     var worker: WorkerID
     var sentAt: Nanoseconds
     /// True until the worker answers (a result or a corrupt one) or departs.
@@ -13,7 +13,7 @@ struct ShardAttempt {
 }
 
 /// The bookkeeping of one shard within the current step.
-struct ShardState {
+struct ShardState: Sendable {
     /// The worker the round-robin plan chose at `beginStep`; nil when no worker was alive then.
     var plannedWorker: WorkerID?
     var attempts: [ShardAttempt] = []
@@ -39,19 +39,21 @@ struct ShardState {
 }
 
 /// The audit of one step: one shard computed by two distinct workers.
-struct AuditState {
+struct AuditState: Sendable {
     var shard: Int
     /// The second worker the plan chose (the next live worker after the planned one).
     var partner: WorkerID?
     var first: AcceptedResult?
     var second: AcceptedResult?
     var firstAggregated = false
+    /// Whether a replacement copy was already sent after a partner was lost (at most once per step).
+    var retried = false
     /// Paired or abandoned; nothing more will be reported.
     var resolved = false
 }
 
 /// Everything the coordinator tracks about the step being aggregated.
-struct StepState {
+struct StepState: Sendable {
     let number: Int
     let parameterVersion: UInt64
     var shards: [ShardState]

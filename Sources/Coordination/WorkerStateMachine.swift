@@ -4,7 +4,7 @@
 /// → `joined` ⇄ `working` (a compute request is outstanding) → `exited`. Any message from the
 /// coordinator counts as a sign of life; silence past `coordinatorTimeout` ends the worker with
 /// exit code 1 and a message naming the coordinator's address.
-public struct WorkerStateMachine {
+public struct WorkerStateMachine: Sendable {
     /// Where the worker is.
     public enum State: Equatable, Sendable {
         /// Waiting for the transport to connect.

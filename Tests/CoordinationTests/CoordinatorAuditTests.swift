@@ -70,4 +70,20 @@ import Testing
         #expect(actions.completedSteps == [1])
         #expect(harness.machine.statistics.auditsAbandoned == 1)
     }
+
+    @Test func lostAuditPartnerIsReplacedByAnotherWorkerOnce() throws {
+        var harness = try Harness.started(shards: 3, workers: [1, 2, 3]) { $0.auditEvery = 1 }
+        let sent = try harness.begin(1)
+        #expect(sent.shardsByWorker == [1: [0], 2: [0, 1], 3: [2]])  // shard 0 audited on worker 2
+        let replaced = harness.send(.workerLeft(2))
+        // Shard 1 is reassigned, and the audit copy of shard 0 goes to worker 3 (which never had it).
+        #expect(replaced.shardsByWorker == [1: [1], 3: [0]])
+        #expect(harness.machine.statistics.reassignments == 1)
+        var actions: [CoordinatorAction] = []
+        for (worker, shard) in [(1, 0), (1, 1), (3, 2), (3, 0)] as [(WorkerID, Int)] {
+            actions += harness.result(worker, step: 1, shard: shard)
+        }
+        #expect(actions.auditPairs.map { [$0.workerA, $0.workerB] } == [[1, 3]])
+        #expect(actions.completedSteps == [1])
+    }
 }
