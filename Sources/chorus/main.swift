@@ -1,1 +1,6 @@
-print("chorus")
+import ArgumentParser
+import Runtime
+
+// OpenBLAS reads OPENBLAS_CORETYPE when it loads: pick it (and one thread) before anything else.
+BLASEnvironment.configureOrReexec()
+Chorus.main()

@@ -1,0 +1,27 @@
+import WireProtocol
+
+/// How a coordinator and its workers talk: endpoint, timeouts, wire format.
+public struct ClusterSettings: Sendable {
+    /// Where the coordinator binds; nil for `train --workers N`: an ipc socket in /tmp.
+    public var endpoint: String?
+    /// Use tcp://127.0.0.1 with a free port instead of ipc for local workers.
+    public var localTCP = false
+    /// Heartbeat interval both ways.
+    public var heartbeatMs = 500
+    /// A worker silent this long is evicted; a coordinator silent this long makes workers exit.
+    public var timeoutMs = 5_000
+    /// With no live workers this long, the run fails with a clear error.
+    public var noWorkerTimeoutMs = 30_000
+    /// How long to wait for the expected workers before step 1.
+    public var startTimeoutMs = 120_000
+    /// Gradient wire format (fp16/bf16 give up bit-reproducibility).
+    public var wireDType: WireDType = .fp32
+    /// Audit every K steps: one shard computed by two workers and compared bit for bit.
+    public var auditEvery: Int?
+    /// Replace local workers that die (`train --workers N` only).
+    public var respawn = true
+    /// Fixed straggler deadline (default: adaptive, ≥ 2 s).
+    public var stragglerMs: Int?
+
+    public init() {}
+}

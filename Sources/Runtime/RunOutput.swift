@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Checkpoint
+import Foundation
+import NeuralNet
+
+/// Serializes a JSON-compatible value with sorted keys (stable files, stable diffs).
+public func jsonString(_ value: Any, pretty: Bool = false) -> String {
+    var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+    if pretty { options.insert(.prettyPrinted) }
+    guard JSONSerialization.isValidJSONObject(value) || value is NSNull,
+          let data = try? JSONSerialization.data(withJSONObject: value, options: options.union(.fragmentsAllowed)) else {
+        return "null"
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A Double that JSON can hold (NaN and ±Inf become null).
+public func jsonNumber(_ value: Double) -> Any { value.isFinite ? value : NSNull() }
+
+/// Writes what a run leaves in `--out DIR`: metrics.jsonl, checkpoints, report.json.
+public final class RunOutput {
+    public let directory: String
+    private let metrics: FileHandle?
+    /// Every metrics row written, kept for report.html.
+    public private(set) var rows: [[String: Any]] = []
+
+    public init(directory: String, resume: Bool = false) throws {
+        self.directory = directory
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw RuntimeError.io("--out \(directory): cannot create directory (\(error.localizedDescription))")
+        }
+        let path = directory + "/metrics.jsonl"
+        if !resume || !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw RuntimeError.io("\(path): cannot create file")
+            }
+        }
+        metrics = FileHandle(forWritingAtPath: path)
+        metrics?.seekToEndOfFile()
+    }
+
+    /// Appends one metrics row.
+    public func record(_ row: [String: Any]) {
+        rows.append(row)
+        metrics?.write((jsonString(row) + "\n").data(using: .utf8)!)
+    }
+
+    /// Writes report.json (and report.html when a renderer is given).
+    public func writeReport(_ report: [String: Any]) throws {
+        let path = directory + "/report.json"
+        do {
+            try (jsonString(report, pretty: true) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw RuntimeError.io("\(path): cannot write (\(error.localizedDescription))")
+        }
+    }
+
+    /// Writes a text file into the output directory.
+    public func writeFile(_ name: String, _ contents: String) throws {
+        let path = directory + "/" + name
+        do { try contents.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw RuntimeError.io("\(path): cannot write (\(error.localizedDescription))")
+        }
+    }
+}
+
+/// Model state ↔ safetensors: parameters and running statistics by name in checkpoint order,
+/// optimizer state as `optimizer.<state>` flat tensors, run state in the metadata.
+public enum CheckpointIO {
+    /// The model's tensors in checkpoint order.
+    public static func stateTensors(_ model: Model) -> [NamedTensor] {
+        model.stateOrder.map { item in
+            let store = item.isBuffer ? model.buffers : model.parameters
+            let entry = store.entries[item.index]
+            let pointer = store.values.pointer + entry.offset
+            return NamedTensor(name: entry.name, shape: entry.shape, values: Array(UnsafeBufferPointer(start: pointer, count: entry.count)))
+        }
+    }
+
+    /// SHA-256 of the model's state as little-endian Float32 in checkpoint order.
+    public static func parametersHash(_ model: Model) -> String {
+        var hasher = ParameterHasher()
+        for item in model.stateOrder {
+            let store = item.isBuffer ? model.buffers : model.parameters
+            let entry = store.entries[item.index]
+            hasher.update(UnsafeBufferPointer(start: store.values.pointer + entry.offset, count: entry.count))
+        }
+        return hasher.finalize()
+    }
+
+    /// Writes `checkpoint-STEP.safetensors` and `latest.safetensors`.
+    public static func write(session: TrainingSession, directory: String, runID: UInt64, metadata extra: [String: String] = [:]) throws {
+        var tensors = stateTensors(session.model)
+        for (name, values) in zip(session.optimizer.rule.stateNames, session.optimizer.stateArrays) {
+            tensors.append(NamedTensor(name: "optimizer.\(name)", shape: [values.count], values: values))
+        }
+        var metadata = extra
+        metadata["step"] = String(session.globalStep)
+        metadata["optimizer_step"] = String(session.optimizer.step)
+        metadata["shards"] = String(session.shards)
+        metadata["seed"] = String(session.config.training.seed)
+        metadata["run_id"] = String(runID)
+        metadata["config"] = String(decoding: session.config.jsonData(), as: UTF8.self)
+        metadata["format"] = "chorus-checkpoint-1"
+        let path = "\(directory)/checkpoint-\(session.globalStep).safetensors"
+        do {
+            try SafetensorsWriter.write(tensors: tensors, metadata: metadata, to: path)
+            try SafetensorsWriter.write(tensors: tensors, metadata: metadata, to: "\(directory)/latest.safetensors")
+        } catch {
+            throw RuntimeError.checkpoint("\(path): \(error)")
+        }
+    }
+
+    /// Loads named parameters (and running statistics) into the model: `--init-from`.
+    /// Every model tensor must be present with its shape.
+    public static func loadWeights(into model: Model, from file: SafetensorsFile) throws {
+        for item in model.stateOrder {
+            let store = item.isBuffer ? model.buffers : model.parameters
+            let entry = store.entries[item.index]
+            let tensor: NamedTensor
+            do { tensor = try file.floatTensor(named: entry.name) } catch {
+                throw RuntimeError.checkpoint("\(file.path): \(error)")
+            }
+            guard tensor.shape == entry.shape else {
+                throw RuntimeError.checkpoint("\(file.path): tensor \(entry.name) has shape \(tensor.shape) but the model needs \(entry.shape)")
+            }
+            (store.values.pointer + entry.offset).update(from: tensor.values, count: entry.count)
+        }
+    }
+
+    /// Restores parameters, optimizer state and the step from a checkpoint: `--resume`.
+    public static func resume(session: TrainingSession, from path: String) throws {
+        let file: SafetensorsFile
+        do { file = try SafetensorsReader.read(path: path) } catch { throw RuntimeError.checkpoint("\(error)") }
+        guard let shards = file.metadata["shards"].flatMap(Int.init), shards == session.shards else {
+            throw RuntimeError.checkpoint("\(path): checkpoint was made with \(file.metadata["shards"] ?? "?") shards; resume with --shards \(file.metadata["shards"] ?? "?")")
+        }
+        try loadWeights(into: session.model, from: file)
+        var state: [[Float]] = []
+        for name in session.optimizer.rule.stateNames {
+            do { state.append(try file.floatTensor(named: "optimizer.\(name)").values) } catch {
+                throw RuntimeError.checkpoint("\(path): \(error)")
+            }
+        }
+        guard let step = file.metadata["step"].flatMap(Int.init), let optimizerStep = file.metadata["optimizer_step"].flatMap(Int.init) else {
+            throw RuntimeError.checkpoint("\(path): metadata lacks step/optimizer_step")
+        }
+        guard state.allSatisfy({ $0.count == session.model.parameters.count }) else {
+            throw RuntimeError.checkpoint("\(path): optimizer state does not match the model's \(session.model.parameters.count) parameters")
+        }
+        session.optimizer.restore(state: state, step: optimizerStep)
+        session.globalStep = step
+    }
+}
+
+/// A one-line progress display: rewritten in place on a terminal, plain lines otherwise.
+public final class Progress {
+    let isTerminal = isatty(STDERR_FILENO) == 1
+    var lastPlain = Date.distantPast
+    public var quiet = false
+    public init() {}
+
+    public func update(_ text: String, force: Bool = false) {
+        guard !quiet else { return }
+        if isTerminal {
+            FileHandle.standardError.write("\r\u{1B}[2K\(text)".data(using: .utf8)!)
+        } else if force || Date().timeIntervalSince(lastPlain) >= 2 {
+            lastPlain = Date()
+            FileHandle.standardError.write("\(text)\n".data(using: .utf8)!)
+        }
+    }
+
+    public func line(_ text: String) {
+        if isTerminal { FileHandle.standardError.write("\r\u{1B}[2K".data(using: .utf8)!) }
+        FileHandle.standardError.write("\(text)\n".data(using: .utf8)!)
+    }
+}

@@ -1,0 +1,182 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Config
+import Foundation
+import NeuralNet
+import TensorCore
+
+/// Produces one step's shard contributions and adds them to the session in shard order:
+/// in-process, or through the worker cluster.
+public protocol StepExecutor: AnyObject {
+    /// Workers computing shards (0 in-process).
+    var workerCount: Int { get }
+    /// Computes every shard of `session.globalStep` and calls `session.add` for shards
+    /// 0..<S in order. Throws when the step cannot complete (no workers left, say).
+    func execute(session: TrainingSession) throws
+    /// Extra fields for report.json (fault counters, wire bytes…).
+    func reportFields() -> [String: Any]
+    /// Releases workers and sockets.
+    func shutdown()
+}
+
+/// Computes every shard in this process, in shard order: `--workers 0`.
+public final class InProcessExecutor: StepExecutor {
+    let computer: ShardComputer
+    let contribution: TensorStorage
+    public var observerFactory: ((Int) -> ActivationObserver?)?
+    public var shardObserved: ((Int, ActivationObserver) -> Void)?
+
+    public init(session: TrainingSession) {
+        computer = ShardComputer(model: session.model, train: session.data.train, plan: session.plan,
+                                 loss: session.config.loss, seed: session.config.training.seed)
+        contribution = TensorStorage(count: session.model.contributionCount)
+    }
+
+    public var workerCount: Int { 0 }
+
+    public func execute(session: TrainingSession) throws {
+        for shard in 0..<session.shards {
+            let observer = observerFactory?(shard)
+            let outcome = computer.compute(globalStep: session.globalStep, shard: shard, shards: session.shards,
+                                           into: contribution.pointer, observer: observer)
+            if let observer { shardObserved?(shard, observer) }
+            session.add(shard: shard, contribution: contribution.pointer, outcome: outcome)
+        }
+    }
+
+    public func reportFields() -> [String: Any] { [:] }
+    public func shutdown() {}
+}
+
+/// Set by SIGINT/SIGTERM; the training loop stops at the next step boundary.
+nonisolated(unsafe) var interruptSignal: Int32 = 0
+
+/// Installs handlers so Ctrl-C ends the run cleanly (report written, workers stopped).
+public func installInterruptHandlers() {
+    signal(SIGINT) { interruptSignal = $0 }
+    signal(SIGTERM) { interruptSignal = $0 }
+    signal(SIGPIPE, SIG_IGN)
+}
+
+/// Options of a training run beyond its config.
+public struct TrainOptions {
+    public var outputDirectory = "out"
+    public var resumeDirectory: String?
+    public var initFrom: String?
+    public var quiet = false
+    public var runID: UInt64 = 0
+    public init() {}
+}
+
+/// The training loop shared by in-process and distributed runs: execute a step, finish it
+/// (average, clip, update), record metrics, evaluate and checkpoint at epoch ends, write the
+/// report at the end or when stopped.
+public final class Trainer {
+    public let session: TrainingSession
+    public let executor: StepExecutor
+    public let output: RunOutput
+    public let options: TrainOptions
+    public let progress = Progress()
+    public let blasCore: String
+    /// Called after each finished step with its result and metrics row (the monitor hooks in here);
+    /// return false to stop the run (status "stopped").
+    public var afterStep: ((StepResult, inout [String: Any]) -> Bool)?
+    /// Extra report fields (the monitor's verdict).
+    public var reportExtras: (() -> [String: Any])?
+    /// Extra HTML renderer (report.html).
+    public var renderHTML: (([[String: Any]], [String: Any]) -> String)?
+
+    public init(session: TrainingSession, executor: StepExecutor, options: TrainOptions, blasCore: String) throws {
+        self.session = session
+        self.executor = executor
+        self.options = options
+        self.blasCore = blasCore
+        output = try RunOutput(directory: options.outputDirectory, resume: options.resumeDirectory != nil)
+        progress.quiet = options.quiet
+    }
+
+    /// Runs to the end; returns the report written.
+    @discardableResult
+    public func run() throws -> [String: Any] {
+        let config = session.config
+        let epochs = config.training.epochs
+        var status = "completed"
+        var failure: String?
+        var trainingSeconds = 0.0, trainedExamples = 0
+        var lastLoss = Double.nan, testAccuracy: Double?, testLoss: Double?
+        var windowAccuracy = 0.0
+        progress.line("chorus: \(session.model.parameters.count) parameters, \(session.data.train.count) training examples, \(session.totalSteps) steps, \(session.shards) shard(s), \(executor.workerCount) worker(s), OpenBLAS kernel \(blasCore)")
+        do {
+            while session.globalStep < session.totalSteps {
+                if interruptSignal != 0 { failure = "interrupted by signal \(interruptSignal)"; status = "failed"; break }
+                let started = DispatchTime.now().uptimeNanoseconds
+                session.beginStep()
+                try executor.execute(session: session)
+                let result = session.finishStep()
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                trainingSeconds += seconds
+                trainedExamples += result.examples
+                lastLoss = result.loss
+                windowAccuracy = windowAccuracy == 0 ? result.accuracy : 0.95 * windowAccuracy + 0.05 * result.accuracy
+                var row: [String: Any] = [
+                    "step": result.globalStep + 1, "epoch": result.epoch + 1, "loss": jsonNumber(result.loss),
+                    "accuracy": result.accuracy, "grad_norm": jsonNumber(result.gradNorm), "clipped": result.clipped,
+                    "lr": Double(result.learningRate), "samples_per_s": Double(result.examples) / max(seconds, 1e-9),
+                    "workers": executor.workerCount,
+                ]
+                let keepGoing = afterStep?(result, &row) ?? true
+                output.record(row)
+                progress.update(String(format: "epoch %d/%d step %d/%d loss %.4f acc %.3f %.1fk samples/s",
+                                       result.epoch + 1, epochs, session.globalStep, session.totalSteps, result.loss,
+                                       windowAccuracy, Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
+                if !keepGoing { status = "stopped"; break }
+                let endOfEpoch = session.plan.position(globalStep: session.globalStep).epoch != result.epoch
+                if endOfEpoch || session.globalStep == session.totalSteps {
+                    let evaluation = session.evaluate()
+                    testLoss = evaluation.loss; testAccuracy = evaluation.accuracy
+                    progress.line(String(format: "epoch %d: train loss %.4f, test loss %.4f, test accuracy %.4f, %.1fk samples/s",
+                                         result.epoch + 1, result.loss, evaluation.loss, evaluation.accuracy,
+                                         Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
+                    try CheckpointIO.write(session: session, directory: output.directory, runID: options.runID)
+                }
+            }
+        } catch {
+            status = "failed"
+            failure = "\(error)"
+        }
+        executor.shutdown()
+        if testAccuracy == nil && session.globalStep > 0 {
+            let evaluation = session.evaluate()
+            testLoss = evaluation.loss; testAccuracy = evaluation.accuracy
+        }
+        if status != "completed", session.globalStep > 0 {
+            try? CheckpointIO.write(session: session, directory: output.directory, runID: options.runID)
+        }
+        var report: [String: Any] = [
+            "status": status,
+            "steps": session.globalStep,
+            "epochs": session.globalStep == 0 ? 0 : session.plan.position(globalStep: session.globalStep - 1).epoch + 1,
+            "workers": executor.workerCount,
+            "shards": session.shards,
+            "final_loss": jsonNumber(lastLoss),
+            "test_accuracy": testAccuracy.map { $0 as Any } ?? NSNull(),
+            "test_loss": testLoss.map { jsonNumber($0) } ?? NSNull(),
+            "samples_per_s": trainedExamples == 0 ? 0.0 : Double(trainedExamples) / max(trainingSeconds, 1e-9),
+            "params_sha256": CheckpointIO.parametersHash(session.model),
+            "parameters": session.model.parameters.count,
+            "blas_core": blasCore,
+            "run_id": String(options.runID),
+            "collapse": ["detected": false, "step": NSNull(), "cause": NSNull(), "causes": [Any](), "replica": NSNull()] as [String: Any],
+            "alerts": [Any](),
+        ]
+        if let failure { report["error"] = failure }
+        for (key, value) in executor.reportFields() { report[key] = value }
+        for (key, value) in reportExtras?() ?? [:] { report[key] = value }
+        try output.writeReport(report)
+        if let renderHTML { try? output.writeFile("report.html", renderHTML(output.rows, report)) }
+        progress.line("chorus: \(status) after \(session.globalStep) steps; test accuracy \(testAccuracy.map { String(format: "%.4f", $0) } ?? "n/a"); params_sha256 \(report["params_sha256"]!)")
+        if let failure { throw RuntimeError.cluster(failure) }
+        return report
+    }
+}

@@ -1,0 +1,180 @@
+import Config
+import Data
+import NeuralNet
+import Optimizers
+import TensorCore
+
+/// Loads the data a config names and normalizes it with training statistics.
+public func loadData(_ config: DataConfig) throws -> (split: DataSplit, normalization: NormalizationStatistics) {
+    let source: DataSource
+    switch config.source {
+    case .named(let name):
+        guard name == "fashion-mnist" else { throw RuntimeError.invalidSetting("data.name: unknown data set \"\(name)\" (expected fashion-mnist)") }
+        source = .fashionMNIST()
+    case let .idx(trainImages, trainLabels, testImages, testLabels):
+        source = .idx(trainImages: trainImages, trainLabels: trainLabels, testImages: testImages, testLabels: testLabels)
+    case let .csv(train, test, labelColumn):
+        source = .csv(train: train, test: test, labelColumn: labelColumn)
+    }
+    var split = try source.load()
+    let method = Normalization(rawValue: config.normalize.rawValue) ?? .none
+    let statistics = split.normalize(method)
+    return (split, statistics)
+}
+
+/// Checks that a model and a data set fit together before any step runs.
+public func validate(model: Model, loss: LossKind, train: Dataset) throws {
+    let width = model.config.input.reduce(1, *)
+    guard width == train.featureCount else {
+        throw RuntimeError.dataMismatch("model.input \(model.config.input) has \(width) features but the data has \(train.featureCount) per example (shape \(train.exampleShape))")
+    }
+    if loss == .crossEntropy {
+        let units = model.outputUnits
+        var maximum: Float = -1
+        for label in train.labels {
+            guard label >= 0, label == label.rounded() else {
+                throw RuntimeError.dataMismatch("loss cross_entropy needs class indices as labels; found label \(label)")
+            }
+            maximum = max(maximum, label)
+        }
+        guard Int(maximum) < units else {
+            throw RuntimeError.dataMismatch("loss cross_entropy: labels go up to \(Int(maximum)) but the model has \(units) output unit\(units == 1 ? "" : "s")")
+        }
+    }
+}
+
+/// Computes shards: gathers a shard's examples from the local data and runs the model's
+/// forward/backward on them. Used in-process and by every worker, so both compute the
+/// same bits for the same (parameters, seed, epoch, step, shard).
+public final class ShardComputer {
+    public let model: Model
+    public let train: Dataset
+    public let plan: BatchPlan
+    public let loss: LossKind
+    public let seed: UInt64
+    private var features: [Float] = []
+    private var labels: [Float] = []
+
+    public init(model: Model, train: Dataset, plan: BatchPlan, loss: LossKind, seed: UInt64) {
+        self.model = model; self.train = train; self.plan = plan; self.loss = loss; self.seed = seed
+    }
+
+    /// Computes shard `shard` of `shards` of global step `globalStep` into `contribution`
+    /// (`model.contributionCount` floats).
+    public func compute(globalStep: Int, shard: Int, shards: Int, into contribution: UnsafeMutablePointer<Float>,
+                        observer: ActivationObserver? = nil) -> ShardOutcome {
+        let (epoch, step) = plan.position(globalStep: globalStep)
+        let indices = plan.shardIndices(epoch: epoch, step: step, shard: shard, shards: shards)
+        let width = train.featureCount
+        if features.count < indices.count * width { features = [Float](repeating: 0, count: indices.count * width) }
+        if labels.count < indices.count { labels = [Float](repeating: 0, count: indices.count) }
+        let key: [UInt64] = [seed, UInt64(globalStep), UInt64(shard)]
+        return features.withUnsafeMutableBufferPointer { f in
+            labels.withUnsafeMutableBufferPointer { l in
+                train.gather(indices: indices, features: f.baseAddress!, labels: l.baseAddress!)
+                return model.computeShard(features: f.baseAddress!, labels: l.baseAddress!, count: indices.count, loss: loss,
+                                          randomKey: key, into: contribution, observer: observer)
+            }
+        }
+    }
+}
+
+/// What the coordinator did with one step's aggregate.
+public struct StepResult: Sendable {
+    public var globalStep: Int
+    public var epoch: Int
+    public var examples: Int
+    public var loss: Double
+    public var accuracy: Double
+    public var gradNorm: Double
+    public var clipped: Bool
+    public var learningRate: Float
+}
+
+/// The coordinator's side of training: the model whose parameters are authoritative, the
+/// optimizer state, the batch plan, and the canonical-order aggregation buffer.
+public final class TrainingSession {
+    public let config: RunConfig
+    public let data: DataSplit
+    public let normalization: NormalizationStatistics
+    public let model: Model
+    public let optimizer: Optimizer
+    public let plan: BatchPlan
+    public let shards: Int
+    public let totalSteps: Int
+    /// Steps completed (the next step's index).
+    public var globalStep = 0
+    /// Σ of shard contributions, in shard order.
+    public let aggregate: TensorStorage
+    private var aggregatedShards = 0
+    private var stepLoss = 0.0, stepCorrect = 0, stepExamples = 0
+    public let tensorRanges: [Range<Int>]
+
+    public init(config: RunConfig, shards: Int, data: DataSplit? = nil, normalization: NormalizationStatistics? = nil) throws {
+        guard shards >= 1 else { throw RuntimeError.invalidSetting("--shards must be at least 1, got \(shards)") }
+        self.config = config
+        if let data, let normalization {
+            self.data = data; self.normalization = normalization
+        } else {
+            (self.data, self.normalization) = try loadData(config.data)
+        }
+        model = try Model(config: config.model, seed: config.training.seed)
+        try validate(model: model, loss: config.loss, train: self.data.train)
+        plan = BatchPlan(exampleCount: self.data.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
+        let epochSteps = plan.stepsPerEpoch * config.training.epochs
+        totalSteps = min(epochSteps, config.training.maxSteps ?? epochSteps)
+        optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count, totalSteps: totalSteps)
+        self.shards = shards
+        aggregate = TensorStorage(count: model.contributionCount)
+        tensorRanges = model.parameters.entries.map { $0.offset..<($0.offset + $0.count) }
+    }
+
+    /// Examples in global step `step`'s batch.
+    public func examples(inStep step: Int) -> Int {
+        let (epoch, inEpoch) = plan.position(globalStep: step)
+        return plan.batchIndices(epoch: epoch, step: inEpoch).count
+    }
+
+    /// Starts a step's aggregation.
+    public func beginStep() {
+        aggregate.pointer.update(repeating: 0, count: aggregate.count)
+        aggregatedShards = 0; stepLoss = 0; stepCorrect = 0; stepExamples = 0
+    }
+
+    /// Adds shard `shard`'s contribution; shards must arrive in index order.
+    public func add(shard: Int, contribution: UnsafePointer<Float>, outcome: ShardOutcome) {
+        precondition(shard == aggregatedShards, "shard \(shard) aggregated out of order (expected \(aggregatedShards))")
+        let sum = aggregate.pointer
+        for i in 0..<aggregate.count { sum[i] += contribution[i] }
+        aggregatedShards += 1
+        stepLoss += outcome.lossSum; stepCorrect += outcome.correct; stepExamples += outcome.count
+    }
+
+    /// Averages the aggregate, clips it once, applies the optimizer and the running
+    /// statistics, and advances the step.
+    public func finishStep() -> StepResult {
+        precondition(aggregatedShards == shards, "step finished with \(aggregatedShards) of \(shards) shards")
+        let (epoch, _) = plan.position(globalStep: globalStep)
+        let n = max(stepExamples, 1)
+        let inverse = 1 / Float(n)
+        let sum = aggregate.pointer
+        for i in 0..<aggregate.count { sum[i] *= inverse }
+        let lr = optimizer.currentLearningRate
+        let report = optimizer.update(parameters: model.parameters.values.pointer, gradients: sum, tensorRanges: tensorRanges)
+        model.updateRunningStatistics(merged: sum + model.parameters.count)
+        let result = StepResult(globalStep: globalStep, epoch: epoch, examples: stepExamples, loss: stepLoss / Double(n),
+                                accuracy: Double(stepCorrect) / Double(n), gradNorm: report.normBeforeClipping,
+                                clipped: report.clipped, learningRate: lr)
+        globalStep += 1
+        return result
+    }
+
+    /// Test-set loss and accuracy with the current parameters.
+    public func evaluate() -> (loss: Double, accuracy: Double) {
+        data.test.features.withUnsafeBufferPointer { f in
+            data.test.labels.withUnsafeBufferPointer { l in
+                model.evaluate(features: f.baseAddress!, labels: l.baseAddress!, count: data.test.count, loss: config.loss)
+            }
+        }
+    }
+}

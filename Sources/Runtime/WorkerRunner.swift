@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Config
+import Data
+import Foundation
+import NeuralNet
+import TensorCore
+import Transport
+import WireProtocol
+
+/// Options of `chorus worker`.
+public struct WorkerOptions {
+    public var connect: String
+    public var workerID: Int = -1
+    public var parentPID: Int32?
+    public var heartbeatMs = 500
+    public var timeoutMs = 5_000
+    public var faults: [FaultSpec] = []
+    public var quiet = false
+    /// For tests: claim another protocol version or build in the join message.
+    public var pretendProtocolVersion: UInt16?
+    public var pretendBuild: String?
+    /// For tests: read this data instead of what the coordinator's config names.
+    public var dataOverride: DataConfig.Source?
+    public init(connect: String) { self.connect = connect }
+}
+
+/// One worker process: joins the coordinator, loads its own copy of the data, and computes
+/// the shards it is given with the parameters it is sent, until told to leave.
+///
+/// Lifecycle (docs/protocol.md): hello-join (run id 0) → welcome with the config → load
+/// data, build the model → ready-join (run id, data fingerprint) → work ↔ gradients, with
+/// heartbeats both ways → leave. Exits with a clear message when the coordinator is silent
+/// past the timeout or refuses it.
+public final class WorkerRunner {
+    let options: WorkerOptions
+    let context: ZMQContext
+    let transport: ZMQMessageTransport
+    var runID: UInt64 = 0
+    var workerID: UInt32 = 0
+    var lastHeard = monotonicNanos()
+    var lastBeat: UInt64 = 0
+    var beatSequence: UInt64 = 0
+    var computer: ShardComputer?
+    var contribution: TensorStorage?
+    var parameterVersion: UInt64 = .max
+    var rng = SystemRandomNumberGenerator()
+    var signalFactory: (() -> SignalSource)?
+
+    public init(options: WorkerOptions) throws {
+        self.options = options
+        context = try ZMQContext(ioThreads: 1)
+        let identity = PeerID("w\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            transport = try ZMQMessageTransport.dealer(context: context, connect: options.connect, options: [
+                .linger(0), .routingID(identity), .heartbeatInterval(Int32(options.heartbeatMs)),
+                .heartbeatTimeout(Int32(options.timeoutMs)), .sendHWM(0), .receiveHWM(0),
+            ])
+        } catch {
+            throw RuntimeError.cluster("worker: cannot connect to \(options.connect): \(error)")
+        }
+    }
+
+    func log(_ text: String) { if !options.quiet { logLine("chorus worker \(workerID): \(text)") } }
+
+    func join(fingerprint: UInt64) throws {
+        let join = Join(workerName: ProcessInfo.processInfo.hostName, buildVersion: options.pretendBuild ?? BuildInfo.version,
+                        protocolVersion: options.pretendProtocolVersion ?? WireProtocol.protocolVersion,
+                        dataFingerprint: fingerprint, pid: getpid(), requestedWorkerID: Int32(options.workerID))
+        try transport.send(.join(join), runID: runID)
+    }
+
+    /// Runs until the coordinator ends the run; returns the process exit status.
+    public func run() -> Int32 {
+        do {
+            try join(fingerprint: 0)
+            while true {
+                if interruptSignal != 0 { try? transport.send(.leave(Leave(reason: "worker interrupted")), runID: runID); return 130 }
+                if let parent = options.parentPID, getppid() != parent {
+                    logLine("chorus worker: parent process \(parent) is gone; exiting")
+                    return 1
+                }
+                let now = monotonicNanos()
+                if now - lastHeard > UInt64(options.timeoutMs) * 1_000_000 {
+                    logLine("chorus worker: coordinator at \(options.connect) silent for \(options.timeoutMs) ms; exiting")
+                    return 1
+                }
+                if runID != 0, now - lastBeat > UInt64(options.heartbeatMs) * 1_000_000 {
+                    lastBeat = now
+                    beatSequence += 1
+                    try? transport.send(.heartbeat(Heartbeat(sequence: beatSequence, sentAtNanos: now)), runID: runID)
+                }
+                guard let incoming = try transport.receiveMessage(timeoutMs: min(options.heartbeatMs, 100)) else { continue }
+                switch incoming.decoded {
+                case .failure(let error):
+                    if case let .versionMismatch(received, supported) = error {
+                        logLine("chorus worker: coordinator speaks protocol version \(received), this worker \(supported); exiting")
+                        return 2
+                    }
+                    logLine("chorus worker: dropped malformed message: \(error)")
+                    continue
+                case .success(let (messageRunID, message)):
+                    lastHeard = monotonicNanos()
+                    if let status = try handle(message, runID: messageRunID) { return status }
+                }
+            }
+        } catch {
+            logLine("chorus worker: error: \(error)")
+            return 1
+        }
+    }
+
+    func handle(_ message: Message, runID messageRunID: UInt64) throws -> Int32? {
+        switch message {
+        case .welcome(let welcome):
+            runID = messageRunID
+            workerID = welcome.workerID
+            var config = try RunConfig.parse(jsonData: Data(welcome.configJSON), source: "coordinator's config")
+            if let override = options.dataOverride { config.data.source = override }
+            let (split, _) = try loadData(config.data)
+            let model = try Model(config: config.model, seed: config.training.seed)
+            let plan = BatchPlan(exampleCount: split.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
+            computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
+            contribution = TensorStorage(count: model.contributionCount)
+            log("welcomed into run \(runID); \(model.parameters.count) parameters, \(split.train.count) examples")
+            try join(fingerprint: split.fingerprint())
+        case .reject(let reject):
+            logLine("chorus worker: refused by the coordinator: \(reject.message)")
+            return 2
+        case .leave(let leave):
+            log("coordinator says: \(leave.reason)")
+            return 0
+        case .heartbeat:
+            break
+        case .work(let work):
+            guard messageRunID == runID, let computer, let contribution else { return nil }
+            if let parameters = work.parameters {
+                let count = computer.model.parameters.count
+                guard parameters.byteCount == count * 4 else {
+                    throw RuntimeError.cluster("work carries \(parameters.byteCount / 4) parameters, model has \(count)")
+                }
+                computer.model.parameters.load(parameters.asFloats.baseAddress!)
+                parameterVersion = work.parameterVersion
+            }
+            guard parameterVersion == work.parameterVersion else {
+                log("work for parameter version \(work.parameterVersion) but holding \(parameterVersion); ignoring")
+                return nil
+            }
+            for shard in work.shards {
+                try compute(work: work, shard: Int(shard), computer: computer, contribution: contribution)
+            }
+        default:
+            break
+        }
+        return nil
+    }
+
+    func compute(work: Work, shard: Int, computer: ShardComputer, contribution: TensorStorage) throws {
+        let started = monotonicNanos()
+        let signals = signalFactory?()
+        let outcome = computer.compute(globalStep: Int(work.step), shard: shard, shards: Int(work.shardCount),
+                                       into: contribution.pointer, observer: signals?.observer)
+        let count = computer.model.contributionCount
+        var drop = false
+        for fault in options.faults {
+            switch fault.kind {
+            case .bitflip where Double.random(in: 0..<1, using: &rng) < min(1, (fault.rate ?? 0) * Double(count)):
+                // Bad memory: flip one bit of a few values before checksumming, so only cross-replica checks notice.
+                let flips = max(1, Int((fault.rate ?? 0) * Double(count)))
+                for _ in 0..<flips {
+                    let index = Int.random(in: 0..<count, using: &rng)
+                    var bits = contribution.pointer[index].bitPattern
+                    bits ^= 1 << UInt32.random(in: 20...29, using: &rng)
+                    contribution.pointer[index] = Float(bitPattern: bits)
+                }
+            case .slow:
+                usleep(UInt32((fault.milliseconds ?? 0) * 1000))
+            case .delay where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
+                usleep(UInt32((fault.milliseconds ?? 0) * 1000))
+            case .drop where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
+                drop = true
+            default: break
+            }
+        }
+        let payload = PayloadBuffer.encoding(UnsafeBufferPointer(start: contribution.pointer, count: count), as: work.gradientDType)
+        let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: UInt32(outcome.count),
+                                parameterVersion: work.parameterVersion, lossSum: outcome.lossSum, correct: UInt32(outcome.correct),
+                                dtype: work.gradientDType, computeNanos: monotonicNanos() - started,
+                                statistics: signals?.finish(outcome) ?? [], payload: payload)
+        if drop { return }
+        var frames = WireCodec.encode(.gradient(gradient), runID: runID)
+        for fault in options.faults where fault.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0) {
+            // Garble the payload in transit (after the checksum was computed): the coordinator must reject it.
+            if frames.count > 1 {
+                let garbled = PayloadBuffer(copying: frames[1].bytes)
+                let bytes = garbled.baseAddress.assumingMemoryBound(to: UInt8.self)
+                bytes[Int.random(in: 0..<garbled.byteCount, using: &rng)] ^= 0x5A
+                frames[1] = Frame(buffer: garbled)
+            }
+        }
+        try transport.send(frames, to: nil)
+    }
+}
+
+/// Produces a shard's monitor statistics: an observer for the forward pass, then the encoded blob.
+public struct SignalSource {
+    public var observer: ActivationObserver?
+    public var finish: (ShardOutcome) -> [UInt8]
+    public init(observer: ActivationObserver?, finish: @escaping (ShardOutcome) -> [UInt8]) {
+        self.observer = observer; self.finish = finish
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Runtime
+import Transport
+import WireProtocol
+
+/// Cluster settings shared by `train` and `coordinator`.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "Endpoint the coordinator binds (default for train: an ipc socket in /tmp).") var endpoint: String?
+    @Flag(name: .customLong("tcp"), help: "Local workers connect over tcp://127.0.0.1 instead of ipc.") var localTCP = false
+    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval, both ways.") var heartbeatMs = 500
+    @Option(name: .customLong("timeout-ms"), help: "Evict a worker silent this long; workers exit when the coordinator is.") var timeoutMs = 5_000
+    @Option(name: .customLong("no-worker-timeout-ms"), help: "Fail when no worker is left for this long.") var noWorkerTimeoutMs = 30_000
+    @Option(name: .customLong("wire-dtype"), help: "Gradient wire format: fp32 (exact), fp16 or bf16 (not bit-reproducible).") var wireDType = "fp32"
+    @Option(name: .customLong("audit-every"), help: "Every K steps two workers compute the same shard; results are compared bit for bit.") var auditEvery: Int?
+    @Flag(name: .customLong("no-respawn"), help: "Do not replace local workers that die.") var noRespawn = false
+
+    func settings() throws -> ClusterSettings {
+        var settings = ClusterSettings()
+        settings.endpoint = endpoint
+        settings.localTCP = localTCP
+        guard heartbeatMs >= 10, timeoutMs > heartbeatMs else {
+            throw ValidationError("--heartbeat-ms must be ≥ 10 and below --timeout-ms (got \(heartbeatMs) and \(timeoutMs))")
+        }
+        settings.heartbeatMs = heartbeatMs
+        settings.timeoutMs = timeoutMs
+        settings.noWorkerTimeoutMs = noWorkerTimeoutMs
+        guard let dtype = WireDType.allCases.first(where: { $0.description == wireDType }) else {
+            throw ValidationError("--wire-dtype: unknown \"\(wireDType)\" (expected fp32, fp16 or bf16)")
+        }
+        settings.wireDType = dtype
+        if let auditEvery { guard auditEvery >= 1 else { throw ValidationError("--audit-every must be ≥ 1") } }
+        settings.auditEvery = auditEvery
+        settings.respawn = !noRespawn
+        return settings
+    }
+}
+
+/// Reads torchrun / Slurm conventions: rank 0 is the coordinator.
+enum LaunchEnvironment {
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+    static var rank: Int? { environment["RANK"].flatMap(Int.init) ?? environment["SLURM_PROCID"].flatMap(Int.init) }
+    static var worldSize: Int? { environment["WORLD_SIZE"].flatMap(Int.init) ?? environment["SLURM_NTASKS"].flatMap(Int.init) }
+    static var endpoint: String? {
+        guard let address = environment["MASTER_ADDR"] ?? environment["CHORUS_COORDINATOR_ADDR"] else { return nil }
+        return "tcp://\(address):\(environment["MASTER_PORT"] ?? "5555")"
+    }
+}
+
+/// `chorus coordinator`: runs only the coordinator; workers connect from anywhere.
+struct Coordinator: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the coordinator; workers connect with `chorus worker --connect`.")
+    @OptionGroup var options: RunOptions
+    @OptionGroup var cluster: ClusterOptions
+    @Option(help: "Endpoint to bind, e.g. tcp://0.0.0.0:5555 (default from MASTER_PORT).") var bind: String?
+    @Option(help: "Workers to wait for before step 1 (default WORLD_SIZE − 1 or SLURM_NTASKS − 1).") var expect: Int?
+
+    func run() throws {
+        installInterruptHandlers()
+        let core = BLASEnvironment.verifyOrFallBack()
+        do {
+            var config = try options.runConfig()
+            let endpoint = bind ?? LaunchEnvironment.environment["MASTER_PORT"].map { "tcp://0.0.0.0:\($0)" } ?? "tcp://0.0.0.0:5555"
+            guard let expected = expect ?? LaunchEnvironment.worldSize.map({ $0 - 1 }), expected >= 1 else {
+                throw ValidationError("--expect N is required (or WORLD_SIZE / SLURM_NTASKS)")
+            }
+            if config.training.shards == nil { config.training.shards = expected }
+            let trainOptions = options.trainOptions(runID: Launch.newRunID())
+            let session = try Launch.makeSession(config: config, options: trainOptions)
+            let executor = try DistributedExecutor.bind(session: session, endpoint: endpoint, expect: expected,
+                                                        runID: trainOptions.runID, settings: try cluster.settings())
+            let trainer = try Trainer(session: session, executor: executor, options: trainOptions, blasCore: core)
+            MonitorHookup.attach(to: trainer, executor: executor)
+            try trainer.run()
+        } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
+    }
+}
+
+/// `chorus worker`: computes shards for a coordinator.
+struct Worker: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one worker that connects to a coordinator.")
+    @Option(help: "Coordinator endpoint, e.g. tcp://host:5555 (default from MASTER_ADDR/MASTER_PORT).") var connect: String?
+    @Option(name: .customLong("worker-id"), help: "Ask for this worker id.") var workerID: Int = -1
+    @Option(name: .customLong("parent-pid"), help: .hidden) var parentPID: Int32?
+    @Option(name: .customLong("heartbeat-ms")) var heartbeatMs = 500
+    @Option(name: .customLong("timeout-ms"), help: "Exit when the coordinator is silent this long.") var timeoutMs = 5_000
+    @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help).") var fault: [String] = []
+    @Option(name: .customLong("data"), help: "Read this data instead of the coordinator's (testing).") var data: String?
+    @Option(name: .customLong("pretend-protocol-version"), help: .hidden) var pretendProtocolVersion: UInt16?
+    @Option(name: .customLong("pretend-build"), help: .hidden) var pretendBuild: String?
+    @Flag var quiet = false
+
+    func run() throws {
+        installInterruptHandlers()
+        _ = BLASEnvironment.verifyOrFallBack()
+        guard let endpoint = connect ?? LaunchEnvironment.endpoint else {
+            throw ValidationError("--connect ENDPOINT is required (or MASTER_ADDR and MASTER_PORT)")
+        }
+        var options = WorkerOptions(connect: endpoint)
+        options.workerID = workerID
+        options.parentPID = parentPID
+        options.heartbeatMs = heartbeatMs
+        options.timeoutMs = timeoutMs
+        options.quiet = quiet
+        options.pretendProtocolVersion = pretendProtocolVersion
+        options.pretendBuild = pretendBuild
+        do {
+            options.faults = try fault.map(FaultSpec.parse)
+            if let data { options.dataOverride = try DataArgument.source(data) }
+            let runner = try WorkerRunner(options: options)
+            MonitorHookup.attach(worker: runner)
+            Foundation.exit(runner.run())
+        } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
+    }
+}
+
+/// `chorus keygen`: a CURVE key pair (Z85) for authenticated clusters.
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Make a CURVE key pair for authenticated clusters.")
+    func run() throws {
+        guard ZMQ.hasCurve else { Launch.fail(RuntimeError.invalidSetting("this libzmq was built without CURVE")) }
+        let pair = try ZMQ.curveKeypair()
+        print("public: \(pair.public)")
+        print("secret: \(pair.secret)")
+    }
+}

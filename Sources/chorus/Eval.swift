@@ -1,0 +1,43 @@
+import ArgumentParser
+import Checkpoint
+import Config
+import Foundation
+import NeuralNet
+import Runtime
+
+/// `chorus eval`: test loss and accuracy of a checkpoint.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a data set's test split.")
+    @Argument(help: "A checkpoint (.safetensors written by chorus train).") var checkpoint: String
+    @Option(help: "Config (default: the one stored in the checkpoint).") var config: String?
+    @Option(help: "Data: fashion-mnist or a directory of IDX files.") var data: String?
+
+    func run() throws {
+        _ = BLASEnvironment.verifyOrFallBack()
+        do {
+            let file: SafetensorsFile
+            do { file = try SafetensorsReader.read(path: checkpoint) } catch { throw RuntimeError.checkpoint("\(error)") }
+            var runConfig: RunConfig
+            if let config { runConfig = try RunConfig.load(path: config) } else {
+                guard let json = file.metadata["config"] else { throw RuntimeError.checkpoint("\(checkpoint): no config in the metadata; pass --config") }
+                runConfig = try RunConfig.parse(jsonData: Data(json.utf8), source: checkpoint)
+            }
+            if let data { runConfig.data.source = try DataArgument.source(data) }
+            let (split, _) = try loadData(runConfig.data)
+            let model = try Model(config: runConfig.model, seed: runConfig.training.seed)
+            try CheckpointIO.loadWeights(into: model, from: file)
+            let result = split.test.features.withUnsafeBufferPointer { f in
+                split.test.labels.withUnsafeBufferPointer { l in
+                    model.evaluate(features: f.baseAddress!, labels: l.baseAddress!, count: split.test.count, loss: runConfig.loss)
+                }
+            }
+            print(jsonString(["test_loss": result.loss, "test_accuracy": result.accuracy, "examples": split.test.count], pretty: true))
+        } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
+    }
+}
+
+/// `chorus stress`: placeholder until the stress harness lands (see issue).
+struct Stress: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stress-test gradient aggregation (synthetic gradients, faults, exact checks).")
+    func run() throws { Launch.fail(RuntimeError.invalidSetting("chorus stress is not implemented yet")) }
+}

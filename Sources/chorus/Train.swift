@@ -1,0 +1,102 @@
+import ArgumentParser
+import Config
+import Foundation
+import Runtime
+
+/// Options shared by `train` and `coordinator`: what to train and how.
+struct RunOptions: ParsableArguments {
+    @Option(help: "Run config (JSON).") var config: String?
+    @Option(help: "Shards per global batch (default: the initial worker count, 1 in-process).") var shards: Int?
+    @Option(help: "Epochs.") var epochs: Int?
+    @Option(name: .customLong("max-steps"), help: "Stop after this many steps.") var maxSteps: Int?
+    @Option(name: .customLong("batch-size"), help: "Global batch size.") var batchSize: Int?
+    @Option(help: "Learning rate.") var lr: Float?
+    @Option(help: "Seed of initialization, shuffling and dropout.") var seed: UInt64?
+    @Option(help: "Data: fashion-mnist, or a directory of IDX files.") var data: String?
+    @Option(help: "Output directory.") var out: String = "out"
+    @Option(help: "Collapse monitor policy: warn, stop or rollback.") var monitor: String?
+    @Option(name: .customLong("init-from"), help: "Start from the weights in this safetensors file.") var initFrom: String?
+    @Option(help: "Resume from the latest checkpoint in this directory.") var resume: String?
+    @Flag(help: "No progress display.") var quiet = false
+
+    /// The config file (or the default) with the flags applied.
+    func runConfig() throws -> RunConfig {
+        var result = RunConfig.default
+        if let config { result = try RunConfig.load(path: config) }
+        if let resume, config == nil {
+            result = try ResumeSupport.config(fromCheckpointDirectory: resume)
+        }
+        if let epochs { guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }; result.training.epochs = epochs }
+        if let maxSteps { guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1, got \(maxSteps)") }; result.training.maxSteps = maxSteps }
+        if let batchSize { guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }; result.training.batchSize = batchSize }
+        if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, got \(lr)") }; result.optimizer.lr = lr }
+        if let seed { result.training.seed = seed }
+        if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1, got \(shards)") }; result.training.shards = shards }
+        if let data { result.data.source = try DataArgument.source(data) }
+        if let monitor {
+            guard let policy = MonitorConfig.Policy(rawValue: monitor) else {
+                throw ValidationError("--monitor: unknown policy \"\(monitor)\" (expected warn, stop or rollback)")
+            }
+            result.monitor.policy = policy
+        }
+        return result
+    }
+
+    func trainOptions(runID: UInt64) -> TrainOptions {
+        var options = TrainOptions()
+        options.outputDirectory = out
+        options.resumeDirectory = resume
+        options.initFrom = initFrom
+        options.quiet = quiet
+        options.runID = runID
+        return options
+    }
+}
+
+/// `--data`: a named data set or a directory of IDX files.
+enum DataArgument {
+    static func source(_ value: String) throws -> DataConfig.Source {
+        if value == "fashion-mnist" { return .named(value) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: value, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--data: \(value) is neither fashion-mnist nor a directory")
+        }
+        func pick(_ base: String) -> String {
+            let gz = "\(value)/\(base).gz"
+            return FileManager.default.fileExists(atPath: gz) ? gz : "\(value)/\(base)"
+        }
+        return .idx(trainImages: pick("train-images-idx3-ubyte"), trainLabels: pick("train-labels-idx1-ubyte"),
+                    testImages: pick("t10k-images-idx3-ubyte"), testLabels: pick("t10k-labels-idx1-ubyte"))
+    }
+}
+
+/// `chorus train`: trains in-process (`--workers 0`) or with N local worker processes.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a model (in-process with --workers 0, or with N local worker processes).")
+
+    @OptionGroup var options: RunOptions
+    @Option(help: "Local worker processes (0: train in this process).") var workers: Int = 0
+    @Option(parsing: .singleValue, help: "Inject a fault (repeatable): kill:worker=1,step=50 | slow:worker=2,ms=200 | corrupt:worker=1,rate=0.01 | bitflip:worker=1,rate=0.001") var fault: [String] = []
+    @OptionGroup var cluster: ClusterOptions
+
+    mutating func validate() throws {
+        guard workers >= 0 && workers <= 256 else { throw ValidationError("--workers must be between 0 and 256, got \(workers)") }
+        if workers == 0 && !fault.isEmpty { throw ValidationError("--fault needs worker processes (--workers ≥ 1)") }
+    }
+
+    func run() throws {
+        installInterruptHandlers()
+        let core = BLASEnvironment.verifyOrFallBack()
+        do {
+            var config = try options.runConfig()
+            let faults = try fault.map(FaultSpec.parse)
+            if config.training.shards == nil { config.training.shards = max(workers, 1) }
+            try Launch.train(config: config, workers: workers, faults: faults, options: options.trainOptions(runID: Launch.newRunID()),
+                             cluster: try cluster.settings(), blasCore: core)
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            Launch.fail(error)
+        }
+    }
+}
