@@ -1,0 +1,112 @@
+import Foundation
+
+/// Formats a number for evidence text: three significant digits.
+func format(_ value: Double) -> String {
+    if !value.isFinite { return value.isNaN ? "NaN" : (value > 0 ? "Inf" : "-Inf") }
+    if value == 0 { return "0" }
+    let magnitude = abs(value)
+    if magnitude >= 1e4 || magnitude < 1e-3 { return String(format: "%.2e", value) }
+    return String(format: "%.3g", value)
+}
+
+extension CollapseMonitor {
+    /// Appends this check to the loss, gradient-norm and update-ratio histories.
+    func record(_ signals: StepSignals, _ merged: MergedSignals) {
+        losses.append(signals.loss)
+        gradientNorms.append(signals.gradientNorm)
+        let ratios = signals.weightMatrices.filter { $0.weightNorm > 0 || !$0.weightNorm.isFinite }.map(\.updateRatio)
+        // A NaN or infinite ratio (parameters blown up by the update) counts as a huge step.
+        updateRatios.append(ratios.map { $0.isFinite ? $0 : .infinity }.max() ?? -1)
+        for layer in merged.layers where initialDead[layer.name] == nil { initialDead[layer.name] = layer.deadFraction }
+    }
+
+    /// Compares each replica's shard gradient norms, forward non-finite counts and parameter
+    /// checksums with the other replicas'; records an event when exactly one replica stands out.
+    func recordReplicaOutliers(_ shards: [(replica: Int, shard: Int, signals: ShardSignals)]) {
+        let replicas = Set(shards.map(\.replica))
+        guard replicas.count >= 2 else { return }
+        var outliers: [Int: String] = [:]
+        for r in replicas {
+            let mine = shards.filter { $0.replica == r }.map(\.signals)
+            let others = shards.filter { $0.replica != r }.map(\.signals)
+            let myNorms = mine.map(\.gradientNorm).filter { $0 >= 0 || !$0.isFinite }
+            let otherNorms = others.map(\.gradientNorm).filter { $0 >= 0 || !$0.isFinite }
+            if !myNorms.isEmpty, !otherNorms.isEmpty {
+                let otherFinite = otherNorms.filter(\.isFinite).sorted()
+                if myNorms.contains(where: { !$0.isFinite }) && otherFinite.count == otherNorms.count {
+                    outliers[r] = "its shard gradient norm is non-finite while the other replicas' are finite"
+                } else if let worst = myNorms.filter(\.isFinite).max(), !otherFinite.isEmpty {
+                    let median = otherFinite[otherFinite.count / 2]
+                    if median > 0 && worst / median >= settings.replicaOutlierRatio {
+                        outliers[r] = "its shard gradient norm \(format(worst)) is \(format(worst / median))× the other replicas' median "
+                            + "\(format(median)) (threshold \(format(settings.replicaOutlierRatio))×)"
+                    }
+                }
+            }
+            if outliers[r] == nil, mine.contains(where: \.hasNonFiniteForward), !others.contains(where: \.hasNonFiniteForward) {
+                outliers[r] = "its forward pass produced non-finite values while the other replicas' did not"
+            }
+        }
+        // Parameter checksums: a strict majority decides which replicas hold the wrong parameters.
+        let sums = shards.filter { $0.signals.parameterChecksum != 0 }
+        if Set(sums.map(\.replica)).count >= 3 {
+            var votes: [UInt64: Set<Int>] = [:]
+            for s in sums { votes[s.signals.parameterChecksum, default: []].insert(s.replica) }
+            if let majority = votes.max(by: { $0.value.count < $1.value.count }), majority.value.count * 2 > Set(sums.map(\.replica)).count {
+                for (sum, members) in votes where sum != majority.key {
+                    for r in members where outliers[r] == nil { outliers[r] = "its parameter checksum differs from the majority's" }
+                }
+            }
+        }
+        if outliers.count == 1, let (replica, reason) = outliers.first {
+            replicaEvents.append((checks, replica, reason))
+        }
+        replicaEvents.removeAll { checks - $0.check >= settings.replicaWindow }
+    }
+
+    /// Median of the last `count` losses; infinite when any of them is not finite.
+    func recentLoss(_ count: Int = 5) -> Double {
+        let window = losses.suffix(count)
+        guard !window.isEmpty else { return .nan }
+        if window.contains(where: { !$0.isFinite }) { return .infinity }
+        let sorted = window.sorted()
+        return sorted[sorted.count / 2]
+    }
+
+    /// Median of the first three gradient norms (the run's initial scale).
+    var initialGradientNorm: Double {
+        let first = gradientNorms.prefix(3).filter(\.isFinite).sorted()
+        return first.isEmpty ? .nan : first[first.count / 2]
+    }
+
+    /// The largest update-to-weight ratio seen so far (−1 when none was measured).
+    var largestUpdateRatio: Double { updateRatios.max() ?? -1 }
+
+    /// Whether the last `oscillationWindow` losses swing up and down by `oscillationRatio` at or above chance.
+    func isOscillating(chance: Double) -> Bool {
+        let window = Array(losses.suffix(settings.oscillationWindow))
+        guard window.count >= settings.oscillationWindow, window.allSatisfy(\.isFinite), let low = window.min(), let high = window.max(),
+              low > 0, high / low >= settings.oscillationRatio, high >= chance else { return false }
+        var turns = 0
+        for i in 1..<(window.count - 1) where (window[i] - window[i - 1]) * (window[i + 1] - window[i]) < 0 { turns += 1 }
+        return turns >= window.count / 3
+    }
+
+    /// The monitor fields of one check for metrics.jsonl.
+    func metrics(_ signals: StepSignals, _ merged: MergedSignals) -> [String: Any] {
+        var fields: [String: Any] = [:]
+        fields["grad_norms"] = signals.gradientNorms.filter { $0.key.hasSuffix(".weight") }.mapValues { $0.isFinite ? $0 : -1 }
+        if let ratio = signals.firstToLastGradientRatio { fields["first_last_grad_ratio"] = ratio }
+        if signals.maxUpdateRatio >= 0 && signals.maxUpdateRatio.isFinite { fields["update_ratio_max"] = signals.maxUpdateRatio }
+        if merged.shardCount > 0 {
+            fields["dead_fraction"] = Dictionary(merged.layers.filter { $0.deadFraction > 0 || $0.activation.contains("relu") }
+                .map { ($0.name, $0.deadFraction) }, uniquingKeysWith: { a, _ in a })
+            fields["saturation_fraction"] = Dictionary(merged.layers.filter { $0.activation == "tanh" || $0.activation == "sigmoid" }
+                .map { ($0.name, $0.saturationFraction) }, uniquingKeysWith: { a, _ in a })
+            fields["output_variance"] = Dictionary(merged.outputVarianceByReplica.map { (String($0.key), $0.value.isFinite ? $0.value : -1) },
+                                                   uniquingKeysWith: { a, _ in a })
+            fields["distinct_predictions"] = merged.distinctPredictions
+        }
+        return fields
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+
+/// A cause the rules see at one check, before persistence confirms it.
+struct Candidate {
+    var cause: Cause
+    var confidence: Double
+    var evidence: String
+    var remedy: String
+    var actions: [RemedyAction] = []
+    var replica: Int? = nil
+    /// Certain findings (static facts, non-finite inputs, audit mismatches) need no persistence.
+    var certain = false
+}
+
+/// Watches a training run and tells a collapse and its root cause from the signals of each step.
+///
+/// Pure logic: no clock, no I/O. The coordinator calls `observe(step:signals:shards:)` every
+/// `monitor.interval` steps with the aggregated step signals and the shard signals the workers
+/// sent; a run-time finding becomes a collapse once it holds for `settings.persistence`
+/// consecutive checks (certain static facts at once). Findings are ranked so that a root cause
+/// comes before the symptoms it explains (zero init before dead ReLUs).
+public final class CollapseMonitor {
+    /// The thresholds in use.
+    public let settings: MonitorSettings
+    /// What was known before step 1.
+    public let facts: StaticFacts
+    /// The verdict so far (report.json's `collapse`).
+    public private(set) var verdict = CollapseVerdict()
+    /// Every alert raised so far, in order (report.json's `alerts`).
+    public private(set) var alerts: [Alert] = []
+    /// Monitor fields of the latest check for metrics.jsonl (see docs/collapse-monitor.md).
+    public private(set) var latestMetrics: [String: Any] = [:]
+
+    var checks = 0
+    var losses: [Double] = []
+    var gradientNorms: [Double] = []
+    var updateRatios: [Double] = []
+    var initialDead: [String: Double] = [:]
+    var streaks: [Cause: (count: Int, onset: Int)] = [:]
+    var findings: [Cause: (finding: CauseFinding, candidate: Candidate)] = [:]
+    var replicaEvents: [(check: Int, replica: Int, reason: String)] = []
+    var auditMismatches: [(step: Int, shard: Int, replicaA: Int, replicaB: Int)] = []
+    var outputCollapseStreak = 0
+    var warnedOutputCollapse = false
+
+    /// Creates a monitor with `settings` for a run described by `facts`.
+    public init(settings: MonitorSettings = MonitorSettings(), facts: StaticFacts) {
+        self.settings = settings
+        self.facts = facts
+    }
+
+    /// Examines one check's signals and returns the alerts it raised (empty on a quiet step).
+    public func observe(step: Int, signals: StepSignals, shards: [(replica: Int, shard: Int, signals: ShardSignals)]) -> [Alert] {
+        var raised: [Alert] = []
+        if checks == 0 { raised += staticWarnings() }
+        checks += 1
+        let merged = MergedSignals(shards)
+        record(signals, merged)
+        recordReplicaOutliers(shards)
+        let candidates = diagnose(step: step, signals: signals, merged: merged)
+        var seen = Set<Cause>()
+        for candidate in candidates where !seen.contains(candidate.cause) {
+            seen.insert(candidate.cause)
+            var streak = streaks[candidate.cause] ?? (0, step)
+            streak.count += 1
+            streaks[candidate.cause] = streak
+            let needed = candidate.certain ? 1 : settings.persistence
+            if streak.count >= needed && findings[candidate.cause] == nil {
+                raised.append(confirm(candidate, step: step, onset: streak.onset))
+            }
+        }
+        for cause in Cause.allCases where !seen.contains(cause) { streaks[cause] = nil }
+        raised += outputCollapseWarning(step: step, merged: merged)
+        latestMetrics = metrics(signals, merged)
+        alerts += raised
+        return raised
+    }
+
+    /// Records that two replicas computed the same shard with different results (a bitwise
+    /// audit): certain evidence of a replica fault.
+    public func recordAuditMismatch(step: Int, shard: Int, replicaA: Int, replicaB: Int) {
+        auditMismatches.append((step, shard, replicaA, replicaB))
+        let candidate = Candidate(
+            cause: .replicaFault, confidence: 0.95,
+            evidence: "audit at step \(step): replicas \(replicaA) and \(replicaB) computed shard \(shard) with different bits "
+                + "(\(auditMismatches.count) mismatch(es) so far)" + suspectText(),
+            remedy: "evict the suspect worker and check its host (memory errors, wrong data, different build)",
+            actions: suspectReplica().map { [.evictReplica($0)] } ?? [], replica: suspectReplica(), certain: true)
+        if findings[.replicaFault] == nil {
+            alerts.append(confirm(candidate, step: step, onset: step))
+        } else if let suspect = suspectReplica() {
+            findings[.replicaFault]?.candidate.replica = suspect
+            rank()
+        }
+    }
+
+    /// Forgets the run's history after a rollback (the restored run is judged afresh);
+    /// confirmed findings and alerts stay.
+    public func resetAfterRollback() {
+        losses.removeAll(); gradientNorms.removeAll(); updateRatios.removeAll(); initialDead.removeAll()
+        streaks.removeAll(); replicaEvents.removeAll(); outputCollapseStreak = 0
+    }
+
+    /// What `--monitor rollback` should apply, from the ranked findings (top cause first, no duplicates).
+    public var recommendedActions: [RemedyAction] {
+        var result: [RemedyAction] = []
+        for finding in verdict.causes {
+            guard let cause = Cause(rawValue: finding.cause), let entry = findings[cause] else { continue }
+            for action in entry.candidate.actions where !result.contains(action) { result.append(action) }
+        }
+        return result
+    }
+
+    /// The alerts in report form.
+    public var alertsJSON: [[String: Any]] { alerts.map(\.json) }
+
+    private func confirm(_ candidate: Candidate, step: Int, onset: Int) -> Alert {
+        let evidence = onset < step ? "\(candidate.evidence); since step \(onset)" : candidate.evidence
+        var confirmed = candidate
+        confirmed.evidence = evidence
+        let finding = CauseFinding(cause: candidate.cause.rawValue, confidence: candidate.confidence, step: step,
+                                   evidence: evidence, remedy: candidate.remedy)
+        findings[candidate.cause] = (finding, confirmed)
+        if !verdict.detected {
+            verdict.detected = true
+            verdict.step = step
+        }
+        rank()
+        return Alert(step: step, severity: .critical, cause: candidate.cause.rawValue,
+                     message: "collapse: \(candidate.cause.rawValue): \(evidence). Remedy: \(candidate.remedy)")
+    }
+
+    /// Orders the findings: a finding explained by another confirmed one loses half its confidence.
+    func rank() {
+        let confirmed = Set(findings.keys)
+        var ranked: [CauseFinding] = []
+        for (cause, entry) in findings {
+            var finding = entry.finding
+            let explainers = confirmed.filter { $0 != cause && $0.explains.contains(cause) && !cause.explains.contains($0) }
+            if !explainers.isEmpty { finding.confidence = (finding.confidence * 0.5 * 1000).rounded() / 1000 }
+            ranked.append(finding)
+        }
+        let order = Cause.allCases.map(\.rawValue)
+        ranked.sort {
+            $0.confidence != $1.confidence ? $0.confidence > $1.confidence
+                : (order.firstIndex(of: $0.cause) ?? 0) < (order.firstIndex(of: $1.cause) ?? 0)
+        }
+        verdict.causes = ranked
+        if let top = ranked.first, top.cause == Cause.replicaFault.rawValue {
+            verdict.replica = findings[.replicaFault]?.candidate.replica
+        } else {
+            verdict.replica = nil
+        }
+    }
+
+    /// The replica common to every audit mismatch and outlier event, when exactly one is.
+    func suspectReplica() -> Int? {
+        let outliers = Set(replicaEvents.map(\.replica))
+        if outliers.count == 1 { return outliers.first }
+        guard !auditMismatches.isEmpty else { return nil }
+        var common = Set([auditMismatches[0].replicaA, auditMismatches[0].replicaB])
+        for m in auditMismatches.dropFirst() { common.formIntersection([m.replicaA, m.replicaB]) }
+        return common.count == 1 ? common.first : nil
+    }
+
+    func suspectText() -> String {
+        suspectReplica().map { "; suspect replica \($0)" } ?? ""
+    }
+}
