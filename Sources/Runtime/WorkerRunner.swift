@@ -125,6 +125,7 @@ public final class WorkerRunner {
             contribution = TensorStorage(count: model.contributionCount)
             log("welcomed into run \(runID); \(model.parameters.count) parameters, \(split.train.count) examples")
             try join(fingerprint: split.fingerprint())
+            lastHeard = monotonicNanos()  // loading may take a while; the silence clock starts now
         case .reject(let reject):
             logLine("chorus worker: refused by the coordinator: \(reject.message)")
             return 2

@@ -1,0 +1,216 @@
+import CollapseMonitor
+import Config
+import Foundation
+import NeuralNet
+import TensorCore
+
+/// Computes a shard's `ShardSignals` while the model runs forward: input and label statistics,
+/// per-layer dead/saturated fractions, spread and effective width, output variance and
+/// prediction diversity.
+///
+/// Use one collector per worker and reuse it: `begin(features:featureCount:count:)`, pass it as
+/// the `observer` of `Model.computeShard`, then `finish(lossSum:count:)`. Loops run over raw
+/// pointers into reused scratch buffers (no allocation per element); for the 784-256-128-10 MLP
+/// at batch 128 the cost is about one extra pass over each activation.
+public final class SignalCollector: ActivationObserver {
+    /// Pre-activation magnitude beyond which sigmoid/tanh units count as saturated (default 5).
+    public let saturationThreshold: Float
+    /// The run's loss (`bce` predicts with logit > 0 on one unit).
+    public let lossKind: LossKind
+    private var layers: [LayerSignals] = []
+    private var input = InputSignals()
+    private var labels = LabelSignals()
+    private var output = OutputSignals()
+    private let scratch = Scratch()
+
+    /// Creates a collector; `saturationThreshold` is the monitor's `saturation_threshold`.
+    public init(saturationThreshold: Float = 5, lossKind: LossKind = .crossEntropy) {
+        self.saturationThreshold = saturationThreshold
+        self.lossKind = lossKind
+    }
+
+    /// Starts a shard: measures its `count × featureCount` input features.
+    public func begin(features: UnsafePointer<Float>, featureCount: Int, count: Int) {
+        layers.removeAll(keepingCapacity: true)
+        labels = LabelSignals()
+        output = OutputSignals()
+        input = InputSignals()
+        guard count > 0, featureCount > 0 else { return }
+        let varying = scratch.flags(featureCount)
+        var low = Float.infinity, high = -Float.infinity, absSum = 0.0
+        for r in 0..<count {
+            let row = features + r * featureCount
+            var rowAbs: Float = 0, rowLow = Float.infinity, rowHigh = -Float.infinity
+            for f in 0..<featureCount {
+                let x = row[f]
+                rowLow = min(rowLow, x); rowHigh = max(rowHigh, x); rowAbs += abs(x)
+                varying[f] |= x != features[f] ? 1 : 0
+            }
+            low = min(low, rowLow); high = max(high, rowHigh)
+            absSum += Double(rowAbs)
+        }
+        var nonFinite = 0
+        if !absSum.isFinite || !low.isFinite || !high.isFinite {
+            // Rare path: recount with the non-finite values left out.
+            low = .infinity; high = -.infinity; absSum = 0
+            for i in 0..<(count * featureCount) {
+                let x = features[i]
+                if x.isFinite { low = min(low, x); high = max(high, x); absSum += Double(abs(x)) } else { nonFinite += 1 }
+            }
+        }
+        let finite = count * featureCount - nonFinite
+        var constant = 0
+        for f in 0..<featureCount where varying[f] == 0 { constant += 1 }
+        input = InputSignals(min: finite > 0 ? Double(low) : 0, max: finite > 0 ? Double(high) : 0,
+                             meanAbs: finite > 0 ? absSum / Double(finite) : 0,
+                             constantFeatures: count > 1 ? constant : 0, nonFiniteCount: nonFinite)
+    }
+
+    /// Measures one observed layer (see `ActivationObserver`).
+    public func observe(depth: Int, name: String, activation: Activation?, preActivation: Tensor, output out: Tensor) {
+        let n = out.shape.first ?? 0
+        guard n > 0, out.count > 0 else { return }
+        let units = out.shape.count > 1 ? out.shape[1] : 1
+        let spatial = out.count / (n * units)
+        let sums = scratch.sums(units), squares = scratch.squares(units), positive = scratch.flags(units)
+        let y = out.data, p = preActivation.data
+        let checkSaturation = activation == .tanh || activation == .sigmoid
+        let threshold = saturationThreshold
+        var nonFinite = 0, saturatedCount = 0
+        var offset = 0
+        for _ in 0..<n {
+            for u in 0..<units {
+                var s: Float = 0, q: Float = 0, anyPositive: UInt8 = 0
+                for k in 0..<spatial {
+                    let v = y[offset + k]
+                    if !v.isFinite { nonFinite += 1; continue }
+                    s += v; q += v * v
+                    if v > 0 { anyPositive = 1 }
+                    if checkSaturation && abs(p[offset + k]) > threshold { saturatedCount += 1 }
+                }
+                sums[u] += Double(s); squares[u] += Double(q)
+                positive[u] |= anyPositive
+                offset += spatial
+            }
+        }
+        let perUnit = Double(n * spatial)
+        var maxVariance = 0.0, totalSum = 0.0, totalSquares = 0.0, alive = 0
+        for u in 0..<units {
+            let mean = sums[u] / perUnit
+            maxVariance = max(maxVariance, squares[u] / perUnit - mean * mean)
+            totalSum += sums[u]; totalSquares += squares[u]
+            if positive[u] != 0 { alive += 1 }
+        }
+        var effective = 0
+        for u in 0..<units {
+            let mean = sums[u] / perUnit
+            let variance = squares[u] / perUnit - mean * mean
+            if variance > 1e-12 && variance > 1e-4 * maxVariance { effective += 1 }
+        }
+        let total = perUnit * Double(units)
+        let mean = totalSum / total
+        let reluFamily = activation?.isReLUFamily ?? false
+        layers.append(LayerSignals(
+            depth: depth, name: name, activation: activation?.name ?? "linear", units: units,
+            deadFraction: reluFamily ? Double(units - alive) / Double(units) : 0,
+            saturationFraction: checkSaturation ? Double(saturatedCount) / total : 0,
+            outputStd: max(0, totalSquares / total - mean * mean).squareRoot(), effectiveWidth: effective,
+            nonFiniteCount: nonFinite))
+    }
+
+    /// Measures the model's output and the shard's labels.
+    public func observeOutput(_ out: Tensor, labels labelPointer: UnsafePointer<Float>) {
+        let n = out.shape.first ?? 0
+        guard n > 0 else { return }
+        let units = out.count / n
+        let sums = scratch.sums(units), squares = scratch.squares(units)
+        let counts = scratch.counts(max(units, 1))
+        let y = out.data
+        var nonFinite = 0
+        var roundedPredictions = Set<Int>()
+        for r in 0..<n {
+            let row = y + r * units
+            var best = 0
+            for u in 0..<units {
+                let v = row[u]
+                if !v.isFinite { nonFinite += 1; continue }
+                sums[u] += Double(v); squares[u] += Double(v) * Double(v)
+                if v > row[best] || !row[best].isFinite { best = u }
+            }
+            if units > 1 {
+                counts[best] += 1
+            } else if roundedPredictions.count < 255, row[0].isFinite {
+                roundedPredictions.insert(lossKind == .bce ? (row[0] > 0 ? 1 : 0) : Int(max(-1e9, min(1e9, row[0].rounded()))))
+            }
+        }
+        var maxVariance = 0.0, varianceSum = 0.0
+        for u in 0..<units {
+            let mean = sums[u] / Double(n)
+            let variance = max(0, squares[u] / Double(n) - mean * mean)
+            maxVariance = max(maxVariance, variance); varianceSum += variance
+        }
+        var distinctPredictions = roundedPredictions.count, predictionEntropy = 0.0
+        if units > 1 {
+            distinctPredictions = 0
+            for u in 0..<units where counts[u] > 0 {
+                distinctPredictions += 1
+                let q = Double(counts[u]) / Double(n)
+                predictionEntropy -= q * log(q)
+            }
+        }
+        var labelCounts: [Float: Int] = [:]
+        var low = Float.infinity, high = -Float.infinity, labelNonFinite = 0
+        for r in 0..<n {
+            let label = labelPointer[r]
+            guard label.isFinite else { labelNonFinite += 1; continue }
+            low = min(low, label); high = max(high, label)
+            if labelCounts.count < 255 || labelCounts[label] != nil { labelCounts[label, default: 0] += 1 }
+        }
+        var labelEntropy = 0.0
+        for (_, c) in labelCounts { let q = Double(c) / Double(n); labelEntropy -= q * log(q) }
+        labels = LabelSignals(min: low.isFinite ? Double(low) : 0, max: high.isFinite ? Double(high) : 0,
+                              distinct: labelCounts.count, nonFiniteCount: labelNonFinite)
+        output = OutputSignals(units: units, maxVariance: maxVariance, meanVariance: varianceSum / Double(max(units, 1)),
+                               distinctPredictions: min(distinctPredictions, 255), distinctLabels: labelCounts.count,
+                               predictionEntropy: predictionEntropy, labelEntropy: labelEntropy, nonFiniteCount: nonFinite)
+    }
+
+    /// Ends the shard and returns its signals.
+    public func finish(lossSum: Double, count: Int) -> ShardSignals {
+        ShardSignals(examples: count, lossSum: lossSum, lossCount: count, input: input, labels: labels, output: output, layers: layers)
+    }
+}
+
+/// Scratch buffers reused across layers and shards (zeroed on each request), freed with the collector.
+private final class Scratch {
+    private var doubles: [(pointer: UnsafeMutablePointer<Double>, capacity: Int)] = [(.allocate(capacity: 16), 16), (.allocate(capacity: 16), 16)]
+    private var flagBuffer = (pointer: UnsafeMutablePointer<UInt8>.allocate(capacity: 16), capacity: 16)
+    private var countBuffer = (pointer: UnsafeMutablePointer<Int>.allocate(capacity: 16), capacity: 16)
+
+    func sums(_ n: Int) -> UnsafeMutablePointer<Double> { double(0, n) }
+    func squares(_ n: Int) -> UnsafeMutablePointer<Double> { double(1, n) }
+
+    func flags(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        if flagBuffer.capacity < n { flagBuffer.pointer.deallocate(); flagBuffer = (.allocate(capacity: n), n) }
+        flagBuffer.pointer.update(repeating: 0, count: n)
+        return flagBuffer.pointer
+    }
+
+    func counts(_ n: Int) -> UnsafeMutablePointer<Int> {
+        if countBuffer.capacity < n { countBuffer.pointer.deallocate(); countBuffer = (.allocate(capacity: n), n) }
+        countBuffer.pointer.update(repeating: 0, count: n)
+        return countBuffer.pointer
+    }
+
+    private func double(_ index: Int, _ n: Int) -> UnsafeMutablePointer<Double> {
+        if doubles[index].capacity < n { doubles[index].pointer.deallocate(); doubles[index] = (.allocate(capacity: n), n) }
+        doubles[index].pointer.update(repeating: 0, count: n)
+        return doubles[index].pointer
+    }
+
+    deinit {
+        for buffer in doubles { buffer.pointer.deallocate() }
+        flagBuffer.pointer.deallocate()
+        countBuffer.pointer.deallocate()
+    }
+}
