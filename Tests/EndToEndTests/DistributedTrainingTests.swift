@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+/// Real processes, real ZeroMQ sockets, the real Fashion-MNIST files.
+@Suite(.serialized, .enabled(if: Chorus.hasFashionMNIST, "needs dataset-fashion-mnist"))
+struct DistributedTrainingTests {
+    /// params_sha256 of an in-process run with 4 shards: the reference every distributed run must match.
+    static let reference: String = {
+        let out = Chorus.temporaryDirectory("reference")
+        let result = try? Chorus.run(Chorus.shortRun(out: out, steps: 8) + ["--workers", "0"])
+        guard result?.status == 0, let report = try? Chorus.report(out) else { return "reference run failed: \(result?.error ?? "")" }
+        return report["params_sha256"] as? String ?? "missing"
+    }()
+
+    func hash(workers: Int, extra: [String] = [], steps: Int = 8) throws -> (String?, [String: Any], Chorus.Result) {
+        let out = Chorus.temporaryDirectory("w\(workers)")
+        let result = try Chorus.run(Chorus.shortRun(out: out, steps: steps) + ["--workers", String(workers)] + extra)
+        let report = (try? Chorus.report(out)) ?? [:]
+        return (report["params_sha256"] as? String, report, result)
+    }
+
+    @Test(arguments: [1, 2, 4])
+    func sameParametersWhateverTheWorkerCount(workers: Int) throws {
+        let (hash, report, result) = try hash(workers: workers)
+        #expect(result.status == 0, "\(result.error)")
+        #expect(report["status"] as? String == "completed")
+        #expect(hash == Self.reference)
+    }
+
+    @Test func workerKilledMidRunGivesTheSameParameters() throws {
+        let (hash, report, result) = try hash(workers: 2, extra: ["--fault", "kill:worker=1,step=3"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.error.contains("SIGKILL worker 1"))
+        let cluster = report["cluster"] as? [String: Any]
+        #expect(cluster?["workers_killed"] as? Int == 1)
+        #expect(hash == Self.reference)
+    }
+
+    @Test func corruptedPayloadsAreRejectedAndRecomputed() throws {
+        let (hash, report, result) = try hash(workers: 2, extra: ["--fault", "corrupt:worker=0,rate=0.5"])
+        #expect(result.status == 0, "\(result.error)")
+        let cluster = report["cluster"] as? [String: Any]
+        #expect((cluster?["corrupt_payloads"] as? Int ?? 0) > 0)
+        #expect(hash == Self.reference)
+    }
+
+    @Test func bitflipsChangeTheResultAndAuditsCatchThem() throws {
+        let (hash, report, result) = try hash(workers: 2, extra: ["--fault", "bitflip:worker=1,rate=0.001", "--audit-every", "1"])
+        #expect(result.status == 0, "\(result.error)")
+        let cluster = report["cluster"] as? [String: Any]
+        #expect((cluster?["audit_mismatches"] as? Int ?? 0) > 0)
+        #expect(hash != Self.reference)
+    }
+
+    @Test func garbageOnTheCoordinatorPortIsIgnored() throws {
+        let port = Int.random(in: 20_000...40_000)
+        let out = Chorus.temporaryDirectory("garbage")
+        let (process, stdout, stderr) = try Chorus.start(Chorus.shortRun(out: out, steps: 8) + ["--workers", "2", "--endpoint", "tcp://127.0.0.1:\(port)"])
+        // Raw bytes that are not ZMTP, sent repeatedly while the run is going.
+        for attempt in 0..<20 {
+            usleep(150_000)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if connected == 0 {
+                var junk = (0..<512).map { _ in UInt8.random(in: 0...255) }
+                if attempt % 2 == 0 { junk.replaceSubrange(0..<10, with: [0xFF, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7F]) }  // a ZMTP-looking greeting
+                _ = write(fd, &junk, junk.count)
+            }
+            close(fd)
+        }
+        let result = Chorus.finish(process, stdout, stderr)
+        #expect(result.status == 0, "\(result.error)")
+        let report = try Chorus.report(out)
+        #expect(report["params_sha256"] as? String == Self.reference)
+    }
+
+    @Test func resumingFromACheckpointGivesTheSameParameters() throws {
+        let out = Chorus.temporaryDirectory("resume")
+        let first = try Chorus.run(Chorus.shortRun(out: out, steps: 4) + ["--workers", "0"])
+        #expect(first.status == 0, "\(first.error)")
+        let second = try Chorus.run(["train", "--resume", out, "--max-steps", "8", "--out", out, "--quiet", "--workers", "2"])
+        #expect(second.status == 0, "\(second.error)")
+        #expect(try Chorus.report(out)["params_sha256"] as? String == Self.reference)
+    }
+}

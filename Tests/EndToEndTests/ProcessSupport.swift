@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// Runs the real `chorus` binary: CHORUS_BINARY, else the release build, else the debug build.
+enum Chorus {
+    static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["CHORUS_BINARY"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        for candidate in ["\(root)/.build/release/chorus", "\(root)/.build/debug/chorus"] where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return "\(root)/.build/debug/chorus"
+    }()
+
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    /// Starts chorus with `arguments`; the caller waits.
+    static func start(_ arguments: [String]) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return (process, out, err)
+    }
+
+    /// Runs chorus to completion (killed after `timeout` seconds).
+    static func run(_ arguments: [String], timeout: TimeInterval = 300) throws -> Result {
+        let (process, out, err) = try start(arguments)
+        return finish(process, out, err, timeout: timeout)
+    }
+
+    static func finish(_ process: Process, _ out: Pipe, _ err: Pipe, timeout: TimeInterval = 300) -> Result {
+        // Drain the pipes while waiting so a chatty process never blocks on a full pipe.
+        var output = Data(), error = Data()
+        let group = DispatchGroup()
+        group.enter(); DispatchQueue.global().async { output = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter(); DispatchQueue.global().async { error = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { process.terminate(); usleep(500_000); if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        process.waitUntilExit()
+        group.wait()
+        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
+    }
+
+    /// report.json of a run directory.
+    static func report(_ directory: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/report.json"))
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+
+    /// A fresh temporary directory.
+    static func temporaryDirectory(_ name: String) -> String {
+        let path = NSTemporaryDirectory() + "chorus-e2e-\(name)-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A short Fashion-MNIST run's arguments: 4 shards of a 64-example batch.
+    static func shortRun(out: String, steps: Int = 6, shards: Int = 4) -> [String] {
+        ["train", "--max-steps", String(steps), "--batch-size", "64", "--shards", String(shards), "--out", out, "--quiet"]
+    }
+
+    static var hasFashionMNIST: Bool { FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") }
+}

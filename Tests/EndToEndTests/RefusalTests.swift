@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// Writes a tiny IDX data set (plain files) into `directory`, `count` 28×28 images.
+func writeTinyIDX(_ directory: String, count: Int, seed: UInt8) throws {
+    func header(_ magic: UInt32, _ dims: [UInt32]) -> [UInt8] {
+        ([magic] + dims).flatMap { value in withUnsafeBytes(of: value.bigEndian) { Array($0) } }
+    }
+    let pixels = (0..<(count * 784)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    let labels = (0..<count).map { UInt8($0 % 10) }
+    for prefix in ["train", "t10k"] {
+        try Data(header(0x0000_0803, [UInt32(count), 28, 28]) + pixels).write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-images-idx3-ubyte"))
+        try Data(header(0x0000_0801, [UInt32(count)]) + labels).write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-labels-idx1-ubyte"))
+    }
+}
+
+@Suite(.serialized)
+struct RefusalTests {
+    /// A coordinator on an ipc socket waiting for one worker, for a few seconds.
+    func coordinator(_ name: String, data: String) throws -> (Process, Pipe, Pipe, String) {
+        let endpoint = "ipc://\(NSTemporaryDirectory())chorus-e2e-\(name)-\(UUID().uuidString.prefix(6)).sock"
+        let out = Chorus.temporaryDirectory(name)
+        let started = try Chorus.start(["coordinator", "--bind", endpoint, "--expect", "1", "--max-steps", "2", "--batch-size", "8",
+                                        "--data", data, "--out", out, "--quiet"])
+        return (started.0, started.1, started.2, endpoint)
+    }
+
+    @Test func workerWithOtherDataIsRefusedOnBothSides() throws {
+        let mine = Chorus.temporaryDirectory("data-a"), theirs = Chorus.temporaryDirectory("data-b")
+        try writeTinyIDX(mine, count: 40, seed: 1)
+        try writeTinyIDX(theirs, count: 40, seed: 2)
+        let (process, stdout, stderr, endpoint) = try coordinator("fingerprint", data: mine)
+        let worker = try Chorus.run(["worker", "--connect", endpoint, "--data", theirs], timeout: 60)
+        #expect(worker.status != 0)
+        #expect(worker.error.contains("data fingerprint"), "\(worker.error)")
+        process.terminate()
+        let coordinatorResult = Chorus.finish(process, stdout, stderr, timeout: 20)
+        #expect(coordinatorResult.error.contains("refused worker"), "\(coordinatorResult.error)")
+    }
+
+    @Test func workerOfAnotherProtocolVersionIsRefused() throws {
+        let mine = Chorus.temporaryDirectory("data-v")
+        try writeTinyIDX(mine, count: 40, seed: 1)
+        let (process, stdout, stderr, endpoint) = try coordinator("version", data: mine)
+        let worker = try Chorus.run(["worker", "--connect", endpoint, "--pretend-protocol-version", "2"], timeout: 60)
+        #expect(worker.status != 0)
+        #expect(worker.error.contains("protocol version 2"), "\(worker.error)")
+        process.terminate()
+        let coordinatorResult = Chorus.finish(process, stdout, stderr, timeout: 20)
+        #expect(coordinatorResult.error.contains("protocol version 2"), "\(coordinatorResult.error)")
+    }
+
+    @Test func matchingWorkerTrainsWithTheStandaloneCoordinator() throws {
+        let mine = Chorus.temporaryDirectory("data-ok")
+        try writeTinyIDX(mine, count: 40, seed: 1)
+        let (process, stdout, stderr, endpoint) = try coordinator("standalone", data: mine)
+        let worker = try Chorus.run(["worker", "--connect", endpoint], timeout: 120)
+        let coordinatorResult = Chorus.finish(process, stdout, stderr, timeout: 60)
+        #expect(coordinatorResult.status == 0, "\(coordinatorResult.error)")
+        #expect(worker.status == 0, "\(worker.error)")
+    }
+
+    @Test func unknownConfigKeyIsOneClearLine() throws {
+        let directory = Chorus.temporaryDirectory("config")
+        let path = directory + "/bad.json"
+        try #"{"model": {"input": [784], "layers": [{"type": "dense", "units": 10, "activaton": "relu"}]}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Chorus.run(["train", "--config", path, "--out", directory])
+        #expect(result.status != 0)
+        #expect(result.error.contains("activaton"), "\(result.error)")
+        #expect(result.error.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1)
+    }
+
+    @Test func truncatedDataFileIsNamed() throws {
+        let directory = Chorus.temporaryDirectory("truncated")
+        try writeTinyIDX(directory, count: 40, seed: 1)
+        let path = directory + "/train-images-idx3-ubyte"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
+        let result = try Chorus.run(["train", "--data", directory, "--out", directory + "/out", "--max-steps", "1"])
+        #expect(result.status != 0)
+        #expect(result.error.contains("train-images-idx3-ubyte") && result.error.contains("truncated"), "\(result.error)")
+    }
+
+    @Test func badFlagsAreRefused() throws {
+        let out = Chorus.temporaryDirectory("flags")
+        for arguments in [["train", "--workers", "-1"], ["train", "--monitor", "sometimes"], ["train", "--fault", "explode:worker=1"],
+                          ["train", "--workers", "2", "--fault", "kill:worker=1"], ["train", "--wire-dtype", "fp8"]] {
+            let result = try Chorus.run(arguments + ["--out", out, "--max-steps", "1"], timeout: 60)
+            #expect(result.status != 0, "\(arguments) should fail")
+            #expect(!result.error.isEmpty)
+        }
+    }
+
+    @Test(.enabled(if: Chorus.hasFashionMNIST)) func checkpointsLoadInPythonSafetensors() throws {
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", "import safetensors"]
+        try check.run(); check.waitUntilExit()
+        guard check.terminationStatus == 0 else {
+            #expect(ProcessInfo.processInfo.environment["CI"] != "true", "CI must install safetensors (scripts/setup.sh)")
+            return
+        }
+        let out = Chorus.temporaryDirectory("safetensors")
+        let result = try Chorus.run(["train", "--workers", "0", "--max-steps", "2", "--out", out, "--quiet"])
+        #expect(result.status == 0, "\(result.error)")
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", Chorus.repositoryRoot + "/scripts/check_safetensors.py", out + "/latest.safetensors",
+                            "--expect", "layers.0.weight:256,784", "--expect", "layers.0.bias:256",
+                            "--expect", "layers.1.weight:128,256", "--expect", "layers.2.weight:10,128"]
+        try python.run(); python.waitUntilExit()
+        #expect(python.terminationStatus == 0)
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what Chorus needs on a fresh Debian 12 machine and builds it in release mode.
+# Idempotent: safe to run again. Needs root (or sudo) for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libzmq3-dev libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist python3-pip)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Python packages for the interoperability checks (safetensors) and the NumPy reference benchmark.
+python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy
+
+swift build -c release
+echo "setup: done; binary at .build/release/chorus"
