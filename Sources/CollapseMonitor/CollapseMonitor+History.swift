@@ -24,27 +24,38 @@ extension CollapseMonitor {
     /// checksums with the other replicas'; records an event when exactly one replica stands out.
     func recordReplicaOutliers(_ shards: [(replica: Int, shard: Int, signals: ShardSignals)]) {
         let replicas = Set(shards.map(\.replica))
-        guard replicas.count >= 2 else { return }
+        // Once another collapse is confirmed the run's dynamics are broken and shard-to-shard
+        // spread says nothing about one replica (audits still count).
+        guard replicas.count >= 2, findings.keys.allSatisfy({ $0 == .replicaFault }) else { return }
         var outliers: [Int: String] = [:]
         for r in replicas {
             let mine = shards.filter { $0.replica == r }.map(\.signals)
             let others = shards.filter { $0.replica != r }.map(\.signals)
+            // Only a replica whose forward pass agrees with the others (finite, similar loss)
+            // but whose gradient does not is suspect: a shard whose data blows up the forward
+            // pass is a data problem, not a replica fault.
+            let myLoss = mine.map { $0.lossSum / Double(max($0.lossCount, 1)) }
+            let otherLoss = others.map { $0.lossSum / Double(max($0.lossCount, 1)) }.sorted()
+            guard !mine.contains(where: \.hasNonFiniteForward), !others.contains(where: \.hasNonFiniteForward),
+                  myLoss.allSatisfy(\.isFinite), otherLoss.allSatisfy(\.isFinite), !otherLoss.isEmpty else { continue }
+            let typicalLoss = otherLoss[otherLoss.count / 2]
+            guard myLoss.allSatisfy({ $0 <= 10 * typicalLoss + 1e-6 && 10 * $0 + 1e-6 >= typicalLoss }) else { continue }
             let myNorms = mine.map(\.gradientNorm).filter { $0 >= 0 || !$0.isFinite }
             let otherNorms = others.map(\.gradientNorm).filter { $0 >= 0 || !$0.isFinite }
-            if !myNorms.isEmpty, !otherNorms.isEmpty {
-                let otherFinite = otherNorms.filter(\.isFinite).sorted()
-                if myNorms.contains(where: { !$0.isFinite }) && otherFinite.count == otherNorms.count {
-                    outliers[r] = "its shard gradient norm is non-finite while the other replicas' are finite"
-                } else if let worst = myNorms.filter(\.isFinite).max(), !otherFinite.isEmpty {
-                    let median = otherFinite[otherFinite.count / 2]
-                    if median > 0 && worst / median >= settings.replicaOutlierRatio {
-                        outliers[r] = "its shard gradient norm \(format(worst)) is \(format(worst / median))× the other replicas' median "
-                            + "\(format(median)) (threshold \(format(settings.replicaOutlierRatio))×)"
-                    }
+            guard !myNorms.isEmpty, !otherNorms.isEmpty else { continue }
+            let otherFinite = otherNorms.filter(\.isFinite).sorted()
+            // The other replicas must look like the run did at its start: while the whole run
+            // blows up, shard-to-shard spread says nothing about one replica.
+            let sane = 10 * max(initialGradientNorm.isFinite ? initialGradientNorm : 0, 0.1)
+            guard otherFinite.count == otherNorms.count, otherFinite[otherFinite.count / 2] <= sane else { continue }
+            if myNorms.contains(where: { !$0.isFinite }) && otherFinite.count == otherNorms.count {
+                outliers[r] = "its shard gradient norm is non-finite while the other replicas' are finite (similar losses)"
+            } else if let worst = myNorms.filter(\.isFinite).max(), !otherFinite.isEmpty {
+                let median = otherFinite[otherFinite.count / 2]
+                if median > 0 && worst / median >= settings.replicaOutlierRatio {
+                    outliers[r] = "its shard gradient norm \(format(worst)) is \(format(worst / median))× the other replicas' median "
+                        + "\(format(median)) (threshold \(format(settings.replicaOutlierRatio))×) at similar losses"
                 }
-            }
-            if outliers[r] == nil, mine.contains(where: \.hasNonFiniteForward), !others.contains(where: \.hasNonFiniteForward) {
-                outliers[r] = "its forward pass produced non-finite values while the other replicas' did not"
             }
         }
         // Parameter checksums: a strict majority decides which replicas hold the wrong parameters.
@@ -73,11 +84,8 @@ extension CollapseMonitor {
         return sorted[sorted.count / 2]
     }
 
-    /// Median of the first three gradient norms (the run's initial scale).
-    var initialGradientNorm: Double {
-        let first = gradientNorms.prefix(3).filter(\.isFinite).sorted()
-        return first.isEmpty ? .nan : first[first.count / 2]
-    }
+    /// The first check's gradient norm: the scale at initialization, before any update.
+    var initialGradientNorm: Double { gradientNorms.first ?? .nan }
 
     /// The largest update-to-weight ratio seen so far (−1 when none was measured).
     var largestUpdateRatio: Double { updateRatios.max() ?? -1 }

@@ -138,6 +138,12 @@ public final class CollapseMonitor {
             var finding = entry.finding
             let explainers = confirmed.filter { $0 != cause && $0.explains.contains(cause) && !cause.explains.contains($0) }
             if !explainers.isEmpty { finding.confidence = (finding.confidence * 0.5 * 1000).rounded() / 1000 }
+            // A finding confirmed after the first detection that explains none of the earlier
+            // ones is more likely a consequence of the collapse than its root.
+            let earlier = findings.filter { $0.value.finding.step < entry.finding.step }.map(\.key)
+            if !earlier.isEmpty && !earlier.contains(where: { cause.explains.contains($0) }) {
+                finding.confidence = (finding.confidence * 0.8 * 1000).rounded() / 1000
+            }
             ranked.append(finding)
         }
         let order = Cause.allCases.map(\.rawValue)

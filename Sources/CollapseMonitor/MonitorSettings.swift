@@ -35,8 +35,8 @@ public struct MonitorSettings: Equatable, Sendable {
     public var overflowMagnitude = 1e15
     /// A replica is an outlier when its shard gradient norm is this multiple of the others' median (default 100).
     public var replicaOutlierRatio = 100.0
-    /// Outlier events of one replica, within `replicaWindow` checks, that make a replica fault (default 2).
-    public var replicaOutlierEvents = 2
+    /// Outlier events of one replica, within `replicaWindow` checks, that make a replica fault (default 3).
+    public var replicaOutlierEvents = 3
     /// Checks over which replica outlier events are counted (default 20).
     public var replicaWindow = 20
     /// Losses in the oscillation window (default 20).

@@ -196,13 +196,21 @@ import Testing
     @Test func oneReplicaWithOutlierGradientsIsReplicaFault() {
         var s = Scenario()
         s.shardGradientNorm = { step, replica in replica == 1 && step > 3 ? 3e19 : 1.5 }
-        s.gradientNorm = { $0 > 3 ? 2e19 : 1.5 }
-        s.loss = { $0 > 5 ? .nan : 2.0 }
+        s.gradientNorm = { $0 > 3 ? 2e19 : 1.5 }  // the corrupted shard dominates the average
+        s.loss = { _ in 2.0 }  // forward passes agree: the fault is in one replica's gradient
         let m = s.run(steps: 20)
         #expect(m.verdict.cause == "replica_fault")
         #expect(m.verdict.replica == 1)
-        #expect(m.verdict.step == 5)
+        #expect(m.verdict.step == 3 + s.settings.replicaOutlierEvents)
         #expect(m.recommendedActions.first == .evictReplica(1))
+    }
+
+    @Test func shardSpreadWhileTheWholeRunBlowsUpIsNotReplicaFault() {
+        var s = Scenario()
+        s.shardGradientNorm = { step, replica in step > 3 ? 1e4 * pow(10, Double(replica * 3)) : 1.5 }
+        s.gradientNorm = { $0 > 3 ? 1e7 : 1.5 }
+        #expect(s.run(steps: 20).verdict.replica == nil)
+        #expect(!s.run(steps: 20).verdict.causes.contains { $0.cause == "replica_fault" })
     }
 
     @Test func auditMismatchIsReplicaFault() {

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Generates the small CSV data sets the scenarios use (deterministic; run from this folder)."""
+import random
+
+def write(path, rows, features):
+    with open(path, "w") as f:
+        f.write(",".join([f"f{i}" for i in range(features)] + ["label"]) + "\n")
+        for x, y in rows:
+            f.write(",".join(x) + f",{y}\n")
+
+rng = random.Random(7)
+F = 20
+# One-class labels: informative-looking features, every label 1.
+for name, n in [("one-class-train.csv", 2000), ("one-class-test.csv", 400)]:
+    write(name, [([f"{rng.gauss(0, 1):.4f}" for _ in range(F)], 1) for _ in range(n)], F)
+# Overflow: features of magnitude ~1e38 (finite Float32), labels from the sign of f0.
+for name, n in [("overflow-train.csv", 2000), ("overflow-test.csv", 400)]:
+    rows = []
+    for _ in range(n):
+        x = [rng.uniform(-3.0e38, 3.0e38) for _ in range(F)]
+        rows.append(([f"{v:.6e}" for v in x], int(x[0] > 0)))
+    write(name, rows, F)
+# A healthy 3-class problem for CSV-based healthy runs: Gaussian blobs.
+for name, n in [("blobs-train.csv", 2000), ("blobs-test.csv", 400)]:
+    rows = []
+    for _ in range(n):
+        c = rng.randrange(3)
+        rows.append(([f"{rng.gauss(1.5 * (c == i % 3), 1):.4f}" for i in range(F)], c))
+    write(name, rows, F)
+# A binary problem (labels 0/1) for the one-unit scenarios.
+for name, n in [("binary-train.csv", 2000), ("binary-test.csv", 400)]:
+    rows = []
+    for _ in range(n):
+        c = rng.randrange(2)
+        rows.append(([f"{rng.gauss(0.8 * c, 1):.4f}" for _ in range(F)], c))
+    write(name, rows, F)
