@@ -35,9 +35,3 @@ struct Eval: ParsableCommand {
         } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
     }
 }
-
-/// `chorus stress`: placeholder until the stress harness lands (see issue).
-struct Stress: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stress-test gradient aggregation (synthetic gradients, faults, exact checks).")
-    func run() throws { Launch.fail(RuntimeError.invalidSetting("chorus stress is not implemented yet")) }
-}

@@ -1,0 +1,142 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import WireProtocol
+
+/// The coordinator's arithmetic in `chorus stress`: adds each released contribution into the
+/// running fp32 sum, adds the contribution it should have been into an independent expected
+/// sum, and compares the two bit for bit when the step is complete.
+///
+/// The expected side follows its own counter 0, 1, …, S−1, not the shard the coordination
+/// layer says it released, so an out-of-order release shows up as a wrong aggregate (and is
+/// counted on its own). With fp16/bf16 on the wire the expected contribution is the
+/// generated one rounded to that format and back (ties to even), exactly what the coordinator
+/// decodes from a correct payload, so the check stays exact. Work goes block by block
+/// (64 Ki elements) through small scratch buffers: memory is the two P-element sums plus
+/// ~1 MiB whatever the number of shards.
+public final class StressAggregator {
+    /// The generator both sides use.
+    public let gradients: StressGradients
+    /// The wire format of contributions.
+    public let dtype: WireDType
+    let sum: UnsafeMutableBufferPointer<Float>
+    let expected: UnsafeMutableBufferPointer<Float>
+    let scratchExpected: UnsafeMutableBufferPointer<Float>
+    let scratchCheck: UnsafeMutableBufferPointer<Float>
+    let scratchReceived: UnsafeMutableBufferPointer<Float>
+    let scratchHalf: UnsafeMutableBufferPointer<UInt16>
+    /// Contributions added to the current step so far.
+    public private(set) var added = 0
+
+    /// Allocates the two sums (2 × P × 4 bytes) and the scratch blocks.
+    public init(gradients: StressGradients, dtype: WireDType) {
+        self.gradients = gradients
+        self.dtype = dtype
+        sum = .allocate(capacity: max(gradients.count, 1))
+        expected = .allocate(capacity: max(gradients.count, 1))
+        let block = StressGradients.blockLength
+        scratchExpected = .allocate(capacity: block)
+        scratchCheck = .allocate(capacity: block)
+        scratchReceived = .allocate(capacity: block)
+        scratchHalf = .allocate(capacity: block)
+    }
+
+    deinit {
+        for buffer in [sum, expected, scratchExpected, scratchCheck, scratchReceived] { buffer.deallocate() }
+        scratchHalf.deallocate()
+    }
+
+    /// Starts a new step (the next `add` overwrites the sums).
+    public func beginStep() { added = 0 }
+
+    /// Adds `payload` (claimed to be `shard` of `step`) to the sum and the canonical shard
+    /// `added` to the expected sum; returns how many elements of the payload differ from what
+    /// `shard` of `step` should hold (0 for a correct contribution).
+    @discardableResult
+    public func add(_ payload: PayloadBuffer, step: Int, shard: Int) -> Int {
+        precondition(payload.elementCount(as: dtype) == gradients.count, "add: payload has the wrong length")
+        let canonical = added
+        added += 1
+        let first = canonical == 0
+        let count = gradients.count
+        let block = StressGradients.blockLength
+        var wrong = 0
+        var start = 0
+        while start < count {
+            let n = min(block, count - start)
+            let expectedBlock = UnsafeMutableBufferPointer(rebasing: scratchExpected[0..<n])
+            gradients.fill(step: step, shard: canonical, start: start, into: expectedBlock)
+            let checkBlock: UnsafeMutableBufferPointer<Float>
+            if shard == canonical { checkBlock = expectedBlock } else {
+                checkBlock = UnsafeMutableBufferPointer(rebasing: scratchCheck[0..<n])
+                gradients.fill(step: step, shard: shard, start: start, into: checkBlock)
+            }
+            let received: UnsafePointer<Float>
+            switch dtype {
+            case .fp32:
+                received = UnsafePointer(payload.baseAddress.assumingMemoryBound(to: Float.self) + start)
+                wrong += StressAggregator.differences(UnsafeRawPointer(received), UnsafeRawPointer(checkBlock.baseAddress!), count: n * 4)
+            case .fp16, .bf16:
+                let half = UnsafeMutableBufferPointer(rebasing: scratchHalf[0..<n])
+                let wire = UnsafeBufferPointer(start: payload.baseAddress.assumingMemoryBound(to: UInt16.self) + start, count: n)
+                // What a correct payload holds: the check contribution rounded to the wire format.
+                encode(UnsafeBufferPointer(checkBlock), into: half)
+                wrong += StressAggregator.differences(UnsafeRawPointer(wire.baseAddress!), UnsafeRawPointer(half.baseAddress!), count: n * 2, width: 2)
+                if shard != canonical { encode(UnsafeBufferPointer(expectedBlock), into: half) }
+                decode(UnsafeBufferPointer(half), into: expectedBlock)
+                let decoded = UnsafeMutableBufferPointer(rebasing: scratchReceived[0..<n])
+                decode(wire, into: decoded)
+                received = UnsafePointer(decoded.baseAddress!)
+            }
+            let s = sum.baseAddress! + start, e = expected.baseAddress! + start, g = expectedBlock.baseAddress!
+            if first {
+                for j in 0..<n { s[j] = received[j]; e[j] = g[j] }
+            } else {
+                for j in 0..<n { s[j] += received[j]; e[j] += g[j] }
+            }
+            start += n
+        }
+        return wrong
+    }
+
+    func encode(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<UInt16>) {
+        if dtype == .fp16 { HalfPrecision.floatToHalf(source, into: destination) } else { HalfPrecision.floatToBFloat16(source, into: destination) }
+    }
+
+    func decode(_ source: UnsafeBufferPointer<UInt16>, into destination: UnsafeMutableBufferPointer<Float>) {
+        if dtype == .fp16 { HalfPrecision.halfToFloat(source, into: destination) } else { HalfPrecision.bfloat16ToFloat(source, into: destination) }
+    }
+
+    /// Number of `width`-byte elements that differ between `a` and `b` (`count` bytes each).
+    static func differences(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int, width: Int = 4) -> Int {
+        if memcmp(a, b, count) == 0 { return 0 }
+        var wrong = 0
+        if width == 4 {
+            let x = a.assumingMemoryBound(to: UInt32.self), y = b.assumingMemoryBound(to: UInt32.self)
+            for j in 0..<(count / 4) where x[j] != y[j] { wrong += 1 }
+        } else {
+            let x = a.assumingMemoryBound(to: UInt16.self), y = b.assumingMemoryBound(to: UInt16.self)
+            for j in 0..<(count / 2) where x[j] != y[j] { wrong += 1 }
+        }
+        return wrong
+    }
+
+    /// Compares the step's aggregate with the expected one bit for bit; returns the number of
+    /// differing elements and the first differing index.
+    public func check() -> (wrongElements: Int, firstIndex: Int?) {
+        let count = gradients.count
+        guard added > 0, count > 0 else { return (0, nil) }
+        if memcmp(sum.baseAddress!, expected.baseAddress!, count * 4) == 0 { return (0, nil) }
+        let x = UnsafeRawPointer(sum.baseAddress!).assumingMemoryBound(to: UInt32.self)
+        let y = UnsafeRawPointer(expected.baseAddress!).assumingMemoryBound(to: UInt32.self)
+        var wrong = 0, firstIndex: Int?
+        for j in 0..<count where x[j] != y[j] {
+            wrong += 1
+            if firstIndex == nil { firstIndex = j }
+        }
+        return (wrong, firstIndex)
+    }
+
+    /// The current running sum (tests).
+    public var aggregate: [Float] { Array(sum) }
+}

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Coordination
+import Foundation
+import Transport
+import WireProtocol
+
+extension StressCoordinator {
+    /// Carries out the state machine's actions: sends, sums in shard order, frees, kills.
+    func perform(_ actions: [CoordinatorAction]) throws {
+        for action in actions {
+            switch action {
+            case .welcome: break
+            case .startTraining: started = true
+            case let .reject(worker, reason):
+                if let peer = peers[worker] { try? send(.reject(Reject(code: .other, message: reason)), to: peer) }
+            case .sendWork(let assignment):
+                try sendWork(assignment)
+            case .heartbeat(let targets):
+                let beat = Message.heartbeat(Heartbeat(sequence: 0, sentAtNanos: monotonicNanos()))
+                for worker in targets { if let peer = peers[worker] { try? send(beat, to: peer) } }
+            case .aggregate(let aggregation):
+                aggregate(aggregation)
+            case .discard(let discard):
+                results[discard.token] = nil
+            case .auditPair(let pair):
+                results[pair.tokenA] = nil
+                results[pair.tokenB] = nil
+            case let .auditAbandoned(_, _, token):
+                if let token { results[token] = nil }
+            case .stepComplete:
+                stepDone = true
+            case let .evict(worker, reason):
+                logLine("chorus stress: evicted worker \(worker): \(reason)")
+                if let peer = peers[worker] { try? send(.leave(Leave(reason: "evicted: \(reason)")), to: peer) }
+                forget(worker)
+            case .shutdown(let targets):
+                for worker in targets { if let peer = peers[worker] { try? send(.leave(Leave(reason: "stress run finished")), to: peer) } }
+            case .fail(let error):
+                failure = RuntimeError.cluster("coordinator: \(error)")
+            }
+        }
+    }
+
+    /// Adds one released result to the sums (the aggregator checks it on the way) and frees it.
+    func aggregate(_ aggregation: Aggregation) {
+        guard let held = aggregation.retainForAudit ? results[aggregation.token] : results.removeValue(forKey: aggregation.token) else {
+            report.outOfOrderReleases += 1  // a token released twice or never given: a ledger error
+            return
+        }
+        let started = monotonicNanos()
+        if aggregation.shard != aggregator.added { report.outOfOrderReleases += 1 }
+        let wrong = aggregator.add(held.payload, step: aggregation.step, shard: aggregation.shard)
+        report.aggregationSeconds += Double(monotonicNanos() - started) / 1e9
+        report.contributionsAggregated += 1
+        report.aggregatedBytes += held.payload.byteCount
+        if wrong > 0 {
+            let slot = slots[held.worker] ?? -1
+            report.wrongContributions += 1
+            report.wrongContributionsBySlot[slot, default: 0] += 1
+            if report.wrongContributions <= 5 {
+                logLine("chorus stress: step \(aggregation.step) shard \(aggregation.shard) from worker \(slot): \(wrong) wrong values that passed the checksum")
+            }
+        }
+    }
+
+    func sendWork(_ assignment: WorkAssignment) throws {
+        guard let peer = peers[assignment.worker] else { return }
+        let work = Work(step: UInt64(assignment.step), epoch: 0, stepInEpoch: UInt32(truncatingIfNeeded: assignment.step),
+                        parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
+                        shardCount: UInt32(settings.shardCount), gradientDType: settings.wireDType,
+                        parameters: assignment.includeParameters ? parameterPayload : nil)
+        do {
+            try send(.work(work), to: peer)
+            if assignment.includeParameters {
+                try perform(machine.handle(.parametersDelivered(assignment.worker, version: assignment.parameterVersion), now: monotonicNanos()))
+            }
+        } catch {
+            logLine("chorus stress: worker \(assignment.worker) unreachable (\(error)); treating it as gone")
+            forget(assignment.worker)
+            try perform(machine.handle(.workerLeft(assignment.worker), now: monotonicNanos()))
+            return
+        }
+        // kill faults: a real SIGKILL once the worker in that slot holds work for the step (once per step).
+        let slot = slots[assignment.worker] ?? -1
+        for fault in settings.faults where fault.kind == .kill && fault.worker == slot {
+            let due = fault.step == assignment.step || (fault.every.map { assignment.step % $0 == 0 } ?? false)
+            guard due, !killed.contains([assignment.step, slot]), let pid = pids[assignment.worker] else { continue }
+            killed.insert([assignment.step, slot])
+            logLine("chorus stress: fault: SIGKILL worker \(slot) (pid \(pid)) at step \(assignment.step)")
+            kill(pid, SIGKILL)
+            report.kills.append((assignment.step, slot))
+        }
+    }
+
+    /// Tells the workers the run is over, stops the processes, closes the socket.
+    func shutdown() {
+        stopping = true
+        if machine.phase == .running || machine.phase == .waitingForWorkers {
+            try? perform(machine.finish(now: monotonicNanos()))
+        }
+        for (_, peer) in peers { try? send(.leave(Leave(reason: "stress run finished")), to: peer) }
+        // Give the workers a moment to read the leave and exit on their own.
+        let deadline = monotonicNanos() + 1_000_000_000
+        while !children.children.isEmpty && monotonicNanos() < deadline {
+            _ = children.reapExited()
+            usleep(10_000)
+        }
+        children.stopAll(grace: 1)
+        results.removeAll()
+        transport.close()
+        if endpoint.hasPrefix("ipc://") { unlink(String(endpoint.dropFirst(6))) }
+    }
+}

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Transport
+import WireProtocol
+
+/// Options of the hidden `chorus stress-worker` subcommand (started by `chorus stress`).
+public struct StressWorkerOptions {
+    /// The coordinator's endpoint.
+    public var connect: String
+    /// The worker id to ask for (−1: any).
+    public var workerID = -1
+    /// Exit when this process is no longer the parent.
+    public var parentPID: Int32?
+    /// Heartbeat interval, milliseconds.
+    public var heartbeatMs = 250
+    /// Exit when the coordinator is silent this long, milliseconds.
+    public var timeoutMs = 5_000
+    /// Largest payload frame, bytes.
+    public var frameBytes = FrameSplitter.defaultMaxFrameBytes
+    /// Faults this worker injects (slow, corrupt, bitflip, drop, delay).
+    public var faults: [FaultSpec] = []
+
+    /// Options with defaults for `connect`.
+    public init(connect: String) { self.connect = connect }
+}
+
+/// One stress worker: the real worker's protocol (hello-join, welcome, ready-join, work ↔
+/// gradients, heartbeats, leave) with the gradient computation replaced by
+/// ``StressGradients``, and the same fault injection as `chorus worker`.
+public final class StressWorker {
+    let options: StressWorkerOptions
+    let context: ZMQContext
+    let transport: ZMQMessageTransport
+    var runID: UInt64 = 0
+    var gradients: StressGradients?
+    var parameterVersion: UInt64 = .max
+    var lastHeard = monotonicNanos()
+    var lastBeat: UInt64 = 0
+    var rng = SystemRandomNumberGenerator()
+    var scratch: UnsafeMutableBufferPointer<Float>?
+
+    /// Connects the DEALER socket.
+    public init(options: StressWorkerOptions) throws {
+        self.options = options
+        context = try ZMQContext(ioThreads: 1)
+        let identity = PeerID("s\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            transport = try ZMQMessageTransport.dealer(context: context, connect: options.connect, options: [
+                .linger(0), .routingID(identity), .heartbeatInterval(Int32(options.heartbeatMs)),
+                .heartbeatTimeout(Int32(options.timeoutMs)), .sendHWM(0), .receiveHWM(0),
+            ])
+        } catch {
+            throw RuntimeError.cluster("stress worker: cannot connect to \(options.connect): \(error)")
+        }
+    }
+
+    deinit { scratch?.deallocate() }
+
+    func join(fingerprint: UInt64) throws {
+        try transport.send(.join(Join(workerName: ProcessInfo.processInfo.hostName, buildVersion: BuildInfo.version,
+                                      dataFingerprint: fingerprint, pid: getpid(), requestedWorkerID: Int32(options.workerID))), runID: runID)
+    }
+
+    /// Runs until the coordinator ends the run; returns the exit status.
+    public func run() -> Int32 {
+        do {
+            try join(fingerprint: 0)
+            while true {
+                if interruptSignal != 0 { return 130 }
+                if let parent = options.parentPID, getppid() != parent { return 1 }
+                let now = monotonicNanos()
+                if now - lastHeard > UInt64(options.timeoutMs) * 1_000_000 {
+                    logLine("chorus stress-worker: coordinator at \(options.connect) silent for \(options.timeoutMs) ms; exiting")
+                    return 1
+                }
+                if runID != 0, now - lastBeat > UInt64(options.heartbeatMs) * 1_000_000 {
+                    lastBeat = now
+                    try? transport.send(.heartbeat(Heartbeat(sequence: 0, sentAtNanos: now)), runID: runID)
+                }
+                guard let incoming = try transport.receiveMessage(timeoutMs: min(options.heartbeatMs, 100)) else { continue }
+                guard case .success(let (messageRunID, message)) = incoming.decoded else { continue }
+                lastHeard = monotonicNanos()
+                switch message {
+                case .welcome(let welcome):
+                    runID = messageRunID
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(welcome.configJSON)) as? [String: Any],
+                          let stress = object["stress"] as? [String: Any], let params = stress["params"] as? Int,
+                          let seed = (stress["seed"] as? NSNumber)?.uint64Value else {
+                        logLine("chorus stress-worker: the coordinator's welcome is not a stress run; exiting")
+                        return 2
+                    }
+                    let generator = StressGradients(seed: seed, count: params)
+                    gradients = generator
+                    try join(fingerprint: generator.fingerprint)
+                case .reject(let reject):
+                    logLine("chorus stress-worker: refused: \(reject.message)")
+                    return 2
+                case .leave:
+                    return 0
+                case .work(let work):
+                    guard messageRunID == runID, let gradients else { continue }
+                    if work.parameters != nil { parameterVersion = work.parameterVersion }
+                    guard parameterVersion == work.parameterVersion else { continue }
+                    for shard in work.shards { try compute(work: work, shard: Int(shard), gradients: gradients) }
+                default:
+                    break
+                }
+            }
+        } catch {
+            logLine("chorus stress-worker: error: \(error)")
+            return 1
+        }
+    }
+
+    func compute(work: Work, shard: Int, gradients: StressGradients) throws {
+        let started = monotonicNanos()
+        let count = gradients.count
+        let dtype = work.gradientDType
+        let payload: PayloadBuffer
+        if dtype == .fp32 {
+            payload = PayloadBuffer(byteCount: count * 4)
+            gradients.fill(step: Int(work.step), shard: shard, into: payload.mutableFloats)
+        } else {
+            if scratch == nil { scratch = .allocate(capacity: max(count, 1)) }
+            gradients.fill(step: Int(work.step), shard: shard, into: scratch!)
+            payload = PayloadBuffer.encoding(UnsafeBufferPointer(scratch!), as: dtype)
+        }
+        var drop = false
+        for fault in options.faults {
+            switch fault.kind {
+            case .bitflip where Double.random(in: 0..<1, using: &rng) < min(1, (fault.rate ?? 0) * Double(count)):
+                // Bad memory: flip bits before the checksum is computed, so only the exact check can tell.
+                let flips = max(1, Int((fault.rate ?? 0) * Double(count)))
+                let width = dtype.byteWidth
+                for _ in 0..<flips {
+                    let index = Int.random(in: 0..<count, using: &rng)
+                    let bit = width == 4 ? Int.random(in: 20...29, using: &rng) : Int.random(in: 4...13, using: &rng)
+                    let byte = payload.baseAddress.assumingMemoryBound(to: UInt8.self) + index * width + bit / 8
+                    byte.pointee ^= UInt8(1 << (bit % 8))
+                }
+            case .slow:
+                usleep(UInt32((fault.milliseconds ?? 0) * 1000))
+            case .delay where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
+                usleep(UInt32((fault.milliseconds ?? 0) * 1000))
+            case .drop where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
+                drop = true
+            default: break
+            }
+        }
+        if drop { return }
+        let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: 1, parameterVersion: work.parameterVersion,
+                                lossSum: 0, correct: 0, dtype: dtype, computeNanos: monotonicNanos() - started, payload: payload)
+        var frames = WireCodec.encode(.gradient(gradient), runID: runID, maxFrameBytes: options.frameBytes)
+        for fault in options.faults where fault.kind == .corrupt && frames.count > 1 && Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0) {
+            // Garble one byte in transit (after the checksum): the coordinator must catch it and recompute.
+            let index = 1 + Int.random(in: 0..<(frames.count - 1), using: &rng)
+            let garbled = PayloadBuffer(copying: frames[index].bytes)
+            garbled.baseAddress.assumingMemoryBound(to: UInt8.self)[Int.random(in: 0..<garbled.byteCount, using: &rng)] ^= 0x5A
+            frames[index] = Frame(buffer: garbled)
+        }
+        try transport.send(frames, to: nil)
+    }
+}
