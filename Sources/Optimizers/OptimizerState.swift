@@ -6,7 +6,7 @@ public final class Optimizer {
     /// The update rule.
     public let rule: UpdateRule
     /// The configuration it was built from.
-    public let config: OptimizerConfig
+    public var config: OptimizerConfig
     /// State buffers, each `count` long, named by `rule.stateNames` (owned, zero-filled at start).
     public let state: [UnsafeMutablePointer<Float>]
     /// Updates applied so far.

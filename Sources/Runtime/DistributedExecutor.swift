@@ -52,8 +52,9 @@ public final class DistributedExecutor: StepExecutor {
     var droppedReasons: [String: Int] = [:]
     public private(set) var auditMismatches: [(step: Int, shard: Int, a: WorkerID, b: WorkerID)] = []
 
-    /// Called for every aggregated shard with its worker and monitor statistics blob.
-    public var shardSignals: ((WorkerID, Int, [UInt8]) -> Void)?
+    /// Called for every aggregated shard: worker, shard, monitor statistics blob, the
+    /// contribution as received and its example count.
+    public var shardSignals: ((WorkerID, Int, [UInt8], UnsafePointer<Float>, Int) -> Void)?
     /// Called for every audit mismatch.
     public var auditMismatch: ((Int, Int, WorkerID, WorkerID) -> Void)?
 
@@ -297,7 +298,7 @@ public final class DistributedExecutor: StepExecutor {
             case .aggregate(let aggregation):
                 guard let result = results[aggregation.token] else { continue }
                 session.add(shard: aggregation.shard, contribution: result.contribution.pointer, outcome: result.outcome)
-                shardSignals?(aggregation.worker, aggregation.shard, result.signals)
+                shardSignals?(aggregation.worker, aggregation.shard, result.signals, result.contribution.pointer, result.outcome.count)
                 if !aggregation.retainForAudit { results[aggregation.token] = nil }
             case .discard(let discard):
                 results[discard.token] = nil
@@ -359,6 +360,14 @@ public final class DistributedExecutor: StepExecutor {
                 killed += 1
             }
         }
+    }
+
+    /// Stops sending work to `worker` (the monitor's rollback for a faulty replica).
+    public func evict(worker: WorkerID, reason: String) {
+        if let peer = peers[worker] { try? transport.send(.leave(Leave(reason: "evicted: \(reason)")), runID: runID, to: peer) }
+        if let pid = pids[worker], let children { children.signal(pid, SIGTERM) }
+        forget(worker)
+        try? perform(machine.handle(.workerLeft(worker), now: monotonicNanos()))
     }
 
     func forget(_ worker: WorkerID) {

@@ -1,10 +1,172 @@
-/// Connects the collapse monitor to a trainer and its executor.
-public enum MonitorHookup {
-    /// Attaches signal collection, diagnosis and the policy to `trainer`.
-    public static func attach(to trainer: Trainer, executor: StepExecutor) {}
-}
+import CollapseMonitor
+import Config
+import Foundation
+import NeuralNet
+import Optimizers
+import TensorCore
 
-extension MonitorHookup {
-    /// Attaches signal collection to a worker.
-    public static func attach(worker: WorkerRunner) {}
+/// Connects the collapse monitor to a training run: shard signals from every replica, step
+/// signals from the averaged gradient, alerts in the progress display, metrics and report,
+/// and the `--monitor` policy (warn, stop, rollback).
+public final class MonitorHookup {
+    let monitor: CollapseMonitor
+    unowned let trainer: Trainer
+    let policy: MonitorConfig.Policy
+    var pendingShards: [(replica: Int, shard: Int, signals: ShardSignals)] = []
+    var newAlerts: [Alert] = []
+    var acted = false
+    var actions: [String] = []
+    /// Parameters, running statistics and optimizer state at the last step judged healthy (rollback).
+    var healthy: (parameters: [Float], buffers: [Float], optimizer: [[Float]], optimizerStep: Int)?
+    var healthyStep = 0
+    weak var distributed: DistributedExecutor?
+
+    init(trainer: Trainer, settings: MonitorSettings) {
+        let session = trainer.session
+        self.trainer = trainer
+        policy = session.config.monitor.policy
+        monitor = CollapseMonitor(settings: settings, facts: staticFacts(config: session.config, model: session.model, train: session.data.train))
+    }
+
+    /// Attaches the monitor to `trainer`; a bad threshold name fails the run with a clear error.
+    public static func attach(to trainer: Trainer, executor: StepExecutor) throws {
+        let settings: MonitorSettings
+        do { settings = try MonitorSettings(overrides: trainer.session.config.monitor.thresholds) } catch {
+            throw RuntimeError.invalidSetting("monitor.thresholds: \(error)")
+        }
+        let hookup = MonitorHookup(trainer: trainer, settings: settings)
+        hookup.install(executor: executor)
+        trainer.attachments.append(hookup)
+    }
+
+    func install(executor: StepExecutor) {
+        let session = trainer.session
+        if let local = executor as? InProcessExecutor {
+            let saturation = Float(monitor.settings.saturationThreshold)
+            local.collector = SignalCollector(saturationThreshold: saturation, lossKind: session.config.loss)
+            local.shardSignals = { [unowned self] shard, signals in
+                var signals = signals
+                signals.gradientNorm = -1
+                pendingShards.append((0, shard, signals))
+            }
+        }
+        if let remote = executor as? DistributedExecutor {
+            distributed = remote
+            let parameterCount = session.model.parameters.count
+            remote.shardSignals = { [unowned self] worker, shard, bytes, contribution, count in
+                guard var signals = try? ShardSignals.decode(bytes) else { return }
+                // Measured here, as received: a worker with bad memory cannot misreport it.
+                signals.gradientNorm = GradientClipping.globalNorm(contribution, count: parameterCount) / Double(max(count, 1))
+                pendingShards.append((Int(worker), shard, signals))
+            }
+            remote.auditMismatch = { [unowned self] step, shard, a, b in
+                monitor.recordAuditMismatch(step: step, shard: shard, replicaA: Int(a), replicaB: Int(b))
+            }
+        }
+        let interval = max(session.config.monitor.interval, 1)
+        session.beforeUpdate = { [unowned self] averaged, loss, step in
+            defer { pendingShards.removeAll(keepingCapacity: true) }
+            guard step % interval == 0 else { return }
+            let model = session.model
+            let norm = GradientClipping.globalNorm(averaged, count: model.parameters.count)
+            let clipNorm = session.optimizer.config.clipNorm
+            let signals = computeStepSignals(
+                model: model, gradient: averaged, previousParameters: nil, step: step + 1, loss: loss, gradNorm: norm,
+                clipped: clipNorm.map { norm > Double($0) } ?? false, lr: Double(session.optimizer.currentLearningRate))
+            newAlerts += monitor.observe(step: step + 1, signals: signals, shards: pendingShards)
+        }
+        trainer.afterStep = { [unowned self] result, row in
+            for (key, value) in monitor.latestMetrics { row[key] = value }
+            for alert in newAlerts { trainer.progress.line("chorus monitor: step \(alert.step): \(alert.severity.rawValue): \(alert.message)") }
+            newAlerts.removeAll()
+            return react(result)
+        }
+        trainer.reportExtras = { [unowned self] in
+            var collapse = monitor.verdict.json
+            if !actions.isEmpty { collapse["actions"] = actions }
+            return ["collapse": collapse, "alerts": monitor.alertsJSON, "monitor_policy": policy.rawValue]
+        }
+        trainer.renderHTML = { rows, report in renderHTMLReport(rows: rows, report: report) }
+    }
+
+    /// Applies the policy; returns false to stop the run.
+    func react(_ result: StepResult) -> Bool {
+        let session = trainer.session
+        guard monitor.verdict.detected else {
+            if policy == .rollback && (result.globalStep + 1) % 10 == 0 { snapshot() }
+            return true
+        }
+        switch policy {
+        case .warn:
+            return true
+        case .stop:
+            trainer.progress.line("chorus monitor: stopping: \(monitor.verdict.cause ?? "collapse") (--monitor stop)")
+            return false
+        case .rollback:
+            let recommended = monitor.recommendedActions
+            guard !recommended.isEmpty, actions.count < 20 else {
+                trainer.progress.line("chorus monitor: no automatic remedy for \(monitor.verdict.cause ?? "collapse"); stopping")
+                return false
+            }
+            restoreSnapshot()
+            for action in recommended { apply(action) }
+            monitor.resetAfterRollback()
+            _ = session
+            return true
+        }
+    }
+
+    func snapshot() {
+        let model = trainer.session.model, optimizer = trainer.session.optimizer
+        healthy = (model.parameters.valueArray, model.buffers.valueArray, optimizer.stateArrays, optimizer.step)
+        healthyStep = trainer.session.globalStep
+    }
+
+    func restoreSnapshot() {
+        guard let healthy else {
+            actions.append("step \(trainer.session.globalStep): no healthy snapshot yet; kept current parameters")
+            return
+        }
+        let model = trainer.session.model
+        healthy.parameters.withUnsafeBufferPointer { model.parameters.load($0.baseAddress!) }
+        healthy.buffers.withUnsafeBufferPointer { if let base = $0.baseAddress { model.buffers.load(base) } }
+        trainer.session.optimizer.restore(state: healthy.optimizer, step: healthy.optimizerStep)
+        actions.append("step \(trainer.session.globalStep): restored parameters of step \(healthyStep)")
+    }
+
+    func apply(_ action: RemedyAction) {
+        let session = trainer.session
+        let step = session.globalStep
+        switch action {
+        case .halveLearningRate:
+            session.optimizer.learningRateScale *= 0.5
+            actions.append("step \(step): halved the learning rate to \(session.optimizer.currentLearningRate)")
+        case .enableClipping(let norm):
+            if session.optimizer.config.clipNorm == nil {
+                session.optimizer.config.clipNorm = Float(norm)
+                actions.append("step \(step): enabled global-norm clipping at \(norm)")
+            }
+        case .reinitializeDeadUnits(let layers), .reinitializeLayers(let layers):
+            reinitialize(layers: layers, step: step)
+        case .evictReplica(let replica):
+            distributed?.evict(worker: UInt32(replica), reason: "collapse monitor: replica fault")
+            actions.append("step \(step): evicted worker \(replica)")
+        }
+        for line in actions.suffix(1) { trainer.progress.line("chorus monitor: \(line)") }
+    }
+
+    /// Fresh He-uniform weights (zero bias) for the named layers' weight matrices.
+    func reinitialize(layers: [String], step: Int) {
+        let model = trainer.session.model
+        for (index, entry) in model.parameters.entries.enumerated() where layers.contains(where: { entry.name == "\($0).weight" || entry.name == "\($0).bias" }) {
+            let tensor = model.parameters.tensor(index)
+            if entry.name.hasSuffix(".bias") {
+                tensor.data.update(repeating: 0, count: entry.count)
+            } else {
+                var rng = DeterministicRNG(key: [trainer.session.config.training.seed, 0x5245_494E, UInt64(step), UInt64(index)])
+                WeightInitialization.fill(tensor.data, shape: entry.shape, initializer: .heUniform, rng: &rng)
+            }
+        }
+        actions.append("step \(step): re-initialized \(layers.joined(separator: ", "))")
+    }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CollapseMonitor
 import Config
 import Foundation
 import NeuralNet
@@ -24,8 +25,10 @@ public protocol StepExecutor: AnyObject {
 public final class InProcessExecutor: StepExecutor {
     let computer: ShardComputer
     let contribution: TensorStorage
-    public var observerFactory: ((Int) -> ActivationObserver?)?
-    public var shardObserved: ((Int, ActivationObserver) -> Void)?
+    /// Collects each shard's monitor signals when set.
+    public var collector: SignalCollector?
+    /// Receives (shard, signals) for every shard when a collector is set.
+    public var shardSignals: ((Int, ShardSignals) -> Void)?
 
     public init(session: TrainingSession) {
         computer = ShardComputer(model: session.model, train: session.data.train, plan: session.plan,
@@ -37,10 +40,9 @@ public final class InProcessExecutor: StepExecutor {
 
     public func execute(session: TrainingSession) throws {
         for shard in 0..<session.shards {
-            let observer = observerFactory?(shard)
-            let outcome = computer.compute(globalStep: session.globalStep, shard: shard, shards: session.shards,
-                                           into: contribution.pointer, observer: observer)
-            if let observer { shardObserved?(shard, observer) }
+            let (outcome, signals) = computer.compute(globalStep: session.globalStep, shard: shard, shards: session.shards,
+                                                      into: contribution.pointer, collector: collector)
+            if let signals { shardSignals?(shard, signals) }
             session.add(shard: shard, contribution: contribution.pointer, outcome: outcome)
         }
     }
@@ -84,6 +86,8 @@ public final class Trainer {
     public var afterStep: ((StepResult, inout [String: Any]) -> Bool)?
     /// Extra report fields (the monitor's verdict).
     public var reportExtras: (() -> [String: Any])?
+    /// Objects that live as long as the trainer (the monitor hookup).
+    public var attachments: [AnyObject] = []
     /// Extra HTML renderer (report.html).
     public var renderHTML: (([[String: Any]], [String: Any]) -> String)?
 

@@ -1,3 +1,4 @@
+import CollapseMonitor
 import Config
 import Data
 import NeuralNet
@@ -62,7 +63,7 @@ public final class ShardComputer {
     /// Computes shard `shard` of `shards` of global step `globalStep` into `contribution`
     /// (`model.contributionCount` floats).
     public func compute(globalStep: Int, shard: Int, shards: Int, into contribution: UnsafeMutablePointer<Float>,
-                        observer: ActivationObserver? = nil) -> ShardOutcome {
+                        collector: SignalCollector? = nil) -> (ShardOutcome, ShardSignals?) {
         let (epoch, step) = plan.position(globalStep: globalStep)
         let indices = plan.shardIndices(epoch: epoch, step: step, shard: shard, shards: shards)
         let width = train.featureCount
@@ -72,8 +73,10 @@ public final class ShardComputer {
         return features.withUnsafeMutableBufferPointer { f in
             labels.withUnsafeMutableBufferPointer { l in
                 train.gather(indices: indices, features: f.baseAddress!, labels: l.baseAddress!)
-                return model.computeShard(features: f.baseAddress!, labels: l.baseAddress!, count: indices.count, loss: loss,
-                                          randomKey: key, into: contribution, observer: observer)
+                collector?.begin(features: f.baseAddress!, featureCount: width, count: indices.count)
+                let outcome = model.computeShard(features: f.baseAddress!, labels: l.baseAddress!, count: indices.count, loss: loss,
+                                                 randomKey: key, into: contribution, observer: collector)
+                return (outcome, collector?.finish(lossSum: outcome.lossSum, count: outcome.count))
             }
         }
     }
@@ -109,6 +112,9 @@ public final class TrainingSession {
     private var aggregatedShards = 0
     private var stepLoss = 0.0, stepCorrect = 0, stepExamples = 0
     public let tensorRanges: [Range<Int>]
+    /// Called with the averaged gradient (before clipping and the update), the step's mean
+    /// loss and its index: where the collapse monitor looks at every step.
+    public var beforeUpdate: ((UnsafeMutablePointer<Float>, Double, Int) -> Void)?
 
     public init(config: RunConfig, shards: Int, data: DataSplit? = nil, normalization: NormalizationStatistics? = nil) throws {
         guard shards >= 1 else { throw RuntimeError.invalidSetting("--shards must be at least 1, got \(shards)") }
@@ -159,6 +165,7 @@ public final class TrainingSession {
         let inverse = 1 / Float(n)
         let sum = aggregate.pointer
         for i in 0..<aggregate.count { sum[i] *= inverse }
+        beforeUpdate?(sum, stepLoss / Double(n), globalStep)
         let lr = optimizer.currentLearningRate
         let report = optimizer.update(parameters: model.parameters.values.pointer, gradients: sum, tensorRanges: tensorRanges)
         model.updateRunningStatistics(merged: sum + model.parameters.count)

@@ -46,7 +46,7 @@ public final class WorkerRunner {
     var contribution: TensorStorage?
     var parameterVersion: UInt64 = .max
     var rng = SystemRandomNumberGenerator()
-    var signalFactory: (() -> SignalSource)?
+    var collector: SignalCollector?
 
     public init(options: WorkerOptions) throws {
         self.options = options
@@ -123,6 +123,8 @@ public final class WorkerRunner {
             let plan = BatchPlan(exampleCount: split.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
             computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
             contribution = TensorStorage(count: model.contributionCount)
+            let saturation = config.monitor.thresholds["saturation_threshold"] ?? 5
+            collector = SignalCollector(saturationThreshold: Float(saturation), lossKind: config.loss)
             log("welcomed into run \(runID); \(model.parameters.count) parameters, \(split.train.count) examples")
             try join(fingerprint: split.fingerprint())
             lastHeard = monotonicNanos()  // loading may take a while; the silence clock starts now
@@ -159,9 +161,8 @@ public final class WorkerRunner {
 
     func compute(work: Work, shard: Int, computer: ShardComputer, contribution: TensorStorage) throws {
         let started = monotonicNanos()
-        let signals = signalFactory?()
-        let outcome = computer.compute(globalStep: Int(work.step), shard: shard, shards: Int(work.shardCount),
-                                       into: contribution.pointer, observer: signals?.observer)
+        let (outcome, signals) = computer.compute(globalStep: Int(work.step), shard: shard, shards: Int(work.shardCount),
+                                                  into: contribution.pointer, collector: collector)
         let count = computer.model.contributionCount
         var drop = false
         for fault in options.faults {
@@ -188,7 +189,7 @@ public final class WorkerRunner {
         let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: UInt32(outcome.count),
                                 parameterVersion: work.parameterVersion, lossSum: outcome.lossSum, correct: UInt32(outcome.correct),
                                 dtype: work.gradientDType, computeNanos: monotonicNanos() - started,
-                                statistics: signals?.finish(outcome) ?? [], payload: payload)
+                                statistics: signals?.encode() ?? [], payload: payload)
         if drop { return }
         var frames = WireCodec.encode(.gradient(gradient), runID: runID)
         for fault in options.faults where fault.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0) {
@@ -201,14 +202,5 @@ public final class WorkerRunner {
             }
         }
         try transport.send(frames, to: nil)
-    }
-}
-
-/// Produces a shard's monitor statistics: an observer for the forward pass, then the encoded blob.
-public struct SignalSource {
-    public var observer: ActivationObserver?
-    public var finish: (ShardOutcome) -> [UInt8]
-    public init(observer: ActivationObserver?, finish: @escaping (ShardOutcome) -> [UInt8]) {
-        self.observer = observer; self.finish = finish
     }
 }

@@ -70,7 +70,7 @@ struct Coordinator: ParsableCommand {
             let executor = try DistributedExecutor.bind(session: session, endpoint: endpoint, expect: expected,
                                                         runID: trainOptions.runID, settings: try cluster.settings())
             let trainer = try Trainer(session: session, executor: executor, options: trainOptions, blasCore: core)
-            MonitorHookup.attach(to: trainer, executor: executor)
+            try MonitorHookup.attach(to: trainer, executor: executor)
             try trainer.run()
         } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
     }
@@ -108,7 +108,6 @@ struct Worker: ParsableCommand {
             options.faults = try fault.map(FaultSpec.parse)
             if let data { options.dataOverride = try DataArgument.source(data) }
             let runner = try WorkerRunner(options: options)
-            MonitorHookup.attach(worker: runner)
             Foundation.exit(runner.run())
         } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
     }
