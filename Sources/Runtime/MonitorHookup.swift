@@ -14,7 +14,9 @@ public final class MonitorHookup {
     let policy: MonitorConfig.Policy
     var pendingShards: [(replica: Int, shard: Int, signals: ShardSignals)] = []
     var newAlerts: [Alert] = []
-    var acted = false
+    /// Critical alerts already acted on (rollback acts once per new detection).
+    var actedCritical = 0
+    var lastRollbackStep = 0
     var actions: [String] = []
     /// Parameters, running statistics and optimizer state at the last step judged healthy (rollback).
     var healthy: (parameters: [Float], buffers: [Float], optimizer: [[Float]], optimizerStep: Int)?
@@ -87,6 +89,7 @@ public final class MonitorHookup {
             return ["collapse": collapse, "alerts": monitor.alertsJSON, "monitor_policy": policy.rawValue]
         }
         trainer.renderHTML = { rows, report in renderHTMLReport(rows: rows, report: report) }
+        if policy == .rollback { snapshot() }  // the initial parameters are the first healthy state
     }
 
     /// Applies the policy; returns false to stop the run.
@@ -103,6 +106,14 @@ public final class MonitorHookup {
             trainer.progress.line("chorus monitor: stopping: \(monitor.verdict.cause ?? "collapse") (--monitor stop)")
             return false
         case .rollback:
+            let critical = monitor.alerts.filter { $0.severity == .critical }.count
+            guard critical > actedCritical else {
+                // Already handled; quiet for 20 steps since the rollback means healthy again.
+                if result.globalStep - lastRollbackStep >= 20 && (result.globalStep + 1) % 10 == 0 { snapshot() }
+                return true
+            }
+            actedCritical = critical
+            lastRollbackStep = result.globalStep
             let recommended = monitor.recommendedActions
             guard !recommended.isEmpty, actions.count < 20 else {
                 trainer.progress.line("chorus monitor: no automatic remedy for \(monitor.verdict.cause ?? "collapse"); stopping")
@@ -140,6 +151,11 @@ public final class MonitorHookup {
         switch action {
         case .halveLearningRate:
             session.optimizer.learningRateScale *= 0.5
+            // A rate that made the loss diverge is rarely fixed by one halving: keep halving
+            // down to 1.0 (the top of the sane range for SGD on normalized inputs).
+            if monitor.verdict.cause == "learning_rate_too_high" {
+                while session.optimizer.currentLearningRate > 1.0 { session.optimizer.learningRateScale *= 0.5 }
+            }
             actions.append("step \(step): halved the learning rate to \(session.optimizer.currentLearningRate)")
         case .enableClipping(let norm):
             if session.optimizer.config.clipNorm == nil {
