@@ -46,7 +46,7 @@ public enum Launch {
                                                            runID: options.runID, settings: cluster)
         }
         let trainer = try Trainer(session: session, executor: executor, options: options, blasCore: blasCore)
-        try MonitorHookup.attach(to: trainer, executor: executor)
+        if trainer.options.monitor { try MonitorHookup.attach(to: trainer, executor: executor) }
         try trainer.run()
     }
 }

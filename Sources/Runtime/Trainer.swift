@@ -68,6 +68,8 @@ public struct TrainOptions {
     public var initFrom: String?
     public var quiet = false
     public var runID: UInt64 = 0
+    /// Attach the collapse monitor (on unless --no-monitor).
+    public var monitor = true
     public init() {}
 }
 

@@ -70,7 +70,7 @@ struct Coordinator: ParsableCommand {
             let executor = try DistributedExecutor.bind(session: session, endpoint: endpoint, expect: expected,
                                                         runID: trainOptions.runID, settings: try cluster.settings())
             let trainer = try Trainer(session: session, executor: executor, options: trainOptions, blasCore: core)
-            try MonitorHookup.attach(to: trainer, executor: executor)
+            if trainer.options.monitor { try MonitorHookup.attach(to: trainer, executor: executor) }
             try trainer.run()
         } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
     }

@@ -18,6 +18,7 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("init-from"), help: "Start from the weights in this safetensors file.") var initFrom: String?
     @Option(help: "Resume from the latest checkpoint in this directory.") var resume: String?
     @Flag(help: "No progress display.") var quiet = false
+    @Flag(name: .customLong("no-monitor"), help: "Run without the collapse monitor (for measuring its overhead).") var noMonitor = false
 
     /// The config file (or the default) with the flags applied.
     func runConfig() throws -> RunConfig {
@@ -49,6 +50,7 @@ struct RunOptions: ParsableArguments {
         options.initFrom = initFrom
         options.quiet = quiet
         options.runID = runID
+        options.monitor = !noMonitor
         return options
     }
 }
