@@ -32,8 +32,9 @@ public struct StressSettings: Sendable {
     public var timeoutMs = 5_000
     /// Floor of the adaptive straggler deadline, in milliseconds (a dropped result is recomputed after it).
     public var stragglerMinimumMs = 300
-    /// Largest payload frame in bytes (training uses 4 MiB).
-    public var frameBytes = FrameSplitter.defaultMaxFrameBytes
+    /// Largest payload frame in bytes; default 64 MiB, so gradients up to 16 M fp32 values travel
+    /// as one frame and are summed in place (training's default, 4 MiB, costs a reassembly copy).
+    public var frameBytes = 64 << 20
     /// Measure raw libzmq PUSH/PULL with the same message size before the run, for the ratio.
     public var compareRaw = false
 

@@ -18,7 +18,7 @@ public struct StressWorkerOptions {
     /// Exit when the coordinator is silent this long, milliseconds.
     public var timeoutMs = 5_000
     /// Largest payload frame, bytes.
-    public var frameBytes = FrameSplitter.defaultMaxFrameBytes
+    public var frameBytes = 64 << 20
     /// Faults this worker injects (slow, corrupt, bitflip, drop, delay).
     public var faults: [FaultSpec] = []
 
@@ -40,6 +40,7 @@ public final class StressWorker {
     var lastBeat: UInt64 = 0
     var rng = SystemRandomNumberGenerator()
     var scratch: UnsafeMutableBufferPointer<Float>?
+    var pool: [PayloadBuffer] = []
 
     /// Connects the DEALER socket.
     public init(options: StressWorkerOptions) throws {
@@ -57,6 +58,16 @@ public final class StressWorker {
     }
 
     deinit { scratch?.deallocate() }
+
+    /// A payload buffer libzmq no longer holds (sends are zero-copy), so pages are reused
+    /// instead of faulted in afresh for every gradient; at most three are kept.
+    func reusablePayload(byteCount: Int) -> PayloadBuffer {
+        pool.removeAll { $0.byteCount != byteCount }
+        for index in pool.indices where isKnownUniquelyReferenced(&pool[index]) { return pool[index] }
+        let fresh = PayloadBuffer(byteCount: byteCount)
+        if pool.count < 3 { pool.append(fresh) }
+        return fresh
+    }
 
     func join(fingerprint: UInt64) throws {
         try transport.send(.join(Join(workerName: ProcessInfo.processInfo.hostName, buildVersion: BuildInfo.version,
@@ -118,14 +129,16 @@ public final class StressWorker {
         let started = monotonicNanos()
         let count = gradients.count
         let dtype = work.gradientDType
-        let payload: PayloadBuffer
+        let payload = reusablePayload(byteCount: count * dtype.byteWidth)
         if dtype == .fp32 {
-            payload = PayloadBuffer(byteCount: count * 4)
             gradients.fill(step: Int(work.step), shard: shard, into: payload.mutableFloats)
         } else {
             if scratch == nil { scratch = .allocate(capacity: max(count, 1)) }
             gradients.fill(step: Int(work.step), shard: shard, into: scratch!)
-            payload = PayloadBuffer.encoding(UnsafeBufferPointer(scratch!), as: dtype)
+            let half = UnsafeMutableBufferPointer(start: payload.baseAddress.assumingMemoryBound(to: UInt16.self), count: count)
+            if dtype == .fp16 { HalfPrecision.floatToHalf(UnsafeBufferPointer(scratch!), into: half) } else {
+                HalfPrecision.floatToBFloat16(UnsafeBufferPointer(scratch!), into: half)
+            }
         }
         var drop = false
         for fault in options.faults {

@@ -21,7 +21,7 @@ struct Stress: ParsableCommand {
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval, both ways.") var heartbeatMs = 250
     @Option(name: .customLong("timeout-ms"), help: "Evict a worker silent this long.") var timeoutMs = 5_000
     @Option(name: .customLong("straggler-ms"), help: "Floor of the straggler deadline (dropped results are recomputed after it).") var stragglerMs = 300
-    @Option(name: .customLong("frame-bytes"), help: "Largest payload frame in bytes (training: 4 MiB).") var frameBytes = FrameSplitter.defaultMaxFrameBytes
+    @Option(name: .customLong("frame-bytes"), help: "Largest payload frame in bytes (default 64 MiB; training uses 4194304).") var frameBytes = 64 << 20
     @Flag(name: .customLong("compare-raw"), help: "Also measure raw libzmq PUSH/PULL with the same message size and print the ratio.") var compareRaw = false
     @Option(help: "Write the report as JSON to this file.") var json: String?
     @Flag(help: "No live progress line.") var quiet = false
@@ -84,7 +84,7 @@ struct StressWorkerCommand: ParsableCommand {
     @Option(name: .customLong("parent-pid")) var parentPID: Int32?
     @Option(name: .customLong("heartbeat-ms")) var heartbeatMs = 250
     @Option(name: .customLong("timeout-ms")) var timeoutMs = 5_000
-    @Option(name: .customLong("frame-bytes")) var frameBytes = FrameSplitter.defaultMaxFrameBytes
+    @Option(name: .customLong("frame-bytes")) var frameBytes = 64 << 20
     @Option(parsing: .singleValue) var fault: [String] = []
 
     func run() throws {
