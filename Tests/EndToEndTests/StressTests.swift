@@ -32,6 +32,7 @@ struct StressTests {
             "--workers", "4", "--params", "100000", "--steps", "30",
             "--fault", "kill:worker=1,every=10", "--fault", "corrupt:worker=2,rate=0.05", "--fault", "corrupt:worker=0,rate=0.05",
             "--fault", "delay:worker=3,rate=0.2,ms=30",
+            "--frame-bytes", "65536",  // training-style multi-frame payloads: reassembly, and corruption in any frame
         ])
         #expect(result.status == 0, "\(result.error)")
         #expect(int(report, "wrong_aggregates") == 0)
