@@ -55,12 +55,34 @@ public struct Adam: UpdateRule {
         let stepSize = lr / correction1
         let shrink = decoupled ? 1 - lr * weightDecay : 1
         let l2: Float = decoupled ? 0 : weightDecay
-        for i in 0..<count {
+        // Eight lanes at a time (the same arithmetic per element as the scalar tail, so the
+        // result does not depend on where a tensor starts).
+        var i = 0
+        let vb1 = SIMD8<Float>(repeating: b1), vb2 = SIMD8<Float>(repeating: b2)
+        let one1 = SIMD8<Float>(repeating: 1 - b1), one2 = SIMD8<Float>(repeating: 1 - b2)
+        let vl2 = SIMD8<Float>(repeating: l2), vshrink = SIMD8<Float>(repeating: shrink)
+        let vstep = SIMD8<Float>(repeating: stepSize), vroot = SIMD8<Float>(repeating: correction2Root)
+        let veps = SIMD8<Float>(repeating: eps)
+        let rp = UnsafeMutableRawPointer(p), rg = UnsafeRawPointer(g), rm = UnsafeMutableRawPointer(m), rv = UnsafeMutableRawPointer(v)
+        while i + 8 <= count {
+            let offset = i * 4
+            let pi = rp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            let d = rg.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) + vl2 * pi
+            let mi = vb1 * rm.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) + one1 * d
+            let vi = vb2 * rv.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) + one2 * d * d
+            rm.storeBytes(of: mi, toByteOffset: offset, as: SIMD8<Float>.self)
+            rv.storeBytes(of: vi, toByteOffset: offset, as: SIMD8<Float>.self)
+            let updated = pi * vshrink - vstep * mi / (vi.squareRoot() / vroot + veps)
+            rp.storeBytes(of: updated, toByteOffset: offset, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
             let d = g[i] + l2 * p[i]
             let mi = b1 * m[i] + (1 - b1) * d
             let vi = b2 * v[i] + (1 - b2) * d * d
             m[i] = mi; v[i] = vi
             p[i] = p[i] * shrink - stepSize * mi / (vi.squareRoot() / correction2Root + eps)
+            i += 1
         }
     }
 }

@@ -12,8 +12,21 @@ import NeuralNet
 /// Cost: a few passes over the parameters, well under 1% of a step for the default MLP.
 public func computeStepSignals(
     model: Model, gradient: UnsafePointer<Float>, previousParameters: UnsafePointer<Float>?,
-    step: Int, loss: Double, gradNorm: Double, clipped: Bool, lr: Double
+    step: Int, loss: Double, gradNorm: Double, clipped: Bool, lr: Double, reusingWeightsOf earlier: StepSignals? = nil
 ) -> StepSignals {
+    if let earlier, earlier.tensors.count == model.parameters.entries.count {
+        // Light path: fresh gradient norms, weight statistics carried over from `earlier`.
+        var nonFinite = 0
+        var tensors = earlier.tensors
+        for (index, entry) in model.parameters.entries.enumerated() {
+            let squares = sumOfSquares(gradient + entry.offset, entry.count)
+            if !squares.isFinite { nonFinite += countNonFinite(gradient + entry.offset, entry.count) }
+            tensors[index].gradientNorm = squares.squareRoot()
+            tensors[index].updateRatio = -1
+        }
+        return StepSignals(step: step, loss: loss, gradientNorm: gradNorm, clipped: clipped, learningRate: lr,
+                           tensors: tensors, nonFiniteGradientCount: nonFinite)
+    }
     let values = UnsafePointer(model.parameters.values.pointer)
     var tensors: [TensorSignals] = []
     tensors.reserveCapacity(model.parameters.entries.count)

@@ -22,6 +22,9 @@ public final class MonitorHookup {
     var healthy: (parameters: [Float], buffers: [Float], optimizer: [[Float]], optimizerStep: Int)?
     var healthyStep = 0
     weak var distributed: DistributedExecutor?
+    /// The last step signals with fresh weight statistics (recomputed every step for the first
+    /// 20 steps, then every 10th: weights change slowly, gradients are measured every step).
+    var lastFullSignals: StepSignals?
 
     init(trainer: Trainer, settings: MonitorSettings) {
         let session = trainer.session
@@ -72,9 +75,12 @@ public final class MonitorHookup {
             let model = session.model
             let norm = GradientClipping.globalNorm(averaged, count: model.parameters.count)
             let clipNorm = session.optimizer.config.clipNorm
+            let full = step < 20 || step % 10 == 0
             let signals = computeStepSignals(
                 model: model, gradient: averaged, previousParameters: nil, step: step + 1, loss: loss, gradNorm: norm,
-                clipped: clipNorm.map { norm > Double($0) } ?? false, lr: Double(session.optimizer.currentLearningRate))
+                clipped: clipNorm.map { norm > Double($0) } ?? false, lr: Double(session.optimizer.currentLearningRate),
+                reusingWeightsOf: full ? nil : lastFullSignals)
+            if full { lastFullSignals = signals }
             newAlerts += monitor.observe(step: step + 1, signals: signals, shards: pendingShards)
         }
         trainer.afterStep = { [unowned self] result, row in

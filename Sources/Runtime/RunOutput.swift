@@ -16,6 +16,60 @@ public func jsonString(_ value: Any, pretty: Bool = false) -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
+/// Fast JSON for metrics rows: sorted keys, numbers in shortest round-trip form, non-finite
+/// numbers as null. Foundation's JSONSerialization cost ~10% of a training step on Linux.
+public func compactJSON(_ value: Any) -> String {
+    var out = ""
+    out.reserveCapacity(512)
+    appendJSON(value, to: &out)
+    return out
+}
+
+private func appendJSON(_ value: Any, to out: inout String) {
+    switch value {
+    case let number as Double: out += number.isFinite ? (number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)") : "null"
+    case let number as Float: appendJSON(Double(number), to: &out)
+    case let flag as Bool: out += flag ? "true" : "false"
+    case let number as Int: out += String(number)
+    case let number as UInt64: out += String(number)
+    case let number as Int64: out += String(number)
+    case let text as String: appendString(text, to: &out)
+    case let object as [String: Any]:
+        out += "{"
+        for (index, key) in object.keys.sorted().enumerated() {
+            if index > 0 { out += "," }
+            appendString(key, to: &out)
+            out += ":"
+            appendJSON(object[key]!, to: &out)
+        }
+        out += "}"
+    case let array as [Any]:
+        out += "["
+        for (index, element) in array.enumerated() {
+            if index > 0 { out += "," }
+            appendJSON(element, to: &out)
+        }
+        out += "]"
+    default: out += "null"
+    }
+}
+
+private func appendString(_ text: String, to out: inout String) {
+    out += "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+        }
+    }
+    out += "\""
+}
+
 /// A Double that JSON can hold (NaN and ±Inf become null).
 public func jsonNumber(_ value: Double) -> Any { value.isFinite ? value : NSNull() }
 
@@ -46,7 +100,7 @@ public final class RunOutput {
     /// Appends one metrics row.
     public func record(_ row: [String: Any]) {
         rows.append(row)
-        metrics?.write((jsonString(row) + "\n").data(using: .utf8)!)
+        metrics?.write(Data((compactJSON(row) + "\n").utf8))
     }
 
     /// Writes report.json (and report.html when a renderer is given).

@@ -22,6 +22,7 @@ public final class SignalCollector: ActivationObserver {
     private var labels = LabelSignals()
     private var output = OutputSignals()
     private let scratch = Scratch()
+    private var shardsSeen = 0
 
     /// Creates a collector; `saturationThreshold` is the monitor's `saturation_threshold`.
     public init(saturationThreshold: Float = 5, lossKind: LossKind = .crossEntropy) {
@@ -34,21 +35,36 @@ public final class SignalCollector: ActivationObserver {
         layers.removeAll(keepingCapacity: true)
         labels = LabelSignals()
         output = OutputSignals()
+        shardsSeen += 1
+        // Input statistics describe the data, not the model: measured on the first 40 shards,
+        // then on every 10th (the last measurement is carried in between).
+        guard shardsSeen <= 40 || shardsSeen % 10 == 0 else { return }
         input = InputSignals()
         guard count > 0, featureCount > 0 else { return }
         let varying = scratch.flags(featureCount)
-        var low = Float.infinity, high = -Float.infinity, absSum = 0.0
+        var lowLanes = SIMD8<Float>(repeating: .infinity), highLanes = SIMD8<Float>(repeating: -.infinity)
+        var absSum = 0.0
+        let raw = UnsafeRawPointer(features)
         for r in 0..<count {
             let row = features + r * featureCount
-            var rowAbs: Float = 0, rowLow = Float.infinity, rowHigh = -Float.infinity
-            for f in 0..<featureCount {
-                let x = row[f]
-                rowLow = min(rowLow, x); rowHigh = max(rowHigh, x); rowAbs += abs(x)
-                varying[f] |= x != features[f] ? 1 : 0
+            // Min, max and Σ|x| in eight lanes (fixed order: reproducible), then the tail.
+            var absLanes = SIMD8<Float>(), f = 0
+            while f + 8 <= featureCount {
+                let v = raw.loadUnaligned(fromByteOffset: (r * featureCount + f) * 4, as: SIMD8<Float>.self)
+                lowLanes.replace(with: v, where: v .< lowLanes); highLanes.replace(with: v, where: v .> highLanes)
+                absLanes += v.replacing(with: -v, where: v .< 0)
+                f += 8
             }
-            low = min(low, rowLow); high = max(high, rowHigh)
+            var rowAbs = absLanes.sum()
+            while f < featureCount {
+                let x = row[f]
+                lowLanes[0] = min(lowLanes[0], x); highLanes[0] = max(highLanes[0], x); rowAbs += abs(x)
+                f += 1
+            }
             absSum += Double(rowAbs)
+            if r > 0 { for f in 0..<featureCount { varying[f] |= row[f] != features[f] ? 1 : 0 } }
         }
+        var low = lowLanes.min(), high = highLanes.max()
         var nonFinite = 0
         if !absSum.isFinite || !low.isFinite || !high.isFinite {
             // Rare path: recount with the non-finite values left out.
@@ -77,6 +93,35 @@ public final class SignalCollector: ActivationObserver {
         let checkSaturation = activation == .tanh || activation == .sigmoid
         let threshold = saturationThreshold
         var nonFinite = 0, saturatedCount = 0
+        if spatial == 1 {
+            // Dense layers: per-unit accumulators in Float lanes across the row (vectorizes);
+            // a non-finite value shows up in the sums and is counted on the rare slow path.
+            let floatSums = scratch.floatSums(units), floatSquares = scratch.floatSquares(units)
+            for r in 0..<n {
+                let row = y + r * units
+                for u in 0..<units {
+                    let v = row[u]
+                    floatSums[u] += v; floatSquares[u] += v * v
+                    positive[u] |= v > 0 ? 1 : 0
+                }
+                if checkSaturation {
+                    let pre = p + r * units
+                    for u in 0..<units where abs(pre[u]) > threshold { saturatedCount += 1 }
+                }
+            }
+            var finite = true
+            for u in 0..<units { sums[u] = Double(floatSums[u]); squares[u] = Double(floatSquares[u]); finite = finite && squares[u].isFinite }
+            if !finite {
+                for u in 0..<units { sums[u] = 0; squares[u] = 0 }
+                for r in 0..<n {
+                    for u in 0..<units {
+                        let v = y[r * units + u]
+                        if !v.isFinite { nonFinite += 1; continue }
+                        sums[u] += Double(v); squares[u] += Double(v) * Double(v)
+                    }
+                }
+            }
+        } else {
         var offset = 0
         for _ in 0..<n {
             for u in 0..<units {
@@ -92,6 +137,7 @@ public final class SignalCollector: ActivationObserver {
                 positive[u] |= anyPositive
                 offset += spatial
             }
+        }
         }
         let perUnit = Double(n * spatial)
         var maxVariance = 0.0, totalSum = 0.0, totalSquares = 0.0, alive = 0
@@ -187,6 +233,17 @@ private final class Scratch {
     private var flagBuffer = (pointer: UnsafeMutablePointer<UInt8>.allocate(capacity: 16), capacity: 16)
     private var countBuffer = (pointer: UnsafeMutablePointer<Int>.allocate(capacity: 16), capacity: 16)
 
+    private var floats: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = [(.allocate(capacity: 16), 16), (.allocate(capacity: 16), 16)]
+
+    func floatSums(_ n: Int) -> UnsafeMutablePointer<Float> { float(0, n) }
+    func floatSquares(_ n: Int) -> UnsafeMutablePointer<Float> { float(1, n) }
+
+    private func float(_ slot: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
+        if floats[slot].capacity < n { floats[slot].pointer.deallocate(); floats[slot] = (.allocate(capacity: n), n) }
+        floats[slot].pointer.update(repeating: 0, count: n)
+        return floats[slot].pointer
+    }
+
     func sums(_ n: Int) -> UnsafeMutablePointer<Double> { double(0, n) }
     func squares(_ n: Int) -> UnsafeMutablePointer<Double> { double(1, n) }
 
@@ -210,6 +267,7 @@ private final class Scratch {
 
     deinit {
         for buffer in doubles { buffer.pointer.deallocate() }
+        for buffer in floats { buffer.pointer.deallocate() }
         flagBuffer.pointer.deallocate()
         countBuffer.pointer.deallocate()
     }

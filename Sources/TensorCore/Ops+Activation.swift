@@ -9,10 +9,25 @@ extension Tape {
     public func relu(_ a: Tensor) -> Tensor {
         let out = Tensor(uninitialized: a.shape)
         let x = a.data, y = out.data, n = a.count
-        for i in 0..<n { y[i] = x[i] > 0 ? x[i] : 0 }
+        let zero = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(x).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y).storeBytes(of: v.replacing(with: zero, where: v .<= zero), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { y[i] = x[i] > 0 ? x[i] : 0; i += 1 }
         record(out, [a]) {
             let g = out.gradientPointer(), ga = a.gradientPointer()
-            for i in 0..<n { ga[i] += x[i] > 0 ? g[i] : 0 }
+            var i = 0
+            while i + 8 <= n {
+                let v = UnsafeRawPointer(x).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let gv = UnsafeRawPointer(g).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let old = UnsafeRawPointer(ga).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(ga).storeBytes(of: old + gv.replacing(with: zero, where: v .<= zero), toByteOffset: i * 4, as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < n { ga[i] += x[i] > 0 ? g[i] : 0; i += 1 }
         }
         return out
     }
