@@ -40,6 +40,8 @@ public final class WorkerRunner {
     var runID: UInt64 = 0
     var workerID: UInt32 = 0
     var lastHeard = monotonicNanos()
+    /// Coordinator silence that ends this worker: the option until welcomed, then the coordinator's.
+    var silenceLimitMs: Int
     var lastBeat: UInt64 = 0
     var beatSequence: UInt64 = 0
     var computer: ShardComputer?
@@ -50,6 +52,7 @@ public final class WorkerRunner {
 
     public init(options: WorkerOptions) throws {
         self.options = options
+        silenceLimitMs = options.timeoutMs
         context = try ZMQContext(ioThreads: 1)
         let identity = PeerID("w\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
@@ -82,8 +85,8 @@ public final class WorkerRunner {
                     return 1
                 }
                 let now = monotonicNanos()
-                if now - lastHeard > UInt64(options.timeoutMs) * 1_000_000 {
-                    logLine("chorus worker: coordinator at \(options.connect) silent for \(options.timeoutMs) ms; exiting")
+                if now - lastHeard > UInt64(silenceLimitMs) * 1_000_000 {
+                    logLine("chorus worker: coordinator at \(options.connect) silent for \(silenceLimitMs) ms; exiting")
                     return 1
                 }
                 if runID != 0, now - lastBeat > UInt64(options.heartbeatMs) * 1_000_000 {
@@ -116,6 +119,7 @@ public final class WorkerRunner {
         case .welcome(let welcome):
             runID = messageRunID
             workerID = welcome.workerID
+            if welcome.timeoutMs > 0 { silenceLimitMs = Int(welcome.timeoutMs) }
             var config = try RunConfig.parse(jsonData: Data(welcome.configJSON), source: "coordinator's config")
             if let override = options.dataOverride { config.data.source = override }
             let (split, _) = try loadData(config.data)

@@ -77,17 +77,22 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a model (in-process with --workers 0, or with N local worker processes).")
 
     @OptionGroup var options: RunOptions
-    @Option(help: "Local worker processes (0: train in this process).") var workers: Int = 0
+    @Option(help: "Local worker processes (0: train in this process). Without it, under torchrun or Slurm (WORLD_SIZE/SLURM_NTASKS set), rank 0 is the coordinator and the other ranks are workers.") var workers: Int?
     @Option(parsing: .singleValue, help: "Inject a fault (repeatable): kill:worker=1,step=50 | slow:worker=2,ms=200 | corrupt:worker=1,rate=0.01 | bitflip:worker=1,rate=0.001") var fault: [String] = []
     @OptionGroup var cluster: ClusterOptions
 
     mutating func validate() throws {
+        let workers = self.workers ?? 0
         guard workers >= 0 && workers <= 256 else { throw ValidationError("--workers must be between 0 and 256, got \(workers)") }
-        if workers == 0 && !fault.isEmpty { throw ValidationError("--fault needs worker processes (--workers ≥ 1)") }
+        if self.workers != nil && workers == 0 && !fault.isEmpty { throw ValidationError("--fault needs worker processes (--workers ≥ 1)") }
     }
 
     func run() throws {
         installInterruptHandlers()
+        if workers == nil, let world = LaunchEnvironment.worldSize, world > 1, let rank = LaunchEnvironment.rank {
+            return try runAsRank(rank, of: world)
+        }
+        let workers = self.workers ?? 0
         let core = BLASEnvironment.verifyOrFallBack()
         do {
             var config = try options.runConfig()
@@ -99,6 +104,40 @@ struct Train: ParsableCommand {
             throw error
         } catch {
             Launch.fail(error)
+        }
+    }
+
+    /// torchrun / Slurm: rank 0 coordinates (binding MASTER_PORT, expecting WORLD_SIZE − 1
+    /// workers); every other rank is a worker connecting to MASTER_ADDR:MASTER_PORT.
+    func runAsRank(_ rank: Int, of world: Int) throws {
+        let port = LaunchEnvironment.environment["MASTER_PORT"] ?? "5555"
+        if rank == 0 {
+            let core = BLASEnvironment.verifyOrFallBack()
+            do {
+                var config = try options.runConfig()
+                if config.training.shards == nil { config.training.shards = world - 1 }
+                let trainOptions = options.trainOptions(runID: Launch.newRunID())
+                let session = try Launch.makeSession(config: config, options: trainOptions)
+                var settings = try cluster.settings()
+                settings.endpoint = "tcp://0.0.0.0:\(port)"
+                let executor = try DistributedExecutor.bind(session: session, endpoint: settings.endpoint!, expect: world - 1,
+                                                            runID: trainOptions.runID, settings: settings)
+                let trainer = try Trainer(session: session, executor: executor, options: trainOptions, blasCore: core)
+                if trainOptions.monitor { try MonitorHookup.attach(to: trainer, executor: executor) }
+                try trainer.run()
+            } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
+        } else {
+            guard let endpoint = LaunchEnvironment.endpoint else {
+                throw ValidationError("rank \(rank) of \(world): MASTER_ADDR is not set, so the coordinator cannot be found")
+            }
+            _ = BLASEnvironment.verifyOrFallBack()
+            var workerOptions = WorkerOptions(connect: endpoint)
+            workerOptions.quiet = options.quiet
+            workerOptions.timeoutMs = max(cluster.timeoutMs, 60_000)  // ranks start in any order
+            do {
+                workerOptions.faults = try fault.map(FaultSpec.parse)
+                Foundation.exit(try WorkerRunner(options: workerOptions).run())
+            } catch { Launch.fail(error) }
         }
     }
 }

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+@Suite(.serialized, .enabled(if: Chorus.hasFashionMNIST, "needs dataset-fashion-mnist"))
+struct MoreClusterTests {
+    @Test func slowWorkerStillGivesTheSameParameters() throws {
+        let out = Chorus.temporaryDirectory("slow")
+        let result = try Chorus.run(Chorus.shortRun(out: out, steps: 8) + ["--workers", "2", "--fault", "slow:worker=1,ms=150"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(try Chorus.report(out)["params_sha256"] as? String == DistributedTrainingTests.reference)
+    }
+
+    @Test func noWorkersLeftFailsWithAReportInsteadOfHanging() throws {
+        let out = Chorus.temporaryDirectory("noworkers")
+        let started = Date()
+        let result = try Chorus.run(Chorus.shortRun(out: out, steps: 50) + [
+            "--workers", "1", "--no-respawn", "--fault", "kill:worker=0,step=2", "--no-worker-timeout-ms", "1500",
+        ], timeout: 120)
+        #expect(result.status != 0)
+        #expect(result.error.contains("worker"), "\(result.error)")
+        #expect(Date().timeIntervalSince(started) < 60)
+        let report = try Chorus.report(out)
+        #expect(report["status"] as? String == "failed")
+        #expect((report["steps"] as? Int ?? 99) < 50)
+    }
+
+    @Test func bf16GradientsTrainButAreNotBitReproducible() throws {
+        let out = Chorus.temporaryDirectory("bf16")
+        let result = try Chorus.run(Chorus.shortRun(out: out, steps: 8) + ["--workers", "2", "--wire-dtype", "bf16"])
+        #expect(result.status == 0, "\(result.error)")
+        let report = try Chorus.report(out)
+        #expect(report["status"] as? String == "completed")
+        #expect(report["params_sha256"] as? String != DistributedTrainingTests.reference)
+        #expect((report["cluster"] as? [String: Any])?["wire_dtype"] as? String == "bf16")
+    }
+
+    @Test func torchrunStyleRanksTrainTogether() throws {
+        let port = String(Int.random(in: 40_001...50_000))
+        let out = Chorus.temporaryDirectory("ranks")
+        func rank(_ r: Int) throws -> (Process, Pipe, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Chorus.binary)
+            process.arguments = Chorus.shortRun(out: out, steps: 8)
+            var environment = ProcessInfo.processInfo.environment
+            environment["RANK"] = String(r); environment["WORLD_SIZE"] = "3"
+            environment["MASTER_ADDR"] = "127.0.0.1"; environment["MASTER_PORT"] = port
+            process.environment = environment
+            let stdout = Pipe(), stderr = Pipe()
+            process.standardOutput = stdout; process.standardError = stderr
+            try process.run()
+            return (process, stdout, stderr)
+        }
+        let workers = [try rank(1), try rank(2)]
+        let coordinator = try rank(0)
+        let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 180)
+        for worker in workers { _ = Chorus.finish(worker.0, worker.1, worker.2, timeout: 30) }
+        #expect(result.status == 0, "\(result.error)")
+        let report = try Chorus.report(out)
+        #expect(report["workers"] as? Int == 2)
+        // 2 ranks of workers with --shards 4: the same bits as in-process with 4 shards.
+        #expect(report["params_sha256"] as? String == DistributedTrainingTests.reference)
+    }
+}
+
+/// The collapse monitor's scenario suite, run distributed (2 workers): every faulty config is
+/// diagnosed with its cause (the file name's prefix) within 50 steps; no healthy one collapses.
+@Suite(.serialized)
+struct CollapseScenarioTests {
+    static let directory = Chorus.repositoryRoot + "/scenarios"
+    static let files: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+        .filter { $0.hasSuffix(".json") }.sorted()
+
+    @Test func theSuiteCoversEveryCauseAndSixHealthyRuns() {
+        let causes = Set(Self.files.map { String($0.split(separator: "-").first ?? "") })
+        for cause in ["vanishing_gradients", "exploding_gradients", "dead_relu", "symmetric_weights", "bottleneck",
+                      "unnormalized_inputs", "constant_labels", "loss_mismatch", "learning_rate_too_high", "nan_inf", "replica_fault"] {
+            #expect(causes.contains(cause), "no scenario for \(cause)")
+        }
+        #expect(Self.files.filter { $0.hasPrefix("healthy--") }.count >= 6)
+        #expect(Self.files.filter { !$0.hasPrefix("healthy--") }.count >= 12)
+    }
+
+    @Test(.enabled(if: Chorus.hasFashionMNIST), arguments: files)
+    func scenario(_ file: String) throws {
+        let name = String(file.dropLast(5))
+        let expected = String(name.components(separatedBy: "--")[0])
+        let flagsPath = "\(Self.directory)/\(name).flags"
+        let flags = ((try? String(contentsOfFile: flagsPath, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace).map(String.init)
+        let out = Chorus.temporaryDirectory("scenario")
+        let result = try Chorus.run(["train", "--config", "\(Self.directory)/\(file)", "--workers", "2", "--out", out, "--quiet"] + flags, timeout: 600)
+        #expect(result.status == 0, "\(result.error)")
+        let collapse = try Chorus.report(out)["collapse"] as? [String: Any] ?? [:]
+        if expected == "healthy" {
+            #expect(collapse["detected"] as? Bool == false, "\(name): \(collapse)")
+        } else {
+            #expect(collapse["cause"] as? String == expected, "\(name): \(collapse)")
+            #expect((collapse["step"] as? Int ?? 999) <= 50, "\(name): detected late: \(collapse)")
+        }
+    }
+}
