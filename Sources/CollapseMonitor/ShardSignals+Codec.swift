@@ -1,12 +1,12 @@
 /// Compact little-endian binary form of `ShardSignals`, versioned so that a coordinator can
 /// reject payloads from an incompatible worker.
 ///
-/// Layout (version 1): magic `0x43 0x53` ("CS"), version byte, then the fields in declaration
-/// order (counts as UInt32/UInt16, statistics as Float64 or Float32), then each layer with its
+/// Layout (version 2): magic `0x43 0x53` ("CS"), version byte, then the fields in declaration
+/// order (the optional probe as a flag byte then its fields) (counts as UInt32/UInt16, statistics as Float64 or Float32), then each layer with its
 /// name as a UInt16-length UTF-8 string. A 3-layer MLP's signals take about 230 bytes.
 extension ShardSignals {
     /// The current format version.
-    public static let codecVersion: UInt8 = 1
+    public static let codecVersion: UInt8 = 2
 
     /// Encodes the signals (see the type's layout comment).
     public func encode() -> [UInt8] {
@@ -20,6 +20,11 @@ extension ShardSignals {
         w.u16(output.distinctPredictions); w.u16(output.distinctLabels)
         w.f32(output.predictionEntropy); w.f32(output.labelEntropy); w.u32(output.nonFiniteCount)
         w.f64(gradientNorm); w.u64(parameterChecksum)
+        if let probe {
+            w.u8(1); w.u32(probe.examples); w.f64(probe.meanVariance); w.u16(probe.distinctPredictions); w.u64(probe.outputChecksum)
+        } else {
+            w.u8(0)
+        }
         w.u16(layers.count)
         for layer in layers {
             w.u16(layer.depth); w.string(layer.name); w.string(layer.activation); w.u32(layer.units)
@@ -46,6 +51,11 @@ extension ShardSignals {
                                  distinctPredictions: try r.u16(), distinctLabels: try r.u16(),
                                  predictionEntropy: try r.f32(), labelEntropy: try r.f32(), nonFiniteCount: try r.u32())
         s.gradientNorm = try r.f64(); s.parameterChecksum = try r.u64()
+        switch try r.u8() {
+        case 0: break
+        case 1: s.probe = ProbeSignals(examples: try r.u32(), meanVariance: try r.f64(), distinctPredictions: try r.u16(), outputChecksum: try r.u64())
+        case let flag: throw MonitorError.malformedSignals(reason: "probe flag \(flag)")
+        }
         let layerCount = try r.u16()
         s.layers.reserveCapacity(min(layerCount, 1024))
         for _ in 0..<layerCount {

@@ -114,6 +114,8 @@ public struct ShardSignals: Equatable, Sendable {
     public var gradientNorm: Double
     /// A checksum of the replica's parameters when it computed the shard (0: not reported).
     public var parameterChecksum: UInt64
+    /// The replica's probe-batch result, on steps with a probe (nil otherwise).
+    public var probe: ProbeSignals?
 
     /// Creates shard signals.
     public init(examples: Int = 0, lossSum: Double = 0, lossCount: Int = 0, input: InputSignals = InputSignals(),

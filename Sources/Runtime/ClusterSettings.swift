@@ -20,6 +20,8 @@ public struct ClusterSettings: Sendable {
     public var auditEvery: Int?
     /// Replace local workers that die (`train --workers N` only).
     public var respawn = true
+    /// Every K steps each worker also evaluates the fixed probe batch (0: never).
+    public var probeEvery = 10
     /// Fixed straggler deadline (default: adaptive, ≥ 2 s).
     public var stragglerMs: Int?
 

@@ -336,7 +336,9 @@ public final class DistributedExecutor: StepExecutor {
         let (epoch, stepInEpoch) = session.plan.position(globalStep: assignment.step)
         let work = Work(step: UInt64(assignment.step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),
                         parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
-                        shardCount: UInt32(session.shards), gradientDType: settings.wireDType,
+                        shardCount: UInt32(session.shards),
+                        flags: settings.probeEvery > 0 && assignment.step % settings.probeEvery == 0 ? [.probe] : [],
+                        gradientDType: settings.wireDType,
                         parameters: assignment.includeParameters ? parameterPayload : nil)
         do {
             try transport.send(.work(work), runID: runID, to: peer)

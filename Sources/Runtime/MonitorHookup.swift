@@ -25,6 +25,9 @@ public final class MonitorHookup {
     /// The last step signals with fresh weight statistics (recomputed every step for the first
     /// 20 steps, then every 10th: weights change slowly, gradients are measured every step).
     var lastFullSignals: StepSignals?
+    /// Probe results of the current step, by replica.
+    var pendingProbes: [(replica: Int, probe: ProbeSignals)] = []
+    var probeMetrics: [String: Any] = [:]
 
     init(trainer: Trainer, settings: MonitorSettings) {
         let session = trainer.session
@@ -62,6 +65,7 @@ public final class MonitorHookup {
                 guard var signals = try? ShardSignals.decode(bytes) else { return }
                 // Measured here, as received: a worker with bad memory cannot misreport it.
                 signals.gradientNorm = GradientClipping.globalNorm(contribution, count: parameterCount) / Double(max(count, 1))
+                if let probe = signals.probe { pendingProbes.append((Int(worker), probe)) }
                 pendingShards.append((Int(worker), shard, signals))
             }
             remote.auditMismatch = { [unowned self] step, shard, a, b in
@@ -70,7 +74,8 @@ public final class MonitorHookup {
         }
         let interval = max(session.config.monitor.interval, 1)
         session.beforeUpdate = { [unowned self] averaged, loss, step in
-            defer { pendingShards.removeAll(keepingCapacity: true) }
+            defer { pendingShards.removeAll(keepingCapacity: true); pendingProbes.removeAll() }
+            compareProbes(step: step + 1)
             guard step % interval == 0 else { return }
             let model = session.model
             let norm = GradientClipping.globalNorm(averaged, count: model.parameters.count)
@@ -85,6 +90,8 @@ public final class MonitorHookup {
         }
         trainer.afterStep = { [unowned self] result, row in
             for (key, value) in monitor.latestMetrics { row[key] = value }
+            for (key, value) in probeMetrics { row[key] = value }
+            probeMetrics.removeAll()
             for alert in newAlerts { trainer.progress.line("chorus monitor: step \(alert.step): \(alert.severity.rawValue): \(alert.message)") }
             newAlerts.removeAll()
             return react(result)
@@ -96,6 +103,24 @@ public final class MonitorHookup {
         }
         trainer.renderHTML = { rows, report in renderHTMLReport(rows: rows, report: report) }
         if policy == .rollback { snapshot() }  // the initial parameters are the first healthy state
+    }
+
+    /// Compares the replicas' probe results: variance across examples into the metrics, and a
+    /// replica whose outputs differ from the others' bits is reported as a replica fault.
+    func compareProbes(step: Int) {
+        guard !pendingProbes.isEmpty else { return }
+        let variances = pendingProbes.map(\.probe.meanVariance)
+        let disagreements = ProbeComparison.disagreements(pendingProbes)
+        probeMetrics = [
+            "probe_output_variance": variances.reduce(0, +) / Double(variances.count),
+            "probe_distinct_predictions": pendingProbes.map(\.probe.distinctPredictions).min() ?? 0,
+            "probe_replicas": pendingProbes.count,
+            "probe_replicas_agree": disagreements.isEmpty,
+        ]
+        for (a, b) in disagreements {
+            trainer.progress.line("chorus monitor: step \(step): probe outputs of worker \(b) differ from worker \(a)'s with the same parameters")
+            monitor.recordAuditMismatch(step: step, shard: -1, replicaA: a, replicaB: b)
+        }
     }
 
     /// Applies the policy; returns false to stop the run.

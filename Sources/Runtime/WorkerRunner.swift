@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CollapseMonitor
 import Config
 import Data
 import Foundation
@@ -49,6 +50,8 @@ public final class WorkerRunner {
     var parameterVersion: UInt64 = .max
     var rng = SystemRandomNumberGenerator()
     var collector: SignalCollector?
+    var probe: ProbeBatch?
+    var lossKind: LossKind = .crossEntropy
 
     public init(options: WorkerOptions) throws {
         self.options = options
@@ -129,6 +132,8 @@ public final class WorkerRunner {
             contribution = TensorStorage(count: model.contributionCount)
             let saturation = config.monitor.thresholds["saturation_threshold"] ?? 5
             collector = SignalCollector(saturationThreshold: Float(saturation), lossKind: config.loss)
+            probe = ProbeBatch(train: split.train, seed: config.training.seed)
+            lossKind = config.loss
             log("welcomed into run \(runID); \(model.parameters.count) parameters, \(split.train.count) examples")
             try join(fingerprint: split.fingerprint())
             lastHeard = monotonicNanos()  // loading may take a while; the silence clock starts now
@@ -154,8 +159,11 @@ public final class WorkerRunner {
                 log("work for parameter version \(work.parameterVersion) but holding \(parameterVersion); ignoring")
                 return nil
             }
+            // The probe result rides with the first shard's statistics.
+            var probeResult = work.flags.contains(.probe) ? probe?.evaluate(computer.model, loss: lossKind) : nil
             for shard in work.shards {
-                try compute(work: work, shard: Int(shard), computer: computer, contribution: contribution)
+                try compute(work: work, shard: Int(shard), computer: computer, contribution: contribution, probe: probeResult)
+                probeResult = nil
             }
         default:
             break
@@ -163,10 +171,11 @@ public final class WorkerRunner {
         return nil
     }
 
-    func compute(work: Work, shard: Int, computer: ShardComputer, contribution: TensorStorage) throws {
+    func compute(work: Work, shard: Int, computer: ShardComputer, contribution: TensorStorage, probe: ProbeSignals?) throws {
         let started = monotonicNanos()
-        let (outcome, signals) = computer.compute(globalStep: Int(work.step), shard: shard, shards: Int(work.shardCount),
+        var (outcome, signals) = computer.compute(globalStep: Int(work.step), shard: shard, shards: Int(work.shardCount),
                                                   into: contribution.pointer, collector: collector)
+        signals?.probe = probe
         let count = computer.model.contributionCount
         var drop = false
         for fault in options.faults {

@@ -14,6 +14,7 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .customLong("wire-dtype"), help: "Gradient wire format: fp32 (exact), fp16 or bf16 (not bit-reproducible).") var wireDType = "fp32"
     @Option(name: .customLong("audit-every"), help: "Every K steps two workers compute the same shard; results are compared bit for bit.") var auditEvery: Int?
     @Flag(name: .customLong("no-respawn"), help: "Do not replace local workers that die.") var noRespawn = false
+    @Option(name: .customLong("probe-every"), help: "Every K steps each worker evaluates the fixed probe batch; replicas must agree bit for bit (0: never).") var probeEvery = 10
 
     func settings() throws -> ClusterSettings {
         var settings = ClusterSettings()
@@ -32,6 +33,8 @@ struct ClusterOptions: ParsableArguments {
         if let auditEvery { guard auditEvery >= 1 else { throw ValidationError("--audit-every must be ≥ 1") } }
         settings.auditEvery = auditEvery
         settings.respawn = !noRespawn
+        guard probeEvery >= 0 else { throw ValidationError("--probe-every must be ≥ 0") }
+        settings.probeEvery = probeEvery
         return settings
     }
 }

@@ -30,7 +30,7 @@ import Testing
     @Test func wrongVersionThrows() {
         var bytes = Self.sample.encode()
         bytes[2] = 99
-        #expect(throws: MonitorError.malformedSignals(reason: "version 99, expected 1")) { try ShardSignals.decode(bytes) }
+        #expect(throws: MonitorError.malformedSignals(reason: "version 99, expected \(ShardSignals.codecVersion)")) { try ShardSignals.decode(bytes) }
     }
 
     @Test func randomGarbageNeverTraps() {
@@ -44,5 +44,34 @@ import Testing
             }
             _ = try? ShardSignals.decode(bytes)
         }
+    }
+}
+
+@Suite struct ProbeSignalsTests {
+    static let probe = ProbeSignals(examples: 64, meanVariance: 0.25, distinctPredictions: 7, outputChecksum: 0xDEAD_BEEF_0123_4567)
+
+    @Test func probeRoundTripsThroughTheCodec() throws {
+        var signals = ShardSignals(examples: 3, lossSum: 1.5, lossCount: 3)
+        signals.probe = Self.probe
+        #expect(try ShardSignals.decode(signals.encode()) == signals)
+        signals.probe = nil
+        #expect(try ShardSignals.decode(signals.encode()).probe == nil)
+    }
+
+    @Test func agreeingReplicasHaveNoDisagreement() {
+        #expect(ProbeComparison.disagreements([(0, Self.probe), (1, Self.probe), (2, Self.probe)]).isEmpty)
+    }
+
+    @Test func theDissentingReplicaIsNamed() {
+        var other = Self.probe
+        other.outputChecksum ^= 1
+        let pairs = ProbeComparison.disagreements([(0, Self.probe), (3, other), (5, Self.probe)])
+        #expect(pairs.count == 1)
+        #expect(pairs.first?.1 == 3)
+        #expect(pairs.first?.0 == 0 || pairs.first?.0 == 5)
+    }
+
+    @Test func aSingleReplicaCannotDisagree() {
+        #expect(ProbeComparison.disagreements([(0, Self.probe)]).isEmpty)
     }
 }

@@ -98,3 +98,32 @@ struct CollapseScenarioTests {
         }
     }
 }
+
+@Suite(.serialized, .enabled(if: Chorus.hasFashionMNIST, "needs dataset-fashion-mnist"))
+struct ProbeBatchTests {
+    func probeRows(_ arguments: [String]) throws -> [[String: Any]] {
+        let out = Chorus.temporaryDirectory("probe")
+        let result = try Chorus.run(arguments + ["--out", out, "--quiet", "--probe-every", "2"])
+        #expect(result.status == 0, "\(result.error)")
+        let text = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8)
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["probe_replicas"] != nil }
+    }
+
+    @Test func healthyReplicasAgreeOnTheProbeAndItsOutputsVary() throws {
+        let rows = try probeRows(["train", "--workers", "2", "--max-steps", "6", "--batch-size", "64"])
+        #expect(rows.count == 3)
+        for row in rows {
+            #expect(row["probe_replicas"] as? Int == 2)
+            #expect(row["probe_replicas_agree"] as? Bool == true)
+            #expect((row["probe_output_variance"] as? Double ?? 0) > 1e-6)
+        }
+    }
+
+    @Test func aCollapsedModelHasNoVarianceAcrossProbeExamples() throws {
+        let rows = try probeRows(["train", "--config", Chorus.repositoryRoot + "/scenarios/symmetric_weights--zero-init.json",
+                                  "--workers", "2", "--max-steps", "6"])
+        #expect(!rows.isEmpty)
+        for row in rows { #expect((row["probe_output_variance"] as? Double ?? 1) < 1e-9) }
+    }
+}
