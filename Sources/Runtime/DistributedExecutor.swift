@@ -50,6 +50,9 @@ public final class DistributedExecutor: StepExecutor {
     // Counters for report.json.
     var bytesSent = 0, bytesReceived = 0, dropped = 0, corruptPayloads = 0, killed = 0, auditMismatchCount = 0
     var droppedReasons: [String: Int] = [:]
+    /// Where the coordinator's time goes, in nanoseconds summed over the run.
+    var timing = (steps: 0, stepNanos: UInt64(0), parameterCopyNanos: UInt64(0), decodeNanos: UInt64(0),
+                  aggregateNanos: UInt64(0), workerComputeNanos: UInt64(0), shards: 0)
     public private(set) var auditMismatches: [(step: Int, shard: Int, a: WorkerID, b: WorkerID)] = []
 
     /// Called for every aggregated shard: worker, shard, monitor statistics blob, the
@@ -136,8 +139,12 @@ public final class DistributedExecutor: StepExecutor {
     // MARK: Steps
 
     public func execute(session: TrainingSession) throws {
+        let stepStarted = monotonicNanos()
+        defer { timing.steps += 1; timing.stepNanos += monotonicNanos() - stepStarted }
         let version = UInt64(session.globalStep)
         if parameterPayloadVersion != version {
+            let copyStarted = monotonicNanos()
+            defer { timing.parameterCopyNanos += monotonicNanos() - copyStarted }
             let count = session.model.parameters.count
             parameterPayload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: session.model.parameters.values.pointer, count: count * 4))
             parameterPayloadVersion = version
@@ -273,8 +280,12 @@ public final class DistributedExecutor: StepExecutor {
             return
         }
         bytesReceived += gradient.payload.byteCount
+        let decodeStarted = monotonicNanos()
         let storage = TensorStorage(count: count, zeroed: false)
         gradient.payload.decode(as: gradient.dtype, into: UnsafeMutableBufferPointer(start: storage.pointer, count: count))
+        timing.decodeNanos += monotonicNanos() - decodeStarted
+        timing.workerComputeNanos += gradient.computeNanos
+        timing.shards += 1
         let token = nextToken
         nextToken += 1
         results[token] = Result(contribution: storage,
@@ -297,7 +308,9 @@ public final class DistributedExecutor: StepExecutor {
                 for worker in targets { if let peer = peers[worker] { try? transport.send(beat, runID: runID, to: peer) } }
             case .aggregate(let aggregation):
                 guard let result = results[aggregation.token] else { continue }
+                let addStarted = monotonicNanos()
                 session.add(shard: aggregation.shard, contribution: result.contribution.pointer, outcome: result.outcome)
+                timing.aggregateNanos += monotonicNanos() - addStarted
                 shardSignals?(aggregation.worker, aggregation.shard, result.signals, result.contribution.pointer, result.outcome.count)
                 if !aggregation.retainForAudit { results[aggregation.token] = nil }
             case .discard(let discard):
@@ -405,6 +418,24 @@ public final class DistributedExecutor: StepExecutor {
                 "bytes_sent": bytesSent, "bytes_received": bytesReceived,
                 "wire_dtype": settings.wireDType.description,
             ] as [String: Any],
+            "timing_ms": timingReport(),
+        ]
+    }
+
+    /// Mean milliseconds per step (per shard for worker compute) of each part of a step, as the
+    /// coordinator saw it; `other` is waiting on workers and the wire beyond their compute.
+    func timingReport() -> [String: Any] {
+        let steps = Double(max(timing.steps, 1)), shards = Double(max(timing.shards, 1))
+        func ms(_ nanos: UInt64, per count: Double) -> Double { (Double(nanos) / 1e6 / count * 1000).rounded() / 1000 }
+        let step = ms(timing.stepNanos, per: steps)
+        let copy = ms(timing.parameterCopyNanos, per: steps), decode = ms(timing.decodeNanos, per: steps)
+        let aggregate = ms(timing.aggregateNanos, per: steps)
+        let compute = ms(timing.workerComputeNanos, per: shards)
+        return [
+            "step_exchange": step, "parameter_copy": copy, "gradient_decode": decode, "aggregation": aggregate,
+            "worker_compute_per_shard": compute,
+            "waiting_on_workers_and_wire": max(0, ((step - copy - decode - aggregate) * 1000).rounded() / 1000),
+            "steps": timing.steps,
         ]
     }
 

@@ -177,6 +177,7 @@ public final class Trainer {
             "alerts": [Any](),
         ]
         if let failure { report["error"] = failure }
+        report["update_ms_per_step"] = session.globalStep == 0 ? 0 : (Double(session.updateNanos) / 1e6 / Double(session.globalStep) * 1000).rounded() / 1000
         for (key, value) in executor.reportFields() { report[key] = value }
         for (key, value) in reportExtras?() ?? [:] { report[key] = value }
         try output.writeReport(report)

@@ -1,5 +1,6 @@
 import CollapseMonitor
 import Config
+import Foundation
 import Data
 import NeuralNet
 import Optimizers
@@ -115,6 +116,8 @@ public final class TrainingSession {
     /// Called with the averaged gradient (before clipping and the update), the step's mean
     /// loss and its index: where the collapse monitor looks at every step.
     public var beforeUpdate: ((UnsafeMutablePointer<Float>, Double, Int) -> Void)?
+    /// Nanoseconds spent averaging, clipping and applying the optimizer, summed over the run.
+    public private(set) var updateNanos: UInt64 = 0
 
     public init(config: RunConfig, shards: Int, data: DataSplit? = nil, normalization: NormalizationStatistics? = nil) throws {
         guard shards >= 1 else { throw RuntimeError.invalidSetting("--shards must be at least 1, got \(shards)") }
@@ -160,6 +163,8 @@ public final class TrainingSession {
     /// statistics, and advances the step.
     public func finishStep() -> StepResult {
         precondition(aggregatedShards == shards, "step finished with \(aggregatedShards) of \(shards) shards")
+        let updateStarted = DispatchTime.now().uptimeNanoseconds
+        defer { updateNanos += DispatchTime.now().uptimeNanoseconds - updateStarted }
         let (epoch, _) = plan.position(globalStep: globalStep)
         let n = max(stepExamples, 1)
         let inverse = 1 / Float(n)
