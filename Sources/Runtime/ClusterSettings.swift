@@ -22,6 +22,9 @@ public struct ClusterSettings: Sendable {
     public var respawn = true
     /// Every K steps each worker also evaluates the fixed probe batch (0: never).
     public var probeEvery = 10
+    /// The coordinator's CURVE key pair: when set, the socket encrypts and only workers that
+    /// know the public key can talk to it (`chorus keygen`).
+    public var curve: CurveKeys?
     /// Fixed straggler deadline (default: adaptive, ≥ 2 s).
     public var stragglerMs: Int?
 

@@ -73,10 +73,12 @@ public final class DistributedExecutor: StepExecutor {
         nextWorkerID = WorkerID(max(expect, 0))
         context = try ZMQContext(ioThreads: 1)
         do {
-            transport = try ZMQMessageTransport.router(context: context, bind: endpoint, options: [
+            var options: [SocketOption] = [
                 .linger(0), .heartbeatInterval(Int32(settings.heartbeatMs)), .heartbeatTimeout(Int32(settings.timeoutMs)),
                 .sendHWM(0), .receiveHWM(0),
-            ])
+            ]
+            if let curve = settings.curve { options += [.curveServer(true), .curveSecretKey(curve.secretKey)] }
+            transport = try ZMQMessageTransport.router(context: context, bind: endpoint, options: options)
         } catch {
             throw RuntimeError.cluster("cannot bind \(endpoint): \(error)")
         }
@@ -124,6 +126,7 @@ public final class DistributedExecutor: StepExecutor {
         var arguments = ["worker", "--connect", endpoint, "--parent-pid", String(getpid()), "--quiet",
                          "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs)]
         if requestID >= 0 { arguments += ["--worker-id", String(requestID)] }
+        if let curve = settings.curve { arguments += ["--curve-server-key", curve.publicKey] }
         for fault in faults where fault.worker == requestID && fault.kind != .kill { arguments += ["--fault", fault.description] }
         try children.spawn(arguments: arguments, index: index)
     }

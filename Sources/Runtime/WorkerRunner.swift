@@ -22,6 +22,9 @@ public struct WorkerOptions {
     /// For tests: claim another protocol version or build in the join message.
     public var pretendProtocolVersion: UInt16?
     public var pretendBuild: String?
+    /// The coordinator's CURVE public key: the connection is encrypted and the coordinator
+    /// authenticated (the worker uses a fresh key pair of its own).
+    public var curveServerKey: String?
     /// For tests: read this data instead of what the coordinator's config names.
     public var dataOverride: DataConfig.Source?
     public init(connect: String) { self.connect = connect }
@@ -59,10 +62,15 @@ public final class WorkerRunner {
         context = try ZMQContext(ioThreads: 1)
         let identity = PeerID("w\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
-            transport = try ZMQMessageTransport.dealer(context: context, connect: options.connect, options: [
+            var socketOptions: [SocketOption] = [
                 .linger(0), .routingID(identity), .heartbeatInterval(Int32(options.heartbeatMs)),
                 .heartbeatTimeout(Int32(options.timeoutMs)), .sendHWM(0), .receiveHWM(0),
-            ])
+            ]
+            if let serverKey = options.curveServerKey {
+                let mine = try CurveKeys.generate()
+                socketOptions += [.curveServerKey(serverKey), .curvePublicKey(mine.publicKey), .curveSecretKey(mine.secretKey)]
+            }
+            transport = try ZMQMessageTransport.dealer(context: context, connect: options.connect, options: socketOptions)
         } catch {
             throw RuntimeError.cluster("worker: cannot connect to \(options.connect): \(error)")
         }

@@ -14,6 +14,7 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .customLong("wire-dtype"), help: "Gradient wire format: fp32 (exact), fp16 or bf16 (not bit-reproducible).") var wireDType = "fp32"
     @Option(name: .customLong("audit-every"), help: "Every K steps two workers compute the same shard; results are compared bit for bit.") var auditEvery: Int?
     @Flag(name: .customLong("no-respawn"), help: "Do not replace local workers that die.") var noRespawn = false
+    @Option(name: .customLong("curve-keys"), help: "Encrypt and authenticate the cluster with this CURVE key file (chorus keygen --out FILE); workers need its public key.") var curveKeys: String?
     @Option(name: .customLong("probe-every"), help: "Every K steps each worker evaluates the fixed probe batch; replicas must agree bit for bit (0: never).") var probeEvery = 10
 
     func settings() throws -> ClusterSettings {
@@ -33,6 +34,9 @@ struct ClusterOptions: ParsableArguments {
         if let auditEvery { guard auditEvery >= 1 else { throw ValidationError("--audit-every must be ≥ 1") } }
         settings.auditEvery = auditEvery
         settings.respawn = !noRespawn
+        if let curveKeys {
+            do { settings.curve = try CurveKeys.load(path: curveKeys) } catch { throw ValidationError("--curve-keys: \(error)") }
+        }
         guard probeEvery >= 0 else { throw ValidationError("--probe-every must be ≥ 0") }
         settings.probeEvery = probeEvery
         return settings
@@ -89,6 +93,7 @@ struct Worker: ParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "Exit when the coordinator is silent this long.") var timeoutMs = 5_000
     @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help).") var fault: [String] = []
     @Option(name: .customLong("data"), help: "Read this data instead of the coordinator's (testing).") var data: String?
+    @Option(name: .customLong("curve-server-key"), help: "The coordinator's CURVE public key (40 characters, or its key file).") var curveServerKey: String?
     @Option(name: .customLong("pretend-protocol-version"), help: .hidden) var pretendProtocolVersion: UInt16?
     @Option(name: .customLong("pretend-build"), help: .hidden) var pretendBuild: String?
     @Flag var quiet = false
@@ -108,6 +113,7 @@ struct Worker: ParsableCommand {
         options.pretendProtocolVersion = pretendProtocolVersion
         options.pretendBuild = pretendBuild
         do {
+            if let curveServerKey { options.curveServerKey = try CurveKeys.serverKey(curveServerKey) }
             options.faults = try fault.map(FaultSpec.parse)
             if let data { options.dataOverride = try DataArgument.source(data) }
             let runner = try WorkerRunner(options: options)
@@ -118,11 +124,18 @@ struct Worker: ParsableCommand {
 
 /// `chorus keygen`: a CURVE key pair (Z85) for authenticated clusters.
 struct Keygen: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Make a CURVE key pair for authenticated clusters.")
+    static let configuration = CommandConfiguration(abstract: "Make a CURVE key pair for authenticated clusters.",
+        discussion: "With --out, writes the pair to FILE (mode 0600) for `--curve-keys FILE` and prints the public key for workers' `--curve-server-key`.")
+    @Option(help: "Write the key pair to this file instead of printing both keys.") var out: String?
+
     func run() throws {
-        guard ZMQ.hasCurve else { Launch.fail(RuntimeError.invalidSetting("this libzmq was built without CURVE")) }
-        let pair = try ZMQ.curveKeypair()
-        print("public: \(pair.public)")
-        print("secret: \(pair.secret)")
+        do {
+            let keys = try CurveKeys.generate()
+            guard let out else { print(keys.text, terminator: ""); return }
+            guard FileManager.default.createFile(atPath: out, contents: Data(keys.text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw RuntimeError.io("\(out): cannot write the key file")
+            }
+            print("public: \(keys.publicKey)")
+        } catch { Launch.fail(error) }
     }
 }

@@ -136,6 +136,7 @@ struct Train: ParsableCommand {
             workerOptions.timeoutMs = max(cluster.timeoutMs, 60_000)  // ranks start in any order
             do {
                 workerOptions.faults = try fault.map(FaultSpec.parse)
+                workerOptions.curveServerKey = try cluster.settings().curve?.publicKey
                 Foundation.exit(try WorkerRunner(options: workerOptions).run())
             } catch { Launch.fail(error) }
         }

@@ -113,3 +113,32 @@ struct RefusalTests {
         #expect(python.terminationStatus == 0)
     }
 }
+
+@Suite(.serialized)
+struct CurveTests {
+    @Test func onlyWorkersWithTheServerKeyCanTrain() throws {
+        let directory = Chorus.temporaryDirectory("curve")
+        let keyFile = directory + "/coordinator.key"
+        let keygen = try Chorus.run(["keygen", "--out", keyFile])
+        #expect(keygen.status == 0, "\(keygen.error)")
+        let publicKey = keygen.output.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "public: ", with: "")
+        #expect(publicKey.count == 40)
+        let attributes = try FileManager.default.attributesOfItem(atPath: keyFile)
+        #expect((attributes[.posixPermissions] as? Int ?? 0) & 0o077 == 0, "the key file must not be readable by others")
+
+        try writeTinyIDX(directory, count: 40, seed: 1)
+        let port = Int.random(in: 50_001...60_000)
+        let (process, stdout, stderr) = try Chorus.start(["coordinator", "--bind", "tcp://127.0.0.1:\(port)", "--expect", "1",
+                                                          "--max-steps", "2", "--batch-size", "8", "--data", directory,
+                                                          "--out", directory + "/out", "--quiet", "--curve-keys", keyFile])
+        // Without the key the worker never hears the coordinator.
+        let stranger = try Chorus.run(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--timeout-ms", "1500"], timeout: 60)
+        #expect(stranger.status != 0)
+        #expect(stranger.error.contains("silent"), "\(stranger.error)")
+        // With the coordinator's public key it trains.
+        let member = try Chorus.run(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--curve-server-key", publicKey], timeout: 120)
+        let coordinator = Chorus.finish(process, stdout, stderr, timeout: 60)
+        #expect(member.status == 0, "\(member.error)")
+        #expect(coordinator.status == 0, "\(coordinator.error)")
+    }
+}
