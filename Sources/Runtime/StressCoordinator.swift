@@ -55,7 +55,7 @@ public final class StressCoordinator {
         // One malloc arena that keeps freed memory (no trimming): received frames reuse pages
         // instead of faulting in fresh ones for every gradient (measured: 0.47 → 0.83 GB/s at
         // 10M params); the reorder window keeps the peak within 8 × P × 4 bytes + 64 MiB.
-        StressCoordinator.tuneMalloc()
+        ProcessTuning.tuneMalloc()
         self.settings = settings
         self.runID = runID
         report = StressReport(settings: settings)
@@ -85,17 +85,6 @@ public final class StressCoordinator {
         aggregator = StressAggregator(gradients: gradients, dtype: settings.wireDType)
         fingerprint = gradients.fingerprint
         welcomeJSON = Array(jsonString(["stress": ["params": settings.parameters, "seed": settings.seed]]).utf8)
-    }
-
-    /// glibc's `mallopt`: M_ARENA_MAX 1, M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 1 GiB (looked
-    /// up at run time: Swift's Glibc module does not export it); skipped when GLIBC_TUNABLES is set.
-    static func tuneMalloc() {
-        guard ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] == nil, let symbol = dlsym(nil, "mallopt") else { return }
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        _ = mallopt(-8, 1)         // M_ARENA_MAX
-        _ = mallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD
-        _ = mallopt(-1, 1 << 30)   // M_TRIM_THRESHOLD
     }
 
     /// Whether a unix socket at `path` accepts connections (someone is listening).

@@ -3,4 +3,5 @@ import Runtime
 
 // OpenBLAS reads OPENBLAS_CORETYPE when it loads: pick it (and one thread) before anything else.
 BLASEnvironment.configureOrReexec()
+ProcessTuning.tuneMalloc()
 Chorus.main()
