@@ -27,8 +27,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
 extension Tape {
     /// 2-D convolution (cross-correlation, as PyTorch): x [N, C, H, W], weight [F, C, kh, kw],
-    /// bias [F] → [N, F, Ho, Wo]. Each example is unfolded (im2col) into a [C·kh·kw, Ho·Wo]
-    /// matrix and multiplied by the weight matrix [F, C·kh·kw] with one SGEMM.
+    /// bias [F] → [N, F, Ho, Wo]. The whole batch is unfolded (im2col) into one
+    /// [C·kh·kw, N·Ho·Wo] matrix and multiplied by the weight matrix [F, C·kh·kw] with a single
+    /// SGEMM; the result is then laid out per example. Backward uses two more SGEMMs
+    /// (dW = dY·colsᵀ, dcols = Wᵀ·dY) and folds dcols back (col2im).
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, same: Bool = false) -> Tensor {
         precondition(x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1],
                      "conv2d: input \(x.shape) does not match weight \(weight.shape)")
@@ -38,46 +40,60 @@ extension Tape {
         precondition(geometry.outputHeight > 0 && geometry.outputWidth > 0, "conv2d: kernel larger than input \(x.shape)")
         let patch = c * geometry.kernelHeight * geometry.kernelWidth
         let positions = geometry.outputHeight * geometry.outputWidth
-        let columns = TensorStorage(count: n * patch * positions, zeroed: false)
-        let out = Tensor(uninitialized: [n, filters, geometry.outputHeight, geometry.outputWidth])
+        let width = n * positions  // columns of the batched matrices
         let inputPlane = c * geometry.inputHeight * geometry.inputWidth
+        let columns = TensorStorage(count: patch * width, zeroed: false)
         for example in 0..<n {
-            let cols = columns.pointer + example * patch * positions
-            im2col(x.data + example * inputPlane, channels: c, geometry, into: cols)
-            let y = out.data + example * filters * positions
-            var beta: Float = 0
-            if let bias {
-                for f in 0..<filters { (y + f * positions).update(repeating: bias.data[f], count: positions) }
-                beta = 1
+            im2col(x.data + example * inputPlane, channels: c, geometry, into: columns.pointer + example * positions, rowStride: width)
+        }
+        // Y' [F, N·P] = W [F, patch] · cols [patch, N·P], then Y[n, f, :] = Y'[f, n·P ..< (n+1)·P] + b[f].
+        let product = TensorStorage(count: filters * width, zeroed: false)
+        BLAS.gemm(transposeA: false, transposeB: false, m: filters, n: width, k: patch,
+                  a: weight.data, lda: patch, b: columns.pointer, ldb: width, c: product.pointer, ldc: width)
+        let out = Tensor(uninitialized: [n, filters, geometry.outputHeight, geometry.outputWidth])
+        for example in 0..<n {
+            for f in 0..<filters {
+                let target = out.data + (example * filters + f) * positions
+                let source = product.pointer + f * width + example * positions
+                if let bias {
+                    let b = bias.data[f]
+                    for p in 0..<positions { target[p] = source[p] + b }
+                } else {
+                    target.update(from: source, count: positions)
+                }
             }
-            BLAS.gemm(transposeA: false, transposeB: false, m: filters, n: positions, k: patch,
-                      a: weight.data, lda: patch, b: cols, ldb: positions, beta: beta, c: y, ldc: positions)
         }
         var inputs = [x, weight]
         if let bias { inputs.append(bias) }
         record(out, inputs) {
             let g = out.gradientPointer()
-            let scratch = TensorStorage(count: patch * positions, zeroed: false)
+            // dY' [F, N·P]: the output gradient in the batched layout (reusing `product`).
+            let gy = product.pointer
             for example in 0..<n {
-                let gy = g + example * filters * positions
-                let cols = columns.pointer + example * patch * positions
-                if weight.requiresGrad {
-                    BLAS.gemm(transposeA: false, transposeB: true, m: filters, n: patch, k: positions,
-                              a: gy, lda: positions, b: cols, ldb: positions, beta: 1, c: weight.gradientPointer(), ldc: patch)
+                for f in 0..<filters {
+                    (gy + f * width + example * positions).update(from: g + (example * filters + f) * positions, count: positions)
                 }
-                if let bias, bias.requiresGrad {
-                    let gb = bias.gradientPointer()
-                    for f in 0..<filters {
-                        var total: Float = 0
-                        let row = gy + f * positions
-                        for p in 0..<positions { total += row[p] }
-                        gb[f] += total
-                    }
+            }
+            if weight.requiresGrad {
+                BLAS.gemm(transposeA: false, transposeB: true, m: filters, n: patch, k: width,
+                          a: gy, lda: width, b: columns.pointer, ldb: width, beta: 1, c: weight.gradientPointer(), ldc: patch)
+            }
+            if let bias, bias.requiresGrad {
+                let gb = bias.gradientPointer()
+                for f in 0..<filters {
+                    var total: Float = 0
+                    let row = gy + f * width
+                    for p in 0..<width { total += row[p] }
+                    gb[f] += total
                 }
-                if x.requiresGrad {
-                    BLAS.gemm(transposeA: true, transposeB: false, m: patch, n: positions, k: filters,
-                              a: weight.data, lda: patch, b: gy, ldb: positions, c: scratch.pointer, ldc: positions)
-                    col2imAdd(scratch.pointer, channels: c, geometry, into: x.gradientPointer() + example * inputPlane)
+            }
+            if x.requiresGrad {
+                // dcols [patch, N·P] = Wᵀ · dY' (reusing `columns`), folded back per example.
+                BLAS.gemm(transposeA: true, transposeB: false, m: patch, n: width, k: filters,
+                          a: weight.data, lda: patch, b: gy, ldb: width, c: columns.pointer, ldc: width)
+                let gx = x.gradientPointer()
+                for example in 0..<n {
+                    col2imAdd(columns.pointer + example * positions, channels: c, geometry, into: gx + example * inputPlane, rowStride: width)
                 }
             }
         }
@@ -128,16 +144,16 @@ extension Tape {
     }
 }
 
-/// Unfolds one example [C, H, W] into columns [C·kh·kw, Ho·Wo] (zero outside the image).
+/// Unfolds one example [C, H, W] into columns [C·kh·kw, Ho·Wo] (zero outside the image), whose
+/// rows lie `rowStride` elements apart (the batch's columns are side by side).
 @inline(__always)
-func im2col(_ x: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, into cols: UnsafeMutablePointer<Float>) {
-    let positions = g.outputHeight * g.outputWidth
+func im2col(_ x: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, into cols: UnsafeMutablePointer<Float>, rowStride: Int) {
     var row = 0
     for c in 0..<channels {
         let plane = x + c * g.inputHeight * g.inputWidth
         for ki in 0..<g.kernelHeight {
             for kj in 0..<g.kernelWidth {
-                let target = cols + row * positions
+                let target = cols + row * rowStride
                 for oi in 0..<g.outputHeight {
                     let ii = oi * g.stride + ki - g.padTop
                     let line = target + oi * g.outputWidth
@@ -159,14 +175,13 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, 
 
 /// The adjoint of `im2col`: adds columns back into the image positions they came from.
 @inline(__always)
-func col2imAdd(_ cols: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, into x: UnsafeMutablePointer<Float>) {
-    let positions = g.outputHeight * g.outputWidth
+func col2imAdd(_ cols: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, into x: UnsafeMutablePointer<Float>, rowStride: Int) {
     var row = 0
     for c in 0..<channels {
         let plane = x + c * g.inputHeight * g.inputWidth
         for ki in 0..<g.kernelHeight {
             for kj in 0..<g.kernelWidth {
-                let source = cols + row * positions
+                let source = cols + row * rowStride
                 for oi in 0..<g.outputHeight {
                     let ii = oi * g.stride + ki - g.padTop
                     if ii < 0 || ii >= g.inputHeight { continue }
