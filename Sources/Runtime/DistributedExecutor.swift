@@ -73,12 +73,8 @@ public final class DistributedExecutor: StepExecutor {
         nextWorkerID = WorkerID(max(expect, 0))
         context = try ZMQContext(ioThreads: 1)
         do {
-            var options: [SocketOption] = [
-                .linger(0), .heartbeatInterval(Int32(settings.heartbeatMs)), .heartbeatTimeout(Int32(settings.timeoutMs)),
-                .sendHWM(0), .receiveHWM(0),
-            ]
-            if let curve = settings.curve { options += [.curveServer(true), .curveSecretKey(curve.secretKey)] }
-            transport = try ZMQMessageTransport.router(context: context, bind: endpoint, options: options)
+            transport = try ClusterSocket.router(context: context, endpoint: endpoint, heartbeatMs: settings.heartbeatMs,
+                                                 timeoutMs: settings.timeoutMs, curve: settings.curve)
         } catch {
             throw RuntimeError.cluster("cannot bind \(endpoint): \(error)")
         }

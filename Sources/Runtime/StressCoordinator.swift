@@ -65,10 +65,8 @@ public final class StressCoordinator {
         }
         context = try ZMQContext(ioThreads: 1)
         do {
-            transport = try ZMQMessageTransport.router(context: context, bind: requested, options: [
-                .linger(0), .heartbeatInterval(Int32(settings.heartbeatMs)), .heartbeatTimeout(Int32(settings.timeoutMs)),
-                .sendHWM(0), .receiveHWM(0),
-            ])
+            transport = try ClusterSocket.router(context: context, endpoint: requested, heartbeatMs: settings.heartbeatMs,
+                                                 timeoutMs: settings.timeoutMs)
         } catch {
             throw RuntimeError.invalidSetting("--endpoint \(requested): cannot bind (\(error)); is another process using it? choose another --endpoint")
         }

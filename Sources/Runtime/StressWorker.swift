@@ -46,12 +46,9 @@ public final class StressWorker {
     public init(options: StressWorkerOptions) throws {
         self.options = options
         context = try ZMQContext(ioThreads: 1)
-        let identity = PeerID("s\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
-            transport = try ZMQMessageTransport.dealer(context: context, connect: options.connect, options: [
-                .linger(0), .routingID(identity), .heartbeatInterval(Int32(options.heartbeatMs)),
-                .heartbeatTimeout(Int32(options.timeoutMs)), .sendHWM(0), .receiveHWM(0),
-            ])
+            transport = try ClusterSocket.dealer(context: context, endpoint: options.connect, identityPrefix: "s",
+                                                 heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs)
         } catch {
             throw RuntimeError.cluster("stress worker: cannot connect to \(options.connect): \(error)")
         }

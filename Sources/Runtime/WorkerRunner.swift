@@ -60,17 +60,9 @@ public final class WorkerRunner {
         self.options = options
         silenceLimitMs = options.timeoutMs
         context = try ZMQContext(ioThreads: 1)
-        let identity = PeerID("w\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
-            var socketOptions: [SocketOption] = [
-                .linger(0), .routingID(identity), .heartbeatInterval(Int32(options.heartbeatMs)),
-                .heartbeatTimeout(Int32(options.timeoutMs)), .sendHWM(0), .receiveHWM(0),
-            ]
-            if let serverKey = options.curveServerKey {
-                let mine = try CurveKeys.generate()
-                socketOptions += [.curveServerKey(serverKey), .curvePublicKey(mine.publicKey), .curveSecretKey(mine.secretKey)]
-            }
-            transport = try ZMQMessageTransport.dealer(context: context, connect: options.connect, options: socketOptions)
+            transport = try ClusterSocket.dealer(context: context, endpoint: options.connect, identityPrefix: "w", heartbeatMs: options.heartbeatMs,
+                                                 timeoutMs: options.timeoutMs, curveServerKey: options.curveServerKey)
         } catch {
             throw RuntimeError.cluster("worker: cannot connect to \(options.connect): \(error)")
         }
