@@ -20,6 +20,8 @@ public struct ClusterSettings: Sendable {
     public var auditEvery: Int?
     /// Replace local workers that die (`train --workers N` only).
     public var respawn = true
+    /// Local workers read the parameters from shared memory instead of the socket.
+    public var sharedMemory = true
     /// Every K steps each worker also evaluates the fixed probe batch (0: never).
     public var probeEvery = 10
     /// The coordinator's CURVE key pair: when set, the socket encrypts and only workers that

@@ -43,6 +43,10 @@ public final class DistributedExecutor: StepExecutor {
     var started = false
     var failure: Error?
     var parameterPayload: PayloadBuffer?
+    /// The same-host fast path: parameters for local workers (nil with --no-shm or no children).
+    var sharedParameters: SharedParameters?
+    var sharedVersion: UInt64 = .max
+    var sharedBytes = 0
     var parameterPayloadVersion: UInt64 = .max
     var lastTick: UInt64 = 0
     var restarts = 0
@@ -86,6 +90,10 @@ public final class DistributedExecutor: StepExecutor {
         configuration.auditEvery = settings.auditEvery
         if let straggler = settings.stragglerMs { configuration.stragglerDeadline = .milliseconds(straggler) }
         machine = try CoordinatorStateMachine(configuration: configuration, now: monotonicNanos())
+        if children != nil && settings.sharedMemory {
+            sharedParameters = try? SharedParameters.create(name: "/chorus-\(getpid())-\(runID % 1_000_000)",
+                                                            count: session.model.parameters.count)
+        }
         dataFingerprint = session.data.fingerprint()
         configJSON = Array(session.config.jsonData())
         configHash = session.config.canonicalHash()
@@ -123,6 +131,7 @@ public final class DistributedExecutor: StepExecutor {
                          "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs)]
         if requestID >= 0 { arguments += ["--worker-id", String(requestID)] }
         if let curve = settings.curve { arguments += ["--curve-server-key", curve.publicKey] }
+        if let shared = sharedParameters { arguments += ["--shared-parameters", shared.name] }
         for fault in faults where fault.worker == requestID && fault.kind != .kill { arguments += ["--fault", fault.description] }
         try children.spawn(arguments: arguments, index: index)
     }
@@ -141,7 +150,13 @@ public final class DistributedExecutor: StepExecutor {
         let stepStarted = monotonicNanos()
         defer { timing.steps += 1; timing.stepNanos += monotonicNanos() - stepStarted }
         let version = UInt64(session.globalStep)
-        if parameterPayloadVersion != version {
+        if let shared = sharedParameters, sharedVersion != version {
+            let copyStarted = monotonicNanos()
+            shared.write(version: version, from: session.model.parameters.values.pointer)
+            sharedVersion = version
+            timing.parameterCopyNanos += monotonicNanos() - copyStarted
+        }
+        if parameterPayloadVersion != version && needsSocketParameters {
             let copyStarted = monotonicNanos()
             defer { timing.parameterCopyNanos += monotonicNanos() - copyStarted }
             let count = session.model.parameters.count
@@ -343,19 +358,37 @@ public final class DistributedExecutor: StepExecutor {
         }
     }
 
+    /// Whether some live worker reads its parameters from the socket (not shared memory).
+    var needsSocketParameters: Bool {
+        sharedParameters == nil || peers.keys.contains { !usesSharedMemory($0) }
+    }
+
+    /// Local children (their pid is one this coordinator spawned) read parameters from shared memory.
+    func usesSharedMemory(_ worker: WorkerID) -> Bool {
+        guard sharedParameters != nil, let pid = pids[worker], let children else { return false }
+        return children.children.contains { $0.pid == pid }
+    }
+
     func sendWork(_ assignment: WorkAssignment) throws {
         guard let peer = peers[assignment.worker] else { return }
         let (epoch, stepInEpoch) = session.plan.position(globalStep: assignment.step)
+        let shared = usesSharedMemory(assignment.worker) && assignment.parameterVersion == sharedVersion
+        var flags: WorkFlags = settings.probeEvery > 0 && assignment.step % settings.probeEvery == 0 ? [.probe] : []
+        if shared { flags.insert(.sharedParameters) }
+        if !shared && assignment.includeParameters && parameterPayloadVersion != assignment.parameterVersion {
+            // A worker that joined this step without shared memory: make the payload now.
+            parameterPayload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: session.model.parameters.values.pointer,
+                                                                            count: session.model.parameters.count * 4))
+            parameterPayloadVersion = assignment.parameterVersion
+        }
         let work = Work(step: UInt64(assignment.step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),
                         parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
-                        shardCount: UInt32(session.shards),
-                        flags: settings.probeEvery > 0 && assignment.step % settings.probeEvery == 0 ? [.probe] : [],
-                        gradientDType: settings.wireDType,
-                        parameters: assignment.includeParameters ? parameterPayload : nil)
+                        shardCount: UInt32(session.shards), flags: flags, gradientDType: settings.wireDType,
+                        parameters: assignment.includeParameters && !shared ? parameterPayload : nil)
         do {
             try transport.send(.work(work), runID: runID, to: peer)
             if assignment.includeParameters {
-                bytesSent += parameterPayload?.byteCount ?? 0
+                if shared { sharedBytes += session.model.parameters.count * 4 } else { bytesSent += parameterPayload?.byteCount ?? 0 }
                 try perform(machine.handle(.parametersDelivered(assignment.worker, version: assignment.parameterVersion), now: monotonicNanos()))
             }
         } catch {
@@ -416,6 +449,7 @@ public final class DistributedExecutor: StepExecutor {
                 "workers_killed": killed, "workers_restarted": restarts,
                 "bytes_sent": bytesSent, "bytes_received": bytesReceived,
                 "wire_dtype": settings.wireDType.description,
+                "shared_memory_parameters": sharedParameters != nil, "shared_memory_bytes": sharedBytes,
             ] as [String: Any],
             "timing_ms": timingReport(),
         ]

@@ -25,6 +25,8 @@ public struct WorkerOptions {
     /// The coordinator's CURVE public key: the connection is encrypted and the coordinator
     /// authenticated (the worker uses a fresh key pair of its own).
     public var curveServerKey: String?
+    /// The coordinator's shared-memory parameter segment (local workers of `train --workers N`).
+    public var sharedParameters: String?
     /// For tests: read this data instead of what the coordinator's config names.
     public var dataOverride: DataConfig.Source?
     public init(connect: String) { self.connect = connect }
@@ -54,6 +56,7 @@ public final class WorkerRunner {
     var rng = SystemRandomNumberGenerator()
     var collector: SignalCollector?
     var probe: ProbeBatch?
+    var shared: SharedParameters?
     var lossKind: LossKind = .crossEntropy
 
     public init(options: WorkerOptions) throws {
@@ -130,6 +133,7 @@ public final class WorkerRunner {
             let plan = BatchPlan(exampleCount: split.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
             computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
             contribution = TensorStorage(count: model.contributionCount)
+            if let name = options.sharedParameters { shared = try SharedParameters.open(name: name, count: model.parameters.count) }
             let saturation = config.monitor.thresholds["saturation_threshold"] ?? 5
             collector = SignalCollector(saturationThreshold: Float(saturation), lossKind: config.loss)
             probe = ProbeBatch(train: split.train, seed: config.training.seed)
@@ -147,7 +151,13 @@ public final class WorkerRunner {
             break
         case .work(let work):
             guard messageRunID == runID, let computer, let contribution else { return nil }
-            if let parameters = work.parameters {
+            if work.flags.contains(.sharedParameters) {
+                guard let shared else { throw RuntimeError.cluster("work names shared-memory parameters, but this worker has none") }
+                if parameterVersion != work.parameterVersion {
+                    shared.read(version: work.parameterVersion, into: computer.model.parameters.values.pointer)
+                    parameterVersion = work.parameterVersion
+                }
+            } else if let parameters = work.parameters {
                 let count = computer.model.parameters.count
                 guard parameters.byteCount == count * 4 else {
                     throw RuntimeError.cluster("work carries \(parameters.byteCount / 4) parameters, model has \(count)")

@@ -135,6 +135,9 @@ public struct WorkFlags: OptionSet, Equatable, Sendable {
     public static let audit = WorkFlags(rawValue: 1 << 0)
     /// Send collapse-monitor statistics (activations, per-layer norms) with the gradients.
     public static let probe = WorkFlags(rawValue: 1 << 1)
+    /// The parameters of this version are in the coordinator's shared-memory segment (same-host
+    /// workers), not in a payload: slot `parameterVersion % 2`.
+    public static let sharedParameters = WorkFlags(rawValue: 1 << 2)
 }
 
 /// One step's assignment to one worker.

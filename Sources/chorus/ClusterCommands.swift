@@ -14,6 +14,7 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .customLong("wire-dtype"), help: "Gradient wire format: fp32 (exact), fp16 or bf16 (not bit-reproducible).") var wireDType = "fp32"
     @Option(name: .customLong("audit-every"), help: "Every K steps two workers compute the same shard; results are compared bit for bit.") var auditEvery: Int?
     @Flag(name: .customLong("no-respawn"), help: "Do not replace local workers that die.") var noRespawn = false
+    @Flag(name: .customLong("no-shm"), help: "Local workers get the parameters over the socket, not from shared memory.") var noSharedMemory = false
     @Option(name: .customLong("curve-keys"), help: "Encrypt and authenticate the cluster with this CURVE key file (chorus keygen --out FILE); workers need its public key.") var curveKeys: String?
     @Option(name: .customLong("probe-every"), help: "Every K steps each worker evaluates the fixed probe batch; replicas must agree bit for bit (0: never).") var probeEvery = 10
 
@@ -34,6 +35,7 @@ struct ClusterOptions: ParsableArguments {
         if let auditEvery { guard auditEvery >= 1 else { throw ValidationError("--audit-every must be ≥ 1") } }
         settings.auditEvery = auditEvery
         settings.respawn = !noRespawn
+        settings.sharedMemory = !noSharedMemory
         if let curveKeys {
             do { settings.curve = try CurveKeys.load(path: curveKeys) } catch { throw ValidationError("--curve-keys: \(error)") }
         }
@@ -93,6 +95,7 @@ struct Worker: ParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "Exit when the coordinator is silent this long.") var timeoutMs = 5_000
     @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help).") var fault: [String] = []
     @Option(name: .customLong("data"), help: "Read this data instead of the coordinator's (testing).") var data: String?
+    @Option(name: .customLong("shared-parameters"), help: .hidden) var sharedParameters: String?
     @Option(name: .customLong("curve-server-key"), help: "The coordinator's CURVE public key (40 characters, or its key file).") var curveServerKey: String?
     @Option(name: .customLong("pretend-protocol-version"), help: .hidden) var pretendProtocolVersion: UInt16?
     @Option(name: .customLong("pretend-build"), help: .hidden) var pretendBuild: String?
@@ -114,6 +117,7 @@ struct Worker: ParsableCommand {
         options.pretendBuild = pretendBuild
         do {
             if let curveServerKey { options.curveServerKey = try CurveKeys.serverKey(curveServerKey) }
+            options.sharedParameters = sharedParameters
             options.faults = try fault.map(FaultSpec.parse)
             if let data { options.dataOverride = try DataArgument.source(data) }
             let runner = try WorkerRunner(options: options)

@@ -27,6 +27,31 @@ struct DistributedTrainingTests {
         #expect(hash == Self.reference)
     }
 
+    @Test func parametersOverTheSocketInsteadOfSharedMemoryGiveTheSameParameters() throws {
+        let (hash, report, result) = try hash(workers: 2, extra: ["--no-shm"])
+        #expect(result.status == 0, "\(result.error)")
+        let cluster = report["cluster"] as? [String: Any]
+        #expect(cluster?["shared_memory_parameters"] as? Bool == false)
+        #expect((cluster?["bytes_sent"] as? Int ?? 0) > 0)
+        #expect(hash == Self.reference)
+    }
+
+    @Test func localWorkersReadParametersFromSharedMemory() throws {
+        let (hash, report, result) = try hash(workers: 2)
+        #expect(result.status == 0, "\(result.error)")
+        let cluster = report["cluster"] as? [String: Any]
+        #expect(cluster?["shared_memory_parameters"] as? Bool == true)
+        #expect(cluster?["bytes_sent"] as? Int == 0)
+        #expect((cluster?["shared_memory_bytes"] as? Int ?? 0) > 0)
+        #expect(hash == Self.reference)
+        // The run's segment (named after its run id) is removed when the run ends.
+        let runID = UInt64(report["run_id"] as? String ?? "") ?? 0
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm"))?
+            .filter { $0.hasPrefix("chorus-") && $0.hasSuffix("-\(runID % 1_000_000)") } ?? []
+        #expect(runID != 0)
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
     @Test func workerKilledMidRunGivesTheSameParameters() throws {
         let (hash, report, result) = try hash(workers: 2, extra: ["--fault", "kill:worker=1,step=3"])
         #expect(result.status == 0, "\(result.error)")
