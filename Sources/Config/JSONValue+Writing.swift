@@ -76,3 +76,9 @@ extension JSONValue {
         value.map(encode) ?? .null
     }
 }
+
+/// Appends `s` as a JSON string literal (the same escaping the config writer uses; the
+/// runtime's metrics writer shares it).
+public func appendJSONString(_ s: String, to out: inout String) {
+    JSONValue.writeString(s, into: &out)
+}

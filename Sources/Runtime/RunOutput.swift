@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Checkpoint
+import Config
 import Foundation
 import NeuralNet
 
@@ -33,12 +34,12 @@ private func appendJSON(_ value: Any, to out: inout String) {
     case let number as Int: out += String(number)
     case let number as UInt64: out += String(number)
     case let number as Int64: out += String(number)
-    case let text as String: appendString(text, to: &out)
+    case let text as String: appendJSONString(text, to: &out)
     case let object as [String: Any]:
         out += "{"
         for (index, key) in object.keys.sorted().enumerated() {
             if index > 0 { out += "," }
-            appendString(key, to: &out)
+            appendJSONString(key, to: &out)
             out += ":"
             appendJSON(object[key]!, to: &out)
         }
@@ -52,22 +53,6 @@ private func appendJSON(_ value: Any, to out: inout String) {
         out += "]"
     default: out += "null"
     }
-}
-
-private func appendString(_ text: String, to out: inout String) {
-    out += "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    out += "\""
 }
 
 /// A Double that JSON can hold (NaN and ±Inf become null).
