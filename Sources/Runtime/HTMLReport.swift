@@ -64,6 +64,9 @@ public func renderHTMLReport(title: String, metrics: [[String: Any]], alerts: [[
         }
         html += "</table>"
     }
+    if let actions = collapse["actions"] as? [String], !actions.isEmpty {
+        html += "<h2>What --monitor rollback did</h2><ul>" + actions.map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
+    }
     html += "<h2>Alerts (\(alerts.count))</h2>"
     if !alerts.isEmpty {
         html += "<table><tr><th>step</th><th>severity</th><th>cause</th><th>message</th></tr>"
