@@ -142,3 +142,31 @@ struct CurveTests {
         #expect(coordinator.status == 0, "\(coordinator.error)")
     }
 }
+
+@Suite(.serialized)
+struct OtherRunTests {
+    @Test func aWorkerFromAnotherRunIsRefusedAndTheNewRunIsUnaffected() throws {
+        let directory = Chorus.temporaryDirectory("other-run")
+        try writeTinyIDX(directory, count: 40, seed: 1)
+        let endpoint = "tcp://127.0.0.1:\(Int.random(in: 30_001...40_000))"
+        let common = ["--bind", endpoint, "--expect", "1", "--batch-size", "8", "--data", directory, "--quiet"]
+        // Run A, long enough to be killed mid-run; its worker stays and outlives it.
+        let (a, aOut, aErr) = try Chorus.start(["coordinator"] + common + ["--epochs", "10000", "--out", directory + "/a"])
+        let (worker, workerOut, workerErr) = try Chorus.start(["worker", "--connect", endpoint, "--timeout-ms", "30000"])
+        Thread.sleep(forTimeInterval: 3)
+        kill(a.processIdentifier, SIGKILL)
+        _ = Chorus.finish(a, aOut, aErr, timeout: 10)
+        // Run B on the same endpoint: the old worker's messages carry run A's id.
+        let (b, bOut, bErr) = try Chorus.start(["coordinator"] + common + ["--max-steps", "2", "--out", directory + "/b"])
+        let refused = Chorus.finish(worker, workerOut, workerErr, timeout: 30)
+        #expect(refused.status == 2, "\(refused.error)")
+        #expect(refused.error.contains("your run") && refused.error.contains("is over"), "\(refused.error)")
+        // A fresh worker joins run B, which completes.
+        let fresh = try Chorus.run(["worker", "--connect", endpoint], timeout: 60)
+        let resultB = Chorus.finish(b, bOut, bErr, timeout: 60)
+        #expect(fresh.status == 0, "\(fresh.error)")
+        #expect(resultB.status == 0, "\(resultB.error)")
+        #expect(resultB.error.contains("another run"), "\(resultB.error)")
+        #expect(try Chorus.report(directory + "/b")["status"] as? String == "completed")
+    }
+}
