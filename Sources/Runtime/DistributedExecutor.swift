@@ -130,7 +130,8 @@ public final class DistributedExecutor: StepExecutor {
         var arguments = ["worker", "--connect", endpoint, "--parent-pid", String(getpid()), "--quiet",
                          "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs)]
         if requestID >= 0 { arguments += ["--worker-id", String(requestID)] }
-        if let curve = settings.curve { arguments += ["--curve-server-key", curve.publicKey] }
+        // "=": a Z85 key may start with "-", which would read as an option.
+        if let curve = settings.curve { arguments += ["--curve-server-key=\(curve.publicKey)"] }
         if let shared = sharedParameters { arguments += ["--shared-parameters", shared.name] }
         for fault in faults where fault.worker == requestID && fault.kind != .kill { arguments += ["--fault", fault.description] }
         try children.spawn(arguments: arguments, index: index)

@@ -136,7 +136,8 @@ struct CurveTests {
         #expect(stranger.status != 0)
         #expect(stranger.error.contains("silent"), "\(stranger.error)")
         // With the coordinator's public key it trains.
-        let member = try Chorus.run(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--curve-server-key", publicKey], timeout: 120)
+        // `=`: a Z85 key may start with "-", which would read as an option.
+        let member = try Chorus.run(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--curve-server-key=\(publicKey)"], timeout: 120)
         let coordinator = Chorus.finish(process, stdout, stderr, timeout: 60)
         #expect(member.status == 0, "\(member.error)")
         #expect(coordinator.status == 0, "\(coordinator.error)")
