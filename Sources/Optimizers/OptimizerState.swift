@@ -46,10 +46,12 @@ public final class Optimizer {
     public var learningRateScale: Float = 1
 
     /// Clips `gradients` in place per the config (global norm, per-tensor norm, value; once,
-    /// after averaging) and applies one update. Returns the clipping report.
+    /// after averaging) and applies one update. Returns the clipping report. `norm` is the
+    /// gradient's global norm when the caller has already measured it (computed here otherwise).
     @discardableResult
-    public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, tensorRanges: [Range<Int>]) -> ClipReport {
-        let norm = GradientClipping.globalNorm(gradients, count: count)
+    public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, tensorRanges: [Range<Int>],
+                       norm measured: Double? = nil) -> ClipReport {
+        let norm = measured ?? GradientClipping.globalNorm(gradients, count: count)
         var clipped = false
         if let maxNorm = config.clipNorm, norm.isFinite {
             clipped = GradientClipping.clipGlobalNorm(gradients, count: count, maxNorm: maxNorm, norm: norm) || clipped

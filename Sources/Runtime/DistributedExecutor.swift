@@ -157,13 +157,7 @@ public final class DistributedExecutor: StepExecutor {
             sharedVersion = version
             timing.parameterCopyNanos += monotonicNanos() - copyStarted
         }
-        if parameterPayloadVersion != version && needsSocketParameters {
-            let copyStarted = monotonicNanos()
-            defer { timing.parameterCopyNanos += monotonicNanos() - copyStarted }
-            let count = session.model.parameters.count
-            parameterPayload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: session.model.parameters.values.pointer, count: count * 4))
-            parameterPayloadVersion = version
-        }
+        if needsSocketParameters { makeParameterPayload(version: version) }
         stepDone = false
         let actions: [CoordinatorAction]
         do { actions = try machine.beginStep(session.globalStep, parameterVersion: version, now: monotonicNanos()) } catch {
@@ -359,6 +353,16 @@ public final class DistributedExecutor: StepExecutor {
         }
     }
 
+    /// Copies the current parameters into the socket payload for `version`, once per version.
+    func makeParameterPayload(version: UInt64) {
+        guard parameterPayloadVersion != version else { return }
+        let copyStarted = monotonicNanos()
+        defer { timing.parameterCopyNanos += monotonicNanos() - copyStarted }
+        parameterPayload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: session.model.parameters.values.pointer,
+                                                                        count: session.model.parameters.count * 4))
+        parameterPayloadVersion = version
+    }
+
     /// Whether some live worker reads its parameters from the socket (not shared memory).
     var needsSocketParameters: Bool {
         sharedParameters == nil || peers.keys.contains { !usesSharedMemory($0) }
@@ -376,12 +380,8 @@ public final class DistributedExecutor: StepExecutor {
         let shared = usesSharedMemory(assignment.worker) && assignment.parameterVersion == sharedVersion
         var flags: WorkFlags = settings.probeEvery > 0 && assignment.step % settings.probeEvery == 0 ? [.probe] : []
         if shared { flags.insert(.sharedParameters) }
-        if !shared && assignment.includeParameters && parameterPayloadVersion != assignment.parameterVersion {
-            // A worker that joined this step without shared memory: make the payload now.
-            parameterPayload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: session.model.parameters.values.pointer,
-                                                                            count: session.model.parameters.count * 4))
-            parameterPayloadVersion = assignment.parameterVersion
-        }
+        // A worker that joined this step without shared memory may need the payload only now.
+        if !shared && assignment.includeParameters { makeParameterPayload(version: assignment.parameterVersion) }
         let work = Work(step: UInt64(assignment.step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),
                         parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
                         shardCount: UInt32(session.shards), flags: flags, gradientDType: settings.wireDType,

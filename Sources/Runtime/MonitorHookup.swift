@@ -73,12 +73,11 @@ public final class MonitorHookup {
             }
         }
         let interval = max(session.config.monitor.interval, 1)
-        session.beforeUpdate = { [unowned self] averaged, loss, step in
+        session.beforeUpdate = { [unowned self] averaged, norm, loss, step in
             defer { pendingShards.removeAll(keepingCapacity: true); pendingProbes.removeAll() }
             compareProbes(step: step + 1)
             guard step % interval == 0 else { return }
             let model = session.model
-            let norm = GradientClipping.globalNorm(averaged, count: model.parameters.count)
             let clipNorm = session.optimizer.config.clipNorm
             let full = step < 20 || step % 10 == 0
             let signals = computeStepSignals(
@@ -125,7 +124,6 @@ public final class MonitorHookup {
 
     /// Applies the policy; returns false to stop the run.
     func react(_ result: StepResult) -> Bool {
-        let session = trainer.session
         guard monitor.verdict.detected else {
             if policy == .rollback && (result.globalStep + 1) % 10 == 0 { snapshot() }
             return true
@@ -153,7 +151,6 @@ public final class MonitorHookup {
             restoreSnapshot()
             for action in recommended { apply(action) }
             monitor.resetAfterRollback()
-            _ = session
             return true
         }
     }

@@ -113,9 +113,9 @@ public final class TrainingSession {
     private var aggregatedShards = 0
     private var stepLoss = 0.0, stepCorrect = 0, stepExamples = 0
     public let tensorRanges: [Range<Int>]
-    /// Called with the averaged gradient (before clipping and the update), the step's mean
-    /// loss and its index: where the collapse monitor looks at every step.
-    public var beforeUpdate: ((UnsafeMutablePointer<Float>, Double, Int) -> Void)?
+    /// Called with the averaged gradient (before clipping and the update), its global norm,
+    /// the step's mean loss and its index: where the collapse monitor looks at every step.
+    public var beforeUpdate: ((UnsafeMutablePointer<Float>, Double, Double, Int) -> Void)?
     /// Nanoseconds spent averaging, clipping and applying the optimizer, summed over the run.
     public private(set) var updateNanos: UInt64 = 0
 
@@ -170,9 +170,10 @@ public final class TrainingSession {
         let inverse = 1 / Float(n)
         let sum = aggregate.pointer
         for i in 0..<aggregate.count { sum[i] *= inverse }
-        beforeUpdate?(sum, stepLoss / Double(n), globalStep)
+        let norm = GradientClipping.globalNorm(sum, count: model.parameters.count)
+        beforeUpdate?(sum, norm, stepLoss / Double(n), globalStep)
         let lr = optimizer.currentLearningRate
-        let report = optimizer.update(parameters: model.parameters.values.pointer, gradients: sum, tensorRanges: tensorRanges)
+        let report = optimizer.update(parameters: model.parameters.values.pointer, gradients: sum, tensorRanges: tensorRanges, norm: norm)
         model.updateRunningStatistics(merged: sum + model.parameters.count)
         let result = StepResult(globalStep: globalStep, epoch: epoch, examples: stepExamples, loss: stepLoss / Double(n),
                                 accuracy: Double(stepCorrect) / Double(n), gradNorm: report.normBeforeClipping,

@@ -13,6 +13,17 @@ public enum LossReduction: Sendable {
     case mean
 }
 
+/// Writes e^(x − max) for one row into `p` and returns the row's max and the sum of the
+/// exponentials: the stable core every softmax-family op shares.
+@inline(__always)
+func shiftedExponentials(_ x: UnsafePointer<Float>, into p: UnsafeMutablePointer<Float>, count: Int) -> (maximum: Float, sum: Float) {
+    var maximum = -Float.infinity
+    for j in 0..<count where x[j] > maximum { maximum = x[j] }
+    var sum: Float = 0
+    for j in 0..<count { p[j] = expf(x[j] - maximum); sum += p[j] }
+    return (maximum, sum)
+}
+
 extension Tape {
     /// Numerically stable log-softmax over the last axis: x − max − log Σ exp(x − max).
     public func logSoftmax(_ a: Tensor) -> Tensor {
@@ -21,10 +32,7 @@ extension Tape {
         let x = a.data, y = out.data
         for r in 0..<rows {
             let xr = x + r * columns, yr = y + r * columns
-            var maximum = -Float.infinity
-            for j in 0..<columns where xr[j] > maximum { maximum = xr[j] }
-            var total: Float = 0
-            for j in 0..<columns { total += expf(xr[j] - maximum) }
+            let (maximum, total) = shiftedExponentials(xr, into: yr, count: columns)
             let shift = maximum + logf(total)
             for j in 0..<columns { yr[j] = xr[j] - shift }
         }
@@ -48,10 +56,7 @@ extension Tape {
         let x = a.data, y = out.data
         for r in 0..<rows {
             let xr = x + r * columns, yr = y + r * columns
-            var maximum = -Float.infinity
-            for j in 0..<columns where xr[j] > maximum { maximum = xr[j] }
-            var total: Float = 0
-            for j in 0..<columns { yr[j] = expf(xr[j] - maximum); total += yr[j] }
+            let (_, total) = shiftedExponentials(xr, into: yr, count: columns)
             let inverse = 1 / total
             for j in 0..<columns { yr[j] *= inverse }
         }
@@ -80,10 +85,7 @@ extension Tape {
         var total: Double = 0
         for r in 0..<rows {
             let xr = x + r * columns, pr = p + r * columns
-            var maximum = -Float.infinity
-            for j in 0..<columns where xr[j] > maximum { maximum = xr[j] }
-            var sum: Float = 0
-            for j in 0..<columns { pr[j] = expf(xr[j] - maximum); sum += pr[j] }
+            let (maximum, sum) = shiftedExponentials(xr, into: pr, count: columns)
             let label = Int(labels[r])
             precondition(label >= 0 && label < columns, "label \(label) out of range for \(columns) classes")
             total += Double(maximum + logf(sum) - xr[label])
