@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training throughput with the collapse monitor on vs off (default MLP, batch 128, in-process),
-# alternating runs side by side. Target: overhead ≤ 3%.
+# alternating runs side by side; then the same with 2 local workers, audits included. Target: overhead ≤ 3%.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHORUS=${CHORUS:-.build/release/chorus}
@@ -11,5 +11,14 @@ for round in 1 2 3; do
     "$CHORUS" train --workers 0 --max-steps "$STEPS" --out "$on" --quiet 2>/dev/null
     "$CHORUS" train --workers 0 --max-steps "$STEPS" --out "$off" --quiet --no-monitor 2>/dev/null
     python3 -c "on=$(rate "$on"); off=$(rate "$off"); print(f'round $round: monitor on {on:.0f} samples/s, off {off:.0f} samples/s, overhead {100*(off-on)/off:.1f}%')"
+    rm -rf "$on" "$off"
+done
+# Distributed (2 local workers): the default (monitor + a bitwise audit every 20 steps) vs
+# neither, so the audit's extra shard computation is included in the overhead.
+for round in 1 2 3; do
+    on=$(mktemp -d); off=$(mktemp -d)
+    "$CHORUS" train --workers 2 --max-steps "$STEPS" --out "$on" --quiet 2>/dev/null
+    "$CHORUS" train --workers 2 --max-steps "$STEPS" --out "$off" --quiet --no-monitor --audit-every 0 2>/dev/null
+    python3 -c "on=$(rate "$on"); off=$(rate "$off"); print(f'round $round, 2 workers: monitor+audits on {on:.0f} samples/s, off {off:.0f} samples/s, overhead {100*(off-on)/off:.1f}%')"
     rm -rf "$on" "$off"
 done

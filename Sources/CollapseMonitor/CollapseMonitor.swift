@@ -39,7 +39,7 @@ public final class CollapseMonitor {
     var streaks: [Cause: (count: Int, onset: Int)] = [:]
     var findings: [Cause: (finding: CauseFinding, candidate: Candidate)] = [:]
     var replicaEvents: [(check: Int, replica: Int, reason: String)] = []
-    var auditMismatches: [(step: Int, shard: Int, replicaA: Int, replicaB: Int)] = []
+    var auditMismatches: [(step: Int, shard: Int, replicaA: Int, replicaB: Int, suspect: Int?)] = []
     var outputCollapseStreak = 0
     var warnedOutputCollapse = false
 
@@ -78,18 +78,22 @@ public final class CollapseMonitor {
 
     /// Records that two replicas computed the same shard with different results (a bitwise
     /// audit): certain evidence of a replica fault.
-    public func recordAuditMismatch(step: Int, shard: Int, replicaA: Int, replicaB: Int) {
-        auditMismatches.append((step, shard, replicaA, replicaB))
+    /// `suspect` is the replica a third computation of the shard (the coordinator's) disagreed
+    /// with while agreeing with the other, when there was one.
+    public func recordAuditMismatch(step: Int, shard: Int, replicaA: Int, replicaB: Int, suspect: Int? = nil) {
+        auditMismatches.append((step, shard, replicaA, replicaB, suspect))
+        let refereed = suspect.map { "; the coordinator's own computation of the shard matches replica \($0 == replicaA ? replicaB : replicaA)'s" } ?? ""
         let candidate = Candidate(
             cause: .replicaFault, confidence: 0.95,
             evidence: "audit at step \(step): replicas \(replicaA) and \(replicaB) computed shard \(shard) with different bits "
-                + "(\(auditMismatches.count) mismatch(es) so far)" + suspectText(),
+                + "(\(auditMismatches.count) mismatch(es) so far)" + refereed + suspectText(),
             remedy: "evict the suspect worker and check its host (memory errors, wrong data, different build)",
             actions: suspectReplica().map { [.evictReplica($0)] } ?? [], replica: suspectReplica(), certain: true)
         if findings[.replicaFault] == nil {
             alerts.append(confirm(candidate, step: step, onset: step))
         } else if let suspect = suspectReplica() {
             findings[.replicaFault]?.candidate.replica = suspect
+            findings[.replicaFault]?.candidate.actions = [.evictReplica(suspect)]
             rank()
         }
     }
@@ -161,6 +165,10 @@ public final class CollapseMonitor {
 
     /// The replica common to every audit mismatch and outlier event, when exactly one is.
     func suspectReplica() -> Int? {
+        // A refereed audit is direct evidence: the replica named most often.
+        var refereed: [Int: Int] = [:]
+        for m in auditMismatches { if let s = m.suspect { refereed[s, default: 0] += 1 } }
+        if let top = refereed.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) { return top.key }
         let outliers = Set(replicaEvents.map(\.replica))
         if outliers.count == 1 { return outliers.first }
         guard !auditMismatches.isEmpty else { return nil }

@@ -16,8 +16,12 @@ public struct ClusterSettings: Sendable {
     public var startTimeoutMs = 120_000
     /// Gradient wire format (fp16/bf16 give up bit-reproducibility).
     public var wireDType: WireDType = .fp32
-    /// Audit every K steps: one shard computed by two workers and compared bit for bit.
-    public var auditEvery: Int?
+    /// Audit every K steps: one shard computed by two workers and compared bit for bit
+    /// (nil: never). On by default: a host with bad memory shows up here and only here.
+    public var auditEvery: Int? = ClusterSettings.defaultAuditEvery
+    /// The default audit period: one extra shard computation per 50 steps (about 1% of a
+    /// 2-worker run's time; step 0 is always audited, so a faulty worker shows up at once).
+    public static let defaultAuditEvery = 50
     /// Replace local workers that die (`train --workers N` only).
     public var respawn = true
     /// Local workers read the parameters from shared memory instead of the socket.

@@ -58,12 +58,16 @@ public final class DistributedExecutor: StepExecutor {
     var timing = (steps: 0, stepNanos: UInt64(0), parameterCopyNanos: UInt64(0), decodeNanos: UInt64(0),
                   aggregateNanos: UInt64(0), workerComputeNanos: UInt64(0), shards: 0)
     public private(set) var auditMismatches: [(step: Int, shard: Int, a: WorkerID, b: WorkerID)] = []
+    /// Computes audited shards at the coordinator when two workers disagree (made on first use).
+    var refereeComputer: ShardComputer?
 
     /// Called for every aggregated shard: worker, shard, monitor statistics blob, the
     /// contribution as received and its example count.
     public var shardSignals: ((WorkerID, Int, [UInt8], UnsafePointer<Float>, Int) -> Void)?
     /// Called for every audit mismatch.
-    public var auditMismatch: ((Int, Int, WorkerID, WorkerID) -> Void)?
+    /// Called on an audit mismatch with (step, shard, worker A, worker B, the worker the
+    /// coordinator's own computation of the shard disagrees with, when it agrees with the other).
+    public var auditMismatch: ((Int, Int, WorkerID, WorkerID, WorkerID?) -> Void)?
 
     public var workerCount: Int { machine.liveWorkers.count }
 
@@ -330,8 +334,10 @@ public final class DistributedExecutor: StepExecutor {
                     if memcmp(a.contribution.pointer, b.contribution.pointer, count * 4) != 0 {
                         auditMismatchCount += 1
                         auditMismatches.append((pair.step, pair.shard, pair.workerA, pair.workerB))
-                        logLine("chorus coordinator: audit mismatch at step \(pair.step) shard \(pair.shard): workers \(pair.workerA) and \(pair.workerB) computed different gradients")
-                        auditMismatch?(pair.step, pair.shard, pair.workerA, pair.workerB)
+                        let suspect = referee(step: pair.step, shard: pair.shard, a: (pair.workerA, a.contribution), b: (pair.workerB, b.contribution))
+                        logLine("chorus coordinator: audit mismatch at step \(pair.step) shard \(pair.shard): workers \(pair.workerA) and \(pair.workerB) computed different gradients"
+                                + (suspect.map { "; the coordinator's own computation agrees with the other, so worker \($0) is at fault" } ?? "; the coordinator's own computation agrees with neither"))
+                        auditMismatch?(pair.step, pair.shard, pair.workerA, pair.workerB, suspect)
                         _ = machine.handle(.auditMismatch(step: pair.step, shard: pair.shard, workerA: pair.workerA, workerB: pair.workerB), now: monotonicNanos())
                     }
                 }
@@ -372,6 +378,29 @@ public final class DistributedExecutor: StepExecutor {
     func usesSharedMemory(_ worker: WorkerID) -> Bool {
         guard sharedParameters != nil, let pid = pids[worker], let children else { return false }
         return children.children.contains { $0.pid == pid }
+    }
+
+    /// Settles an audit mismatch between two workers: the coordinator computes the shard itself
+    /// (same parameters, data and kernel, so the same bits a healthy worker sends, rounded to the
+    /// wire format) and names the worker whose result differs from it, when the other matches.
+    /// Runs only on a mismatch, which a healthy cluster never has.
+    func referee(step: Int, shard: Int, a: (WorkerID, TensorStorage), b: (WorkerID, TensorStorage)) -> WorkerID? {
+        let count = session.model.contributionCount
+        if refereeComputer == nil {
+            refereeComputer = ShardComputer(model: session.model, train: session.data.train, plan: session.plan,
+                                            loss: session.config.loss, seed: session.config.training.seed)
+        }
+        let own = TensorStorage(count: count)
+        _ = refereeComputer!.compute(globalStep: step, shard: shard, shards: session.shards, into: own.pointer)
+        if settings.wireDType != .fp32 {
+            let payload = PayloadBuffer.encoding(UnsafeBufferPointer(start: own.pointer, count: count), as: settings.wireDType)
+            payload.decode(as: settings.wireDType, into: UnsafeMutableBufferPointer(start: own.pointer, count: count))
+        }
+        let matchesA = memcmp(own.pointer, a.1.pointer, count * 4) == 0
+        let matchesB = memcmp(own.pointer, b.1.pointer, count * 4) == 0
+        if matchesA && !matchesB { return b.0 }
+        if matchesB && !matchesA { return a.0 }
+        return nil
     }
 
     func sendWork(_ assignment: WorkAssignment) throws {

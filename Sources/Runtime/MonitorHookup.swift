@@ -65,11 +65,13 @@ public final class MonitorHookup {
                 guard var signals = try? ShardSignals.decode(bytes) else { return }
                 // Measured here, as received: a worker with bad memory cannot misreport it.
                 signals.gradientNorm = GradientClipping.globalNorm(contribution, count: parameterCount) / Double(max(count, 1))
-                if let probe = signals.probe { pendingProbes.append((Int(worker), probe)) }
+                if let probe = signals.probe, !pendingProbes.contains(where: { $0.replica == Int(worker) }) {
+                    pendingProbes.append((Int(worker), probe))
+                }
                 pendingShards.append((Int(worker), shard, signals))
             }
-            remote.auditMismatch = { [unowned self] step, shard, a, b in
-                monitor.recordAuditMismatch(step: step, shard: shard, replicaA: Int(a), replicaB: Int(b))
+            remote.auditMismatch = { [unowned self] step, shard, a, b, suspect in
+                monitor.recordAuditMismatch(step: step + 1, shard: shard, replicaA: Int(a), replicaB: Int(b), suspect: suspect.map { Int($0) })
             }
         }
         let interval = max(session.config.monitor.interval, 1)

@@ -169,11 +169,11 @@ public final class WorkerRunner {
                 log("work for parameter version \(work.parameterVersion) but holding \(parameterVersion); ignoring")
                 return nil
             }
-            // The probe result rides with the first shard's statistics.
-            var probeResult = work.flags.contains(.probe) ? probe?.evaluate(computer.model, loss: lossKind) : nil
+            // The probe result rides with every shard's statistics: the coordinator keeps one per
+            // worker and step, whichever shard it aggregates (an audit copy is not aggregated).
+            let probeResult = work.flags.contains(.probe) ? probe?.evaluate(computer.model, loss: lossKind) : nil
             for shard in work.shards {
                 try compute(work: work, shard: Int(shard), computer: computer, contribution: contribution, probe: probeResult)
-                probeResult = nil
             }
         default:
             break

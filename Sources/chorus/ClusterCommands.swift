@@ -12,7 +12,7 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .customLong("timeout-ms"), help: "Evict a worker silent this long; workers exit when the coordinator is.") var timeoutMs = 5_000
     @Option(name: .customLong("no-worker-timeout-ms"), help: "Fail when no worker is left for this long.") var noWorkerTimeoutMs = 30_000
     @Option(name: .customLong("wire-dtype"), help: "Gradient wire format: fp32 (exact), fp16 or bf16 (not bit-reproducible).") var wireDType = "fp32"
-    @Option(name: .customLong("audit-every"), help: "Every K steps two workers compute the same shard; results are compared bit for bit.") var auditEvery: Int?
+    @Option(name: .customLong("audit-every"), help: "Every K steps two workers compute the same shard; results are compared bit for bit (0: never).") var auditEvery = ClusterSettings.defaultAuditEvery
     @Flag(name: .customLong("no-respawn"), help: "Do not replace local workers that die.") var noRespawn = false
     @Flag(name: .customLong("no-shm"), help: "Local workers get the parameters over the socket, not from shared memory.") var noSharedMemory = false
     @Option(name: .customLong("curve-keys"), help: "Encrypt and authenticate the cluster with this CURVE key file (chorus keygen --out FILE); workers need its public key.") var curveKeys: String?
@@ -32,8 +32,8 @@ struct ClusterOptions: ParsableArguments {
             throw ValidationError("--wire-dtype: unknown \"\(wireDType)\" (expected fp32, fp16 or bf16)")
         }
         settings.wireDType = dtype
-        if let auditEvery { guard auditEvery >= 1 else { throw ValidationError("--audit-every must be ≥ 1") } }
-        settings.auditEvery = auditEvery
+        guard auditEvery >= 0 else { throw ValidationError("--audit-every must be ≥ 0 (0: never)") }
+        settings.auditEvery = auditEvery == 0 ? nil : auditEvery
         settings.respawn = !noRespawn
         settings.sharedMemory = !noSharedMemory
         if let curveKeys {

@@ -221,4 +221,15 @@ import Testing
         #expect(m.verdict.step == 6)
         #expect(m.verdict.replica == 2)
     }
+
+    @Test func aRefereedAuditNamesTheReplicaEvenWithTwo() {
+        let m = Scenario().run(steps: 5)
+        m.recordAuditMismatch(step: 6, shard: 0, replicaA: 0, replicaB: 1)
+        #expect(m.verdict.cause == "replica_fault")
+        #expect(m.verdict.replica == nil, "two replicas disagreeing alone do not say which is wrong")
+        m.recordAuditMismatch(step: 7, shard: 1, replicaA: 1, replicaB: 0, suspect: 1)
+        #expect(m.verdict.replica == 1)
+        #expect(m.recommendedActions.first == .evictReplica(1))
+        #expect(m.verdict.causes.first?.evidence.contains("audit at step 6") == true)
+    }
 }

@@ -25,6 +25,12 @@ struct DistributedTrainingTests {
         #expect(result.status == 0, "\(result.error)")
         #expect(report["status"] as? String == "completed")
         #expect(hash == Self.reference)
+        // Audits are on by default (step 0 is one): they cost time, never bits.
+        let cluster = report["cluster"] as? [String: Any]
+        if workers >= 2 {
+            #expect((cluster?["audits"] as? Int ?? 0) >= 1)
+            #expect(cluster?["audit_mismatches"] as? Int == 0)
+        }
     }
 
     @Test func parametersOverTheSocketInsteadOfSharedMemoryGiveTheSameParameters() throws {
@@ -75,6 +81,11 @@ struct DistributedTrainingTests {
         let cluster = report["cluster"] as? [String: Any]
         #expect((cluster?["audit_mismatches"] as? Int ?? 0) > 0)
         #expect(hash != Self.reference)
+        // The coordinator referees each mismatch with its own computation of the shard.
+        let collapse = report["collapse"] as? [String: Any]
+        #expect(collapse?["cause"] as? String == "replica_fault")
+        #expect(collapse?["replica"] as? Int == 1, "\(collapse ?? [:])")
+        #expect(result.error.contains("so worker 1 is at fault"), "\(result.error)")
     }
 
     @Test func garbageOnTheCoordinatorPortIsIgnored() throws {
