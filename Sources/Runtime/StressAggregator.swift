@@ -4,36 +4,42 @@ import Glibc
 import WireProtocol
 
 /// The coordinator's arithmetic in `chorus stress`: adds each released contribution into the
-/// running fp32 sum, adds the contribution it should have been into an independent expected
-/// sum, and compares the two bit for bit when the step is complete.
+/// running fp32 sum and, in the same pass, compares it bit for bit with the contribution that
+/// should come next.
 ///
-/// The expected side follows its own counter 0, 1, …, S−1, not the shard the coordination
-/// layer says it released, so an out-of-order release shows up as a wrong aggregate (and is
-/// counted on its own). With fp16/bf16 on the wire the expected contribution is the
-/// generated one rounded to that format and back (ties to even), exactly what the coordinator
-/// decodes from a correct payload, so the check stays exact. Work goes block by block
-/// (64 Ki elements) through small scratch buffers: memory is the two P-element sums plus
-/// ~1 MiB whatever the number of shards.
+/// "Next" follows the aggregator's own counter 0, 1, …, S−1, not the shard the coordination
+/// layer says it released. The sum is Σ of the received contributions in release order, fp32,
+/// one fixed loop; the expected aggregate is Σ of the expected contributions in canonical
+/// order through the same loop. So the aggregate is exact if and only if nothing differed in
+/// any of these comparisons (or, at worst, a difference was rounded away — which is still
+/// counted as wrong): a lost, duplicated, stale, corrupted or out-of-order contribution is a
+/// wrong aggregate, without keeping a second P-element sum. (The summation loop itself is
+/// checked against a naive sum in the tests.) With fp16/bf16 on the wire the expected
+/// contribution is the generated one rounded to that format and back (ties to even), exactly
+/// what the coordinator decodes from a correct payload, so the check stays exact. Work goes
+/// block by block (64 Ki elements) through small scratch buffers: memory is the P-element sum
+/// plus ~1 MiB whatever the number of shards.
 public final class StressAggregator {
     /// The generator both sides use.
     public let gradients: StressGradients
     /// The wire format of contributions.
     public let dtype: WireDType
     let sum: UnsafeMutableBufferPointer<Float>
-    let expected: UnsafeMutableBufferPointer<Float>
     let scratchExpected: UnsafeMutableBufferPointer<Float>
     let scratchCheck: UnsafeMutableBufferPointer<Float>
     let scratchReceived: UnsafeMutableBufferPointer<Float>
     let scratchHalf: UnsafeMutableBufferPointer<UInt16>
     /// Contributions added to the current step so far.
     public private(set) var added = 0
+    /// This step: elements at which a contribution differed from the canonical one, and the first.
+    var wrongElements = 0
+    var firstWrongIndex: Int?
 
-    /// Allocates the two sums (2 × P × 4 bytes) and the scratch blocks.
+    /// Allocates the sum (P × 4 bytes) and the scratch blocks.
     public init(gradients: StressGradients, dtype: WireDType) {
         self.gradients = gradients
         self.dtype = dtype
         sum = .allocate(capacity: max(gradients.count, 1))
-        expected = .allocate(capacity: max(gradients.count, 1))
         let block = StressGradients.blockLength
         scratchExpected = .allocate(capacity: block)
         scratchCheck = .allocate(capacity: block)
@@ -42,16 +48,20 @@ public final class StressAggregator {
     }
 
     deinit {
-        for buffer in [sum, expected, scratchExpected, scratchCheck, scratchReceived] { buffer.deallocate() }
+        for buffer in [sum, scratchExpected, scratchCheck, scratchReceived] { buffer.deallocate() }
         scratchHalf.deallocate()
     }
 
-    /// Starts a new step (the next `add` overwrites the sums).
-    public func beginStep() { added = 0 }
+    /// Starts a new step (the next `add` overwrites the sum).
+    public func beginStep() {
+        added = 0
+        wrongElements = 0
+        firstWrongIndex = nil
+    }
 
-    /// Adds `payload` (claimed to be `shard` of `step`) to the sum and the canonical shard
-    /// `added` to the expected sum; returns how many elements of the payload differ from what
-    /// `shard` of `step` should hold (0 for a correct contribution).
+    /// Adds `payload` (claimed to be `shard` of `step`) to the sum as the step's canonical shard
+    /// `added`; returns how many elements of the payload differ from what `shard` of `step`
+    /// should hold (0 for a correct contribution, even one released out of order).
     @discardableResult
     public func add(_ payload: PayloadBuffer, step: Int, shard: Int) -> Int {
         precondition(payload.elementCount(as: dtype) == gradients.count, "add: payload has the wrong length")
@@ -90,18 +100,24 @@ public final class StressAggregator {
                 decode(wire, into: decoded)
                 received = UnsafePointer(decoded.baseAddress!)
             }
-            let s = sum.baseAddress! + start, e = expected.baseAddress! + start, g = expectedBlock.baseAddress!
-            // One pass: sum, expected sum, and (fp32, shard in order) an OR of the bit differences.
+            let s = sum.baseAddress! + start, g = expectedBlock.baseAddress!
+            // One pass: the sum, and an OR of the bit differences from the canonical contribution.
             let receivedBits = UnsafeRawPointer(received).assumingMemoryBound(to: UInt32.self)
             let expectedBits = UnsafeRawPointer(g).assumingMemoryBound(to: UInt32.self)
             var difference: UInt32 = 0
             if first {
-                for j in 0..<n { s[j] = received[j]; e[j] = g[j]; difference |= receivedBits[j] ^ expectedBits[j] }
+                for j in 0..<n { s[j] = received[j]; difference |= receivedBits[j] ^ expectedBits[j] }
             } else {
-                for j in 0..<n { s[j] += received[j]; e[j] += g[j]; difference |= receivedBits[j] ^ expectedBits[j] }
+                for j in 0..<n { s[j] += received[j]; difference |= receivedBits[j] ^ expectedBits[j] }
             }
-            if difference != 0, dtype == .fp32, shard == canonical {
-                wrong += StressAggregator.differences(UnsafeRawPointer(received), UnsafeRawPointer(g), count: n * 4)
+            if difference != 0 {
+                var blockWrong = 0
+                for j in 0..<n where receivedBits[j] != expectedBits[j] {
+                    if blockWrong == 0 && (firstWrongIndex ?? Int.max) > start + j { firstWrongIndex = start + j }
+                    blockWrong += 1
+                }
+                wrongElements += blockWrong
+                if dtype == .fp32, shard == canonical { wrong += blockWrong }
             }
             start += n
         }
@@ -130,20 +146,13 @@ public final class StressAggregator {
         return wrong
     }
 
-    /// Compares the step's aggregate with the expected one bit for bit; returns the number of
-    /// differing elements and the first differing index.
-    public func check() -> (wrongElements: Int, firstIndex: Int?) {
-        let count = gradients.count
-        guard added > 0, count > 0 else { return (0, nil) }
-        if memcmp(sum.baseAddress!, expected.baseAddress!, count * 4) == 0 { return (0, nil) }
-        let x = UnsafeRawPointer(sum.baseAddress!).assumingMemoryBound(to: UInt32.self)
-        let y = UnsafeRawPointer(expected.baseAddress!).assumingMemoryBound(to: UInt32.self)
-        var wrong = 0, firstIndex: Int?
-        for j in 0..<count where x[j] != y[j] {
-            wrong += 1
-            if firstIndex == nil { firstIndex = j }
-        }
-        return (wrong, firstIndex)
+    /// Whether the step's aggregate is exact: the number of elements at which a contribution,
+    /// taken in canonical order, differed from the expected one (0: the aggregate is bit for bit
+    /// the expected one), and the first such index.
+    /// A step summed from other than `shards` contributions is wrong in every element.
+    public func check(shards: Int) -> (wrongElements: Int, firstIndex: Int?) {
+        if added != shards { return (max(gradients.count, 1), 0) }
+        return (wrongElements, firstWrongIndex)
     }
 
     /// The current running sum (tests).

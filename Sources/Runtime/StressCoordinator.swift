@@ -135,13 +135,13 @@ public final class StressCoordinator {
                 if let failure { throw failure }
                 let finished = monotonicNanos()
                 report.latencies.record(nanoseconds: finished - stepStart)
-                let (wrong, index) = aggregator.check()
+                let (wrong, index) = aggregator.check(shards: settings.shardCount)
                 report.stepsCompleted += 1
                 if wrong > 0 {
                     report.wrongAggregates += 1
                     report.wrongElements += wrong
                     if report.firstWrong == nil, let index { report.firstWrong = (step, index) }
-                    if report.wrongAggregates <= 5 { logLine("chorus stress: step \(step): aggregate WRONG in \(wrong) of \(settings.parameters) elements") }
+                    if report.wrongAggregates <= 5 { logLine("chorus stress: step \(step): aggregate WRONG: \(wrong) element(s) of its contributions differed from the expected ones (P = \(settings.parameters))") }
                 }
                 report.aggregationSeconds += Double(monotonicNanos() - finished) / 1e9
                 report.seconds = Double(monotonicNanos() - runStart) / 1e9

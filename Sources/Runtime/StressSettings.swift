@@ -49,10 +49,10 @@ public struct StressSettings: Sendable {
     /// The coordinator's memory bound from the issue: 8 × P × 4 bytes + 64 MiB.
     public var memoryBound: Int { 8 * parameters * 4 + (64 << 20) }
 
-    /// Bytes the coordinator may hold at once: the two sums, the window's results (plus one
+    /// Bytes the coordinator may hold at once: the sum, the window's results (plus one
     /// reassembly copy), the scratch blocks and a fixed allowance for the runtime.
     public var coordinatorEstimate: Int {
-        2 * parameters * 4 + (window + 2) * payloadBytes + (40 << 20)
+        parameters * 4 + (window + 2) * payloadBytes + (40 << 20)
     }
 
     /// Bytes one worker holds: a payload being sent, one being built, the runtime.

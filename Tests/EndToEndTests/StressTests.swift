@@ -112,7 +112,7 @@ struct StressArithmeticTests {
             for i in 0..<g.count { reference[i] = shard == 0 ? g[i] : reference[i] + g[i] }
         }
         #expect(aggregator.aggregate.map(\.bitPattern) == reference.map(\.bitPattern))
-        #expect(aggregator.check().wrongElements == 0)
+        #expect(aggregator.check(shards: 3).wrongElements == 0)
     }
 
     @Test func outOfOrderAdditionIsAWrongAggregate() {
@@ -121,7 +121,24 @@ struct StressArithmeticTests {
         aggregator.beginStep()
         for shard in [0, 2, 1] { _ = aggregator.add(PayloadBuffer(floats: gradients.gradient(step: 1, shard: shard)), step: 1, shard: shard) }
         // Float addition is not associative on these values, so adding out of order shows.
-        #expect(aggregator.check().wrongElements > 0)
+        #expect(aggregator.check(shards: 3).wrongElements > 0)
+    }
+
+    @Test func aCorruptedElementOrAMissingContributionIsAWrongAggregate() {
+        let gradients = StressGradients(seed: 4, count: 140_000)
+        let aggregator = StressAggregator(gradients: gradients, dtype: .fp32)
+        aggregator.beginStep()
+        var bad = gradients.gradient(step: 9, shard: 1)
+        bad[131_073] = Float(bitPattern: bad[131_073].bitPattern ^ 1)
+        #expect(aggregator.add(PayloadBuffer(floats: gradients.gradient(step: 9, shard: 0)), step: 9, shard: 0) == 0)
+        #expect(aggregator.add(PayloadBuffer(floats: bad), step: 9, shard: 1) == 1)
+        let (wrong, first) = aggregator.check(shards: 2)
+        #expect(wrong == 1 && first == 131_073)
+        // The next step starts clean; one contribution short of S is wrong everywhere.
+        aggregator.beginStep()
+        #expect(aggregator.add(PayloadBuffer(floats: gradients.gradient(step: 10, shard: 0)), step: 10, shard: 0) == 0)
+        #expect(aggregator.check(shards: 1).wrongElements == 0)
+        #expect(aggregator.check(shards: 2).wrongElements == 140_000)
     }
 
     @Test func roundedContributionsAreExpectedOnAHalfWire() {
@@ -132,6 +149,6 @@ struct StressArithmeticTests {
             let payload = PayloadBuffer.encoding(gradients.gradient(step: 2, shard: shard), as: .bf16)
             #expect(aggregator.add(payload, step: 2, shard: shard) == 0)
         }
-        #expect(aggregator.check().wrongElements == 0)
+        #expect(aggregator.check(shards: 2).wrongElements == 0)
     }
 }

@@ -1,3 +1,4 @@
+import CChecksum
 import Testing
 @testable import WireProtocol
 
@@ -40,6 +41,29 @@ import Testing
 
     @Test func crc32cMatchesTheStandardCheckValue() {
         #expect(WireChecksum.crc32c(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(chorus_crc32c_portable(0, Array("123456789".utf8), 9) == 0xE306_9283)
+    }
+
+    /// The three-stream hardware path (blocks of 3 × 8 KiB and 3 × 256 B, combined by shifting)
+    /// against the byte-at-a-time table, at every alignment and across the block boundaries.
+    @Test func crc32cHardwarePathMatchesThePortableOneAtEveryLengthAndAlignment() {
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<(3 * 8192 * 2 + 3 * 256 + 77)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        bytes.withUnsafeBytes { raw in
+            let base = raw.baseAddress!
+            for length in [0, 1, 7, 8, 767, 768, 769, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 3 * 256 + 5, raw.count - 8] {
+                for offset in 0..<8 {
+                    let fast = chorus_crc32c(0, base + offset, length)
+                    let slow = chorus_crc32c_portable(0, base + offset, length)
+                    #expect(fast == slow, "length \(length) offset \(offset)")
+                }
+            }
+            // Continuing from a previous CRC equals one pass over the concatenation.
+            let whole = chorus_crc32c(0, base, raw.count)
+            let split = chorus_crc32c(chorus_crc32c(0, base, 30_001), base + 30_001, raw.count - 30_001)
+            #expect(whole == split)
+            #expect(whole == chorus_crc32c_portable(0, base, raw.count))
+        }
     }
 
     @Test func payloadIsSharedNotCopiedWhenEncoding() {
