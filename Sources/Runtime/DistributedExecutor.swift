@@ -45,6 +45,9 @@ public final class DistributedExecutor: StepExecutor {
     var parameterPayload: PayloadBuffer?
     /// The same-host fast path: parameters for local workers (nil with --no-shm or no children).
     var sharedParameters: SharedParameters?
+    /// Per local worker slot (child index): the segment its gradients come through.
+    var gradientSegments: [Int: SharedGradients] = [:]
+    var sharedGradientBytes = 0
     var sharedVersion: UInt64 = .max
     var sharedBytes = 0
     var parameterPayloadVersion: UInt64 = .max
@@ -68,6 +71,9 @@ public final class DistributedExecutor: StepExecutor {
     /// Called on an audit mismatch with (step, shard, worker A, worker B, the worker the
     /// coordinator's own computation of the shard disagrees with, when it agrees with the other).
     public var auditMismatch: ((Int, Int, WorkerID, WorkerID, WorkerID?) -> Void)?
+    /// Called with (worker, step, statistics) for every intact gradient of the current probe step,
+    /// aggregated or not (a straggler copy or an audit copy still carries its worker's probe).
+    public var gradientStatistics: ((WorkerID, Int, [UInt8]) -> Void)?
 
     public var workerCount: Int { machine.liveWorkers.count }
 
@@ -137,6 +143,16 @@ public final class DistributedExecutor: StepExecutor {
         // "=": a Z85 key may start with "-", which would read as an option.
         if let curve = settings.curve { arguments += ["--curve-server-key=\(curve.publicKey)"] }
         if let shared = sharedParameters { arguments += ["--shared-parameters", shared.name] }
+        if settings.sharedMemory && gradientSegments[index] == nil {
+            do {
+                gradientSegments[index] = try SharedGradients.create(
+                    name: "/chorus-\(getpid())-\(runID % 1_000_000)-g\(index)",
+                    gradientBytes: session.model.contributionCount * 4, slots: SharedGradients.slots(forShards: session.shards))
+            } catch {
+                logLine("chorus coordinator: worker slot \(index) sends gradients over the socket: \(error)")
+            }
+        }
+        if let segment = gradientSegments[index] { arguments += ["--shared-gradients", segment.name] }
         for fault in faults where fault.worker == requestID && fault.kind != .kill { arguments += ["--fault", fault.description] }
         try children.spawn(arguments: arguments, index: index)
     }
@@ -285,18 +301,54 @@ public final class DistributedExecutor: StepExecutor {
         try perform(machine.handle(.workerJoined(id), now: monotonicNanos()))
     }
 
+    /// The gradient segment of a local child worker, when it has one.
+    func gradientSegment(for worker: WorkerID) -> SharedGradients? {
+        guard !gradientSegments.isEmpty, let pid = pids[worker], let child = children?.children.first(where: { $0.pid == pid }) else { return nil }
+        return gradientSegments[child.index]
+    }
+
     func handleGradient(_ gradient: Gradient, from worker: WorkerID, now: UInt64) throws {
         let count = session.model.contributionCount
-        guard gradient.payload.elementCount(as: gradient.dtype) == count else {
-            drop("gradient from worker \(worker) with \(gradient.payload.elementCount(as: gradient.dtype)) values, expected \(count)")
-            try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
-            return
-        }
-        bytesReceived += gradient.payload.byteCount
         let decodeStarted = monotonicNanos()
         let storage = TensorStorage(count: count, zeroed: false)
-        gradient.payload.decode(as: gradient.dtype, into: UnsafeMutableBufferPointer(start: storage.pointer, count: count))
+        let values = UnsafeMutableBufferPointer(start: storage.pointer, count: count)
+        if gradient.sharedSlot != Gradient.inline {
+            let byteCount = count * gradient.dtype.byteWidth
+            guard let segment = gradientSegment(for: worker), let source = segment.bytes(slot: Int(gradient.sharedSlot), byteCount: byteCount) else {
+                drop("shared-memory gradient (slot \(gradient.sharedSlot)) from worker \(worker), which has no such slot")
+                return
+            }
+            // Copy first, then checksum the copy: what is aggregated is what the worker checksummed.
+            let crc: UInt32
+            if gradient.dtype == .fp32 {
+                UnsafeMutableRawPointer(storage.pointer).copyMemory(from: source.baseAddress!, byteCount: byteCount)
+                crc = WireChecksum.crc32c(UnsafeRawBufferPointer(start: storage.pointer, count: byteCount))
+            } else {
+                let copy = PayloadBuffer(copying: source)
+                crc = copy.crc32c
+                copy.decode(as: gradient.dtype, into: values)
+            }
+            guard crc == gradient.sharedCRC else {
+                corruptPayloads += 1
+                logLine("chorus coordinator: worker \(worker): corrupted shared-memory gradient for step \(gradient.step) shard \(gradient.shard) (checksum mismatch); recomputing")
+                try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
+                return
+            }
+            sharedGradientBytes += byteCount
+        } else {
+            guard gradient.payload.elementCount(as: gradient.dtype) == count else {
+                drop("gradient from worker \(worker) with \(gradient.payload.elementCount(as: gradient.dtype)) values, expected \(count)")
+                try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
+                return
+            }
+            bytesReceived += gradient.payload.byteCount
+            gradient.payload.decode(as: gradient.dtype, into: values)
+        }
         timing.decodeNanos += monotonicNanos() - decodeStarted
+        if Int(gradient.step) == session.globalStep, settings.probeEvery > 0, session.globalStep % settings.probeEvery == 0,
+           !gradient.statistics.isEmpty {
+            gradientStatistics?(worker, Int(gradient.step), gradient.statistics)
+        }
         timing.workerComputeNanos += gradient.computeNanos
         timing.shards += 1
         let token = nextToken
@@ -480,6 +532,7 @@ public final class DistributedExecutor: StepExecutor {
                 "bytes_sent": bytesSent, "bytes_received": bytesReceived,
                 "wire_dtype": settings.wireDType.description,
                 "shared_memory_parameters": sharedParameters != nil, "shared_memory_bytes": sharedBytes,
+                "shared_memory_gradients": !gradientSegments.isEmpty, "shared_memory_gradient_bytes": sharedGradientBytes,
             ] as [String: Any],
             "timing_ms": timingReport(),
         ]

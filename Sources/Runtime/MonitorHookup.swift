@@ -65,10 +65,13 @@ public final class MonitorHookup {
                 guard var signals = try? ShardSignals.decode(bytes) else { return }
                 // Measured here, as received: a worker with bad memory cannot misreport it.
                 signals.gradientNorm = GradientClipping.globalNorm(contribution, count: parameterCount) / Double(max(count, 1))
-                if let probe = signals.probe, !pendingProbes.contains(where: { $0.replica == Int(worker) }) {
-                    pendingProbes.append((Int(worker), probe))
-                }
                 pendingShards.append((Int(worker), shard, signals))
+            }
+            remote.gradientStatistics = { [unowned self] worker, _, bytes in
+                // One probe per worker and step, from whichever of its results arrives first.
+                guard !pendingProbes.contains(where: { $0.replica == Int(worker) }),
+                      let probe = (try? ShardSignals.decode(bytes))?.probe else { return }
+                pendingProbes.append((Int(worker), probe))
             }
             remote.auditMismatch = { [unowned self] step, shard, a, b, suspect in
                 monitor.recordAuditMismatch(step: step + 1, shard: shard, replicaA: Int(a), replicaB: Int(b), suspect: suspect.map { Int($0) })

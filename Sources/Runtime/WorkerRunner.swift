@@ -27,6 +27,8 @@ public struct WorkerOptions {
     public var curveServerKey: String?
     /// The coordinator's shared-memory parameter segment (local workers of `train --workers N`).
     public var sharedParameters: String?
+    /// The coordinator's shared-memory gradient segment for this worker slot (local workers).
+    public var sharedGradients: String?
     /// For tests: read this data instead of what the coordinator's config names.
     public var dataOverride: DataConfig.Source?
     public init(connect: String) { self.connect = connect }
@@ -57,6 +59,7 @@ public final class WorkerRunner {
     var collector: SignalCollector?
     var probe: ProbeBatch?
     var shared: SharedParameters?
+    var gradientSegment: SharedGradients?
     var lossKind: LossKind = .crossEntropy
 
     public init(options: WorkerOptions) throws {
@@ -134,6 +137,7 @@ public final class WorkerRunner {
             computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
             contribution = TensorStorage(count: model.contributionCount)
             if let name = options.sharedParameters { shared = try SharedParameters.open(name: name, count: model.parameters.count) }
+            if let name = options.sharedGradients { gradientSegment = try SharedGradients.open(name: name, gradientBytes: model.contributionCount * 4) }
             let saturation = config.monitor.thresholds["saturation_threshold"] ?? 5
             collector = SignalCollector(saturationThreshold: Float(saturation), lossKind: config.loss)
             probe = ProbeBatch(train: split.train, seed: config.training.seed)
@@ -208,21 +212,34 @@ public final class WorkerRunner {
             default: break
             }
         }
-        let payload = PayloadBuffer.encoding(UnsafeBufferPointer(start: contribution.pointer, count: count), as: work.gradientDType)
+        let values = UnsafeBufferPointer(start: contribution.pointer, count: count)
+        let corrupt = options.faults.contains { $0.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < ($0.rate ?? 0) }
+        var payload = PayloadBuffer(byteCount: 0)
+        var slot = Gradient.inline, crc: UInt32 = 0
+        if let gradientSegment {
+            // Same host: the bytes go into shared memory, the message names the slot and checksum.
+            let written = gradientSegment.write(values, as: work.gradientDType)
+            slot = written.slot
+            crc = written.crc
+            if corrupt && written.bytes.count > 0 {
+                // Garble the slot after the checksum was computed: the coordinator must reject it.
+                written.bytes[Int.random(in: 0..<written.bytes.count, using: &rng)] ^= 0x5A
+            }
+        } else {
+            payload = PayloadBuffer.encoding(values, as: work.gradientDType)
+        }
         let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: UInt32(outcome.count),
                                 parameterVersion: work.parameterVersion, lossSum: outcome.lossSum, correct: UInt32(outcome.correct),
                                 dtype: work.gradientDType, computeNanos: monotonicNanos() - started,
-                                statistics: signals?.encode() ?? [], payload: payload)
+                                statistics: signals?.encode() ?? [], payload: payload, sharedSlot: slot, sharedCRC: crc)
         if drop { return }
         var frames = WireCodec.encode(.gradient(gradient), runID: runID)
-        for fault in options.faults where fault.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0) {
+        if corrupt && slot == Gradient.inline && frames.count > 1 && frames[1].bytes.count > 0 {
             // Garble the payload in transit (after the checksum was computed): the coordinator must reject it.
-            if frames.count > 1 {
-                let garbled = PayloadBuffer(copying: frames[1].bytes)
-                let bytes = garbled.baseAddress.assumingMemoryBound(to: UInt8.self)
-                bytes[Int.random(in: 0..<garbled.byteCount, using: &rng)] ^= 0x5A
-                frames[1] = Frame(buffer: garbled)
-            }
+            let garbled = PayloadBuffer(copying: frames[1].bytes)
+            let bytes = garbled.baseAddress.assumingMemoryBound(to: UInt8.self)
+            bytes[Int.random(in: 0..<garbled.byteCount, using: &rng)] ^= 0x5A
+            frames[1] = Frame(buffer: garbled)
         }
         try transport.send(frames, to: nil)
     }

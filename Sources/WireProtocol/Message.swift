@@ -1,5 +1,5 @@
 /// The version of the wire format this build speaks; peers must match exactly.
-public let protocolVersion: UInt16 = 1
+public let protocolVersion: UInt16 = 2
 
 /// Identifies one message kind on the wire (the header's `kind` byte).
 public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -197,13 +197,24 @@ public struct Gradient: Equatable, Sendable {
     public var computeNanos: UInt64
     /// Opaque collapse-monitor statistics, encoded by the CollapseMonitor module (may be empty).
     public var statistics: [UInt8]
-    /// The gradient (mean over the shard's examples), as `dtype` elements.
+    /// The gradient (mean over the shard's examples), as `dtype` elements; empty when it is in
+    /// shared memory (`sharedSlot`).
     public var payload: PayloadBuffer
+    /// Same-host fast path: the slot of the worker's shared-memory gradient segment holding the
+    /// gradient, or `Gradient.inline` when it travels in `payload`.
+    public var sharedSlot: UInt32
+    /// CRC32C of the slot's gradient bytes as the worker wrote them (with `sharedSlot`).
+    public var sharedCRC: UInt32
+
+    /// `sharedSlot` of a gradient that travels in its payload.
+    public static let inline = UInt32.max
 
     /// A gradient message.
     public init(step: UInt64, shard: UInt32, exampleCount: UInt32, parameterVersion: UInt64, lossSum: Double,
                 correct: UInt32, dtype: WireDType = .fp32, computeNanos: UInt64 = 0, statistics: [UInt8] = [],
-                payload: PayloadBuffer) {
+                payload: PayloadBuffer, sharedSlot: UInt32 = Gradient.inline, sharedCRC: UInt32 = 0) {
+        self.sharedSlot = sharedSlot
+        self.sharedCRC = sharedCRC
         self.step = step
         self.shard = shard
         self.exampleCount = exampleCount
@@ -223,6 +234,7 @@ public struct Gradient: Equatable, Sendable {
             && lhs.lossSum.bitPattern == rhs.lossSum.bitPattern && lhs.correct == rhs.correct
             && lhs.dtype == rhs.dtype && lhs.computeNanos == rhs.computeNanos
             && lhs.statistics == rhs.statistics && lhs.payload == rhs.payload
+            && lhs.sharedSlot == rhs.sharedSlot && lhs.sharedCRC == rhs.sharedCRC
     }
 }
 

@@ -44,7 +44,9 @@ extension WireCodec {
                 dtype: try reader.readEnum(WireDType.self, "gradient.dtype"),
                 computeNanos: try reader.read(UInt64.self, "gradient.computeNanos"),
                 statistics: try reader.readBytes("gradient.statistics", limit: Limits.blobBytes),
-                payload: PayloadBuffer(byteCount: 0)))
+                payload: PayloadBuffer(byteCount: 0),
+                sharedSlot: try reader.read(UInt32.self, "gradient.sharedSlot"),
+                sharedCRC: try reader.read(UInt32.self, "gradient.sharedCRC")))
         case .heartbeat:
             return .heartbeat(Heartbeat(
                 sequence: try reader.read(UInt64.self, "heartbeat.sequence"),
@@ -78,6 +80,9 @@ extension WireCodec {
                 throw .payloadSizeMismatch(kind: .gradient, payload: 0,
                                            declared: payloads[0].byteCount / width * width,
                                            actual: payloads[0].byteCount)
+            }
+            if gradient.sharedSlot != Gradient.inline && payloads[0].byteCount != 0 {
+                throw .invalidValue(field: "gradient.sharedSlot", value: "\(gradient.sharedSlot) with a \(payloads[0].byteCount)-byte payload")
             }
             gradient.payload = payloads[0]
             message = .gradient(gradient)

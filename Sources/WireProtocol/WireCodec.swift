@@ -94,6 +94,8 @@ public enum WireCodec {
             writer.write(gradient.dtype.rawValue)
             writer.write(gradient.computeNanos)
             writer.write(bytes: gradient.statistics)
+            writer.write(gradient.sharedSlot)
+            writer.write(gradient.sharedCRC)
             return [gradient.payload]
         case .heartbeat(let heartbeat):
             writer.write(heartbeat.sequence)

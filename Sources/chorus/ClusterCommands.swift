@@ -96,6 +96,7 @@ struct Worker: ParsableCommand {
     @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help).") var fault: [String] = []
     @Option(name: .customLong("data"), help: "Read this data instead of the coordinator's (testing).") var data: String?
     @Option(name: .customLong("shared-parameters"), help: .hidden) var sharedParameters: String?
+    @Option(name: .customLong("shared-gradients"), help: .hidden) var sharedGradients: String?
     @Option(name: .customLong("curve-server-key"), help: "The coordinator's CURVE public key (40 characters, or its key file); write --curve-server-key=KEY, since a key may start with \"-\".") var curveServerKey: String?
     @Option(name: .customLong("pretend-protocol-version"), help: .hidden) var pretendProtocolVersion: UInt16?
     @Option(name: .customLong("pretend-build"), help: .hidden) var pretendBuild: String?
@@ -118,6 +119,7 @@ struct Worker: ParsableCommand {
         do {
             if let curveServerKey { options.curveServerKey = try CurveKeys.serverKey(curveServerKey) }
             options.sharedParameters = sharedParameters
+            options.sharedGradients = sharedGradients
             options.faults = try fault.map(FaultSpec.parse)
             if let data { options.dataOverride = try DataArgument.source(data) }
             let runner = try WorkerRunner(options: options)

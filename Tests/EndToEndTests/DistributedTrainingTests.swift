@@ -27,6 +27,10 @@ struct DistributedTrainingTests {
         #expect(hash == Self.reference)
         // Audits are on by default (step 0 is one): they cost time, never bits.
         let cluster = report["cluster"] as? [String: Any]
+        // Local workers hand their gradients over in shared memory: none cross the socket.
+        #expect(cluster?["shared_memory_gradients"] as? Bool == true)
+        #expect((cluster?["shared_memory_gradient_bytes"] as? Int ?? 0) > 0)
+        #expect(cluster?["bytes_received"] as? Int == 0)
         if workers >= 2 {
             #expect((cluster?["audits"] as? Int ?? 0) >= 1)
             #expect(cluster?["audit_mismatches"] as? Int == 0)
@@ -38,6 +42,7 @@ struct DistributedTrainingTests {
         #expect(result.status == 0, "\(result.error)")
         let cluster = report["cluster"] as? [String: Any]
         #expect(cluster?["shared_memory_parameters"] as? Bool == false)
+        #expect(cluster?["shared_memory_gradients"] as? Bool == false)
         #expect((cluster?["bytes_sent"] as? Int ?? 0) > 0)
         #expect(hash == Self.reference)
     }

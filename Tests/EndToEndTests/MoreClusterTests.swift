@@ -32,6 +32,14 @@ struct MoreClusterTests {
         #expect(report["status"] as? String == "completed")
         #expect(report["params_sha256"] as? String != DistributedTrainingTests.reference)
         #expect((report["cluster"] as? [String: Any])?["wire_dtype"] as? String == "bf16")
+        // Through shared memory or over the socket, the same rounded bits arrive.
+        let socket = Chorus.temporaryDirectory("bf16-socket")
+        let overSocket = try Chorus.run(Chorus.shortRun(out: socket, steps: 8) + ["--workers", "2", "--wire-dtype", "bf16", "--no-shm"])
+        #expect(overSocket.status == 0, "\(overSocket.error)")
+        let socketReport = try Chorus.report(socket)
+        #expect((report["cluster"] as? [String: Any])?["shared_memory_gradients"] as? Bool == true)
+        #expect((socketReport["cluster"] as? [String: Any])?["shared_memory_gradients"] as? Bool == false)
+        #expect(socketReport["params_sha256"] as? String == report["params_sha256"] as? String)
     }
 
     @Test func torchrunStyleRanksTrainTogether() throws {

@@ -28,6 +28,8 @@ enum MessageFixtures {
                                payload: PayloadBuffer.encoding(floats(777, seed: 2), as: .fp16))),
             .gradient(Gradient(step: 1, shard: 0, exampleCount: 0, parameterVersion: 0, lossSum: .nan,
                                correct: 0, payload: PayloadBuffer(floats: []))),
+            .gradient(Gradient(step: 7, shard: 3, exampleCount: 64, parameterVersion: 6, lossSum: 12.5,
+                               correct: 50, payload: PayloadBuffer(floats: []), sharedSlot: 2, sharedCRC: 0xDEAD_BEEF)),
             .heartbeat(Heartbeat(sequence: 99, sentAtNanos: 123_456_789_000)),
             .leave(Leave(reason: "run completed")),
         ]

@@ -30,7 +30,7 @@ import Testing
     @Test func headerLayoutStartsWithMagicVersionKindAndRunID() {
         let header = WireCodec.encode(.leave(Leave(reason: "x")), runID: 0x0102_0304_0506_0708)[0].byteArray
         #expect(Array(header[0..<4]) == Array("CHRS".utf8))
-        #expect(header[4] == 1 && header[5] == 0)
+        #expect(header[4] == UInt8(protocolVersion) && header[5] == 0)
         #expect(header[6] == MessageKind.leave.rawValue)
         #expect(header[7] == 0)
         #expect(Array(header[8..<16]) == [8, 7, 6, 5, 4, 3, 2, 1])

@@ -34,8 +34,8 @@ import Testing
     }
 
     @Test func versionMismatchCarriesBothVersions() {
-        let header = resealed(frames(leave)[0].byteArray) { $0[4] = 2 }
-        #expect(decodeError([header]) == .versionMismatch(received: 2, supported: 1))
+        let header = resealed(frames(leave)[0].byteArray) { $0[4] = 99 }
+        #expect(decodeError([header]) == .versionMismatch(received: 99, supported: protocolVersion))
     }
 
     @Test func headerChecksumMismatch() {
