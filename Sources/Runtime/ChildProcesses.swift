@@ -45,6 +45,19 @@ public final class ChildProcesses {
         return exited
     }
 
+    /// Waits for the child with `pid` to exit (one just SIGKILLed, say) and reaps it; nil when
+    /// `pid` is not a child of ours.
+    public func reap(pid: pid_t) -> (child: Child, status: String)? {
+        guard let index = children.firstIndex(where: { $0.pid == pid }) else { return nil }
+        var status: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
+        guard result == pid else { return nil }
+        let child = children.remove(at: index)
+        let signalled = (status & 0x7f) != 0
+        return (child, signalled ? "killed by signal \(status & 0x7f)" : "exited with status \((status >> 8) & 0xff)")
+    }
+
     /// Sends `signal` to the child with `pid`.
     public func signal(_ pid: pid_t, _ signal: Int32) { kill(pid, signal) }
 

@@ -321,8 +321,16 @@ public final class DistributedExecutor: StepExecutor {
             // Copy first, then checksum the copy: what is aggregated is what the worker checksummed.
             let crc: UInt32
             if gradient.dtype == .fp32 {
-                UnsafeMutableRawPointer(storage.pointer).copyMemory(from: source.baseAddress!, byteCount: byteCount)
-                crc = WireChecksum.crc32c(UnsafeRawBufferPointer(start: storage.pointer, count: byteCount))
+                // Block by block, so the checksum reads the copy from cache, not memory.
+                let destination = UnsafeMutableRawPointer(storage.pointer)
+                var running: UInt32 = 0, offset = 0
+                while offset < byteCount {
+                    let n = min(1 << 16, byteCount - offset)
+                    (destination + offset).copyMemory(from: source.baseAddress! + offset, byteCount: n)
+                    running = WireChecksum.crc32c(UnsafeRawBufferPointer(start: destination + offset, count: n), continuing: running)
+                    offset += n
+                }
+                crc = running
             } else {
                 let copy = PayloadBuffer(copying: source)
                 crc = copy.crc32c

@@ -91,6 +91,9 @@ extension StressCoordinator {
             logLine("chorus stress: fault: SIGKILL worker \(slot) (pid \(pid)) at step \(assignment.step)")
             kill(pid, SIGKILL)
             report.kills.append((assignment.step, slot))
+            // A SIGKILLed process is gone at once: reap and replace it now rather than at the
+            // next tick, so every kill is followed by a restart, the last step's too.
+            if let (child, status) = children.reap(pid: pid) { try childExited(child, status: status) }
         }
     }
 

@@ -283,19 +283,22 @@ public final class StressCoordinator {
 
     /// Notices worker processes that died, tells the state machine, starts a replacement in the same slot.
     func watchChildren() throws {
-        for (child, status) in children.reapExited() {
-            let worker = pids.first(where: { $0.value == child.pid })?.key
-            if let worker {
-                forget(worker)
-                try perform(machine.handle(.workerLeft(worker), now: monotonicNanos()))
-            }
-            guard !stopping, interruptSignal == 0 else { continue }
-            if report.restarts >= 16 + 4 * settings.steps {
-                throw RuntimeError.cluster("worker processes keep dying (last: pid \(child.pid) \(status)); giving up after \(report.restarts) restarts")
-            }
-            report.restarts += 1
-            try spawn(slot: child.index, requestID: -1)
+        for (child, status) in children.reapExited() { try childExited(child, status: status) }
+    }
+
+    /// A worker process is gone: its shards go to the others and its slot gets a new process.
+    func childExited(_ child: ChildProcesses.Child, status: String) throws {
+        let worker = pids.first(where: { $0.value == child.pid })?.key
+        if let worker {
+            forget(worker)
+            try perform(machine.handle(.workerLeft(worker), now: monotonicNanos()))
         }
+        guard !stopping, interruptSignal == 0 else { return }
+        if report.restarts >= 16 + 4 * settings.steps {
+            throw RuntimeError.cluster("worker processes keep dying (last: pid \(child.pid) \(status)); giving up after \(report.restarts) restarts")
+        }
+        report.restarts += 1
+        try spawn(slot: child.index, requestID: -1)
     }
 }
 

@@ -37,8 +37,9 @@ struct StressTests {
         #expect(result.status == 0, "\(result.error)")
         #expect(int(report, "wrong_aggregates") == 0)
         #expect(int(report, "steps_lost") == 0)
-        // Kills land on multiples of 10 whenever slot 1's (restarted) process holds work then;
-        // a restart that has not rejoined by the next multiple is not killed again.
+        // Kills land on multiples of 10 whenever slot 1's (restarted) process holds work then
+        // (a restart that has not rejoined by the next multiple is not killed again), and each
+        // kill is reaped and replaced at once — the last step's too.
         let kills = (report["kills"] as? [[String: Any]] ?? []).compactMap { ($0["step"] as? NSNumber)?.intValue }
         #expect(!kills.isEmpty && kills.allSatisfy { $0 % 10 == 0 }, "\(kills)")
         #expect(int(report, "workers_restarted") >= kills.count)
