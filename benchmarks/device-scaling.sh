@@ -24,7 +24,7 @@ for n in 0 1 2 4 8 12 16; do
         --max-steps "$STEPS" --no-monitor --quiet --out "$dir" 2> "$OUT/scaling-$n.log"
     echo "workers $n: exit $?" >> "$OUT/summary"
     cp "$dir/report.json" "$OUT/scaling-$n.json" 2>/dev/null
-    grep -o '"samples_per_s":[0-9.]*' "$dir/report.json" >> "$OUT/summary" 2>/dev/null
+    grep -o '"samples_per_s" *: *[0-9.e+]*' "$dir/report.json" >> "$OUT/summary" 2>/dev/null
     rm -rf "$dir"
 done
 # The same at 16 workers with the monitor (and its audits) on, and over the socket only.

@@ -63,7 +63,7 @@ public final class SharedGradients {
             shm_unlink(name)
             throw RuntimeError.cluster("shared memory \(name): cannot reserve \(size) bytes: \(String(cString: strerror(reserved)))")
         }
-        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
+        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, descriptor, 0), base != MAP_FAILED else {
             let reason = String(cString: strerror(errno))
             shm_unlink(name)
             throw RuntimeError.cluster("shared memory \(name): \(reason)")
@@ -81,7 +81,7 @@ public final class SharedGradients {
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0, Int(status.st_size) >= headerBytes,
-              let base = mmap(nil, Int(status.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
+              let base = mmap(nil, Int(status.st_size), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, descriptor, 0), base != MAP_FAILED else {
             throw RuntimeError.cluster("shared memory \(name): not a gradient segment")
         }
         let size = Int(status.st_size)

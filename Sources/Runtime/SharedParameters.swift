@@ -33,7 +33,7 @@ public final class SharedParameters {
         guard descriptor >= 0 else { throw RuntimeError.cluster("shared memory \(name): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         guard ftruncate(descriptor, off_t(size)) == 0,
-              let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
+              let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, descriptor, 0), base != MAP_FAILED else {
             let reason = String(cString: strerror(errno))
             shm_unlink(name)
             throw RuntimeError.cluster("shared memory \(name): \(reason)")
@@ -51,7 +51,7 @@ public final class SharedParameters {
         let size = headerBytes + 2 * count * 4
         var status = stat()
         guard fstat(descriptor, &status) == 0, Int(status.st_size) == size,
-              let base = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
+              let base = mmap(nil, size, PROT_READ, MAP_SHARED | MAP_POPULATE, descriptor, 0), base != MAP_FAILED else {
             throw RuntimeError.cluster("shared memory \(name): not a parameter segment for \(count) parameters")
         }
         guard base.load(fromByteOffset: 0, as: UInt32.self) == 0x4D53_4843,
