@@ -101,6 +101,7 @@ public final class DistributedExecutor: StepExecutor {
         if let straggler = settings.stragglerMs { configuration.stragglerDeadline = .milliseconds(straggler) }
         machine = try CoordinatorStateMachine(configuration: configuration, now: monotonicNanos())
         if children != nil && settings.sharedMemory {
+            SharedGradients.removeOrphanedSegments()
             sharedParameters = try? SharedParameters.create(name: "/chorus-\(getpid())-\(runID % 1_000_000)",
                                                             count: session.model.parameters.count)
         }

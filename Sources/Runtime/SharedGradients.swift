@@ -125,6 +125,22 @@ public final class SharedGradients {
         return UnsafeRawBufferPointer(start: slot(index), count: byteCount)
     }
 
+    /// Removes `/dev/shm/chorus-<pid>-…` segments whose coordinator process no longer exists
+    /// (one that was SIGKILLed could not remove its own); returns how many it removed.
+    @discardableResult
+    public static func removeOrphanedSegments(directory: String = "/dev/shm") -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix("chorus-") {
+            let fields = name.split(separator: "-")
+            guard fields.count >= 3, let pid = Int32(fields[1]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                if shm_unlink("/" + name) == 0 { removed += 1 }
+            }
+        }
+        return removed
+    }
+
     deinit {
         munmap(base, size)
         if owner { shm_unlink(name) }

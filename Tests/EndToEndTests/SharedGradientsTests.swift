@@ -41,6 +41,20 @@ struct SharedGradientsTests {
         #expect(try SharedGradients.create(name: Self.name(), gradientBytes: SharedGradients.maximumSegmentBytes, slots: 4) == nil)
     }
 
+    @Test func segmentsOfACoordinatorThatNoLongerExistsAreRemoved() throws {
+        // A pid that is not running (the highest pid numbers are never reached in a test run).
+        let dead = "/chorus-4194300-123-g0", alive = "/chorus-\(getpid())-123-g0"
+        for name in [dead, alive] {
+            let fd = shm_open(name, O_CREAT | O_RDWR, 0o600)
+            #expect(fd >= 0)
+            close(fd)
+        }
+        #expect(SharedGradients.removeOrphanedSegments() >= 1)
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm" + dead))
+        #expect(FileManager.default.fileExists(atPath: "/dev/shm" + alive))
+        shm_unlink(alive)
+    }
+
     @Test func theSegmentIsRemovedWithItsOwner() throws {
         let name = Self.name()
         var coordinator = try SharedGradients.create(name: name, gradientBytes: 64, slots: 4)
