@@ -22,3 +22,16 @@ for round in 1 2 3; do
     python3 -c "on=$(rate "$on"); off=$(rate "$off"); print(f'round $round, 2 workers: monitor+audits on {on:.0f} samples/s, off {off:.0f} samples/s, overhead {100*(off-on)/off:.1f}%')"
     rm -rf "$on" "$off"
 done
+# Wall-clock rates on a shared VM move by ±10% between runs. CPU time per step is steadier:
+# (CPU of a 1200-step run − CPU of a 400-step run) / 800, in-process, median of 3, which also
+# cancels one-time costs (the monitor's data summary at start).
+cpu() { /usr/bin/time -f "%U %S" -o "$1/t" "$CHORUS" train --workers 0 --max-steps "$2" --out "$1" --quiet $3 2>/dev/null; awk '{print $1 + $2}' "$1/t"; }
+for flag in "" "--no-monitor"; do
+    values=()
+    for round in 1 2 3; do
+        a=$(mktemp -d); b=$(mktemp -d)
+        values+=("$(python3 -c "print(($(cpu "$b" 1200 "$flag") - $(cpu "$a" 400 "$flag")) / 800 * 1000)")")
+        rm -rf "$a" "$b"
+    done
+    python3 -c "import statistics; v=[${values[0]}, ${values[1]}, ${values[2]}]; print('CPU ms per step, monitor ${flag:-on}:', round(statistics.median(v), 3), [round(x, 3) for x in v])"
+done

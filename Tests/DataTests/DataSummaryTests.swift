@@ -13,6 +13,32 @@ import Testing
         #expect(summary.count == 4 && summary.featureCount == 3)
     }
 
+    /// Wide rows go through the eight-lane path (with a scalar tail: 21 = 2·8 + 5 columns);
+    /// one NaN sends the same data through the scalar path. Both agree with a naive computation.
+    @Test func theLanePathAndTheScalarPathAgreeWithANaiveComputation() {
+        var rng = SystemRandomNumberGenerator()
+        let rows = 50, width = 21
+        var features = (0..<(rows * width)).map { _ in Float.random(in: -3...7, using: &rng) }
+        for r in 0..<rows { features[r * width + 4] = 2.5 }  // one constant column
+        func naive(_ values: [Float]) -> (min: Float, max: Float, mean: Double, std: Double) {
+            let finite = values.filter(\.isFinite)
+            let mean = finite.reduce(0.0) { $0 + Double($1) } / Double(finite.count)
+            let std = (finite.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(finite.count)).squareRoot()
+            return (finite.min()!, finite.max()!, mean, std)
+        }
+        for withNaN in [false, true] {
+            var values = features
+            if withNaN { values[7 * width + 3] = .nan }
+            let summary = DataSummary(Dataset(name: "t", features: values, labels: [Float](repeating: 0, count: rows), exampleShape: [width]))
+            let expected = naive(values)
+            #expect(summary.featureMin == expected.min && summary.featureMax == expected.max)
+            #expect(abs(Double(summary.featureMean) - expected.mean) < 1e-5)
+            #expect(abs(Double(summary.featureStd) - expected.std) < 1e-5)
+            #expect(summary.nonFiniteFeatureCount == (withNaN ? 1 : 0))
+            #expect(summary.constantFeatureCount == 1)
+        }
+    }
+
     @Test func countsConstantFeatures() {
         let summary = DataSummary(Dataset(name: "t", features: [1, 5, 0,  2, 5, 0,  3, 5, 0], labels: [0, 1, 0], exampleShape: [3]))
         #expect(summary.constantFeatureCount == 2)
