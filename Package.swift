@@ -24,10 +24,12 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Hardware CRC32C (SSE4.2) with a portable fallback.
         .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O3"])]),
+        // Optimizer inner loops, vectorized per CPU at load time; no FP contraction (same bits).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno"])]),
 
         .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: fastMath),
         .target(name: "NeuralNet", dependencies: ["TensorCore", "Config"], swiftSettings: fastMath),
-        .target(name: "Optimizers", dependencies: ["Config"], swiftSettings: fastMath),
+        .target(name: "Optimizers", dependencies: ["Config", "CKernels"], swiftSettings: fastMath),
         .target(name: "Data", dependencies: ["CZlib", "TensorCore", "CChecksum"], swiftSettings: fastMath),
         .target(name: "Config"),
         .target(name: "Checkpoint", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
