@@ -111,38 +111,37 @@ static inline uint64_t load64(const uint8_t *p) {
     return v;
 }
 
+/* Blocks of 3 × `block` bytes: three independent streams, then combined by shifting. */
+__attribute__((target("sse4.2")))
+static inline uint64_t three_streams(uint64_t crc0, const uint8_t **cursor, size_t *remaining, size_t block,
+                                     uint32_t zeros[4][256]) {
+    const uint8_t *next = *cursor;
+    size_t length = *remaining;
+    while (length >= 3 * block) {
+        uint64_t crc1 = 0, crc2 = 0;
+        const uint8_t *end = next + block;
+        do {
+            crc0 = _mm_crc32_u64(crc0, load64(next));
+            crc1 = _mm_crc32_u64(crc1, load64(next + block));
+            crc2 = _mm_crc32_u64(crc2, load64(next + 2 * block));
+            next += 8;
+        } while (next < end);
+        crc0 = shift(zeros, (uint32_t)crc0) ^ (uint32_t)crc1;
+        crc0 = shift(zeros, (uint32_t)crc0) ^ (uint32_t)crc2;
+        next += 2 * block;
+        length -= 3 * block;
+    }
+    *cursor = next;
+    *remaining = length;
+    return crc0;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_hw(uint32_t crc, const uint8_t *next, size_t length) {
-    uint64_t crc0 = ~crc, crc1, crc2;
+    uint64_t crc0 = ~crc;
     while (length && ((uintptr_t)next & 7) != 0) { crc0 = _mm_crc32_u8((uint32_t)crc0, *next); next++; length--; }
-    while (length >= 3 * LONG) {
-        crc1 = 0; crc2 = 0;
-        const uint8_t *end = next + LONG;
-        do {
-            crc0 = _mm_crc32_u64(crc0, load64(next));
-            crc1 = _mm_crc32_u64(crc1, load64(next + LONG));
-            crc2 = _mm_crc32_u64(crc2, load64(next + 2 * LONG));
-            next += 8;
-        } while (next < end);
-        crc0 = shift(zeros_long, (uint32_t)crc0) ^ (uint32_t)crc1;
-        crc0 = shift(zeros_long, (uint32_t)crc0) ^ (uint32_t)crc2;
-        next += 2 * LONG;
-        length -= 3 * LONG;
-    }
-    while (length >= 3 * SHORT) {
-        crc1 = 0; crc2 = 0;
-        const uint8_t *end = next + SHORT;
-        do {
-            crc0 = _mm_crc32_u64(crc0, load64(next));
-            crc1 = _mm_crc32_u64(crc1, load64(next + SHORT));
-            crc2 = _mm_crc32_u64(crc2, load64(next + 2 * SHORT));
-            next += 8;
-        } while (next < end);
-        crc0 = shift(zeros_short, (uint32_t)crc0) ^ (uint32_t)crc1;
-        crc0 = shift(zeros_short, (uint32_t)crc0) ^ (uint32_t)crc2;
-        next += 2 * SHORT;
-        length -= 3 * SHORT;
-    }
+    crc0 = three_streams(crc0, &next, &length, LONG, zeros_long);
+    crc0 = three_streams(crc0, &next, &length, SHORT, zeros_short);
     while (length >= 8) { crc0 = _mm_crc32_u64(crc0, load64(next)); next += 8; length -= 8; }
     while (length > 0) { crc0 = _mm_crc32_u8((uint32_t)crc0, *next); next++; length--; }
     return ~(uint32_t)crc0;

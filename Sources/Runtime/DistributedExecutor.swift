@@ -302,6 +302,9 @@ public final class DistributedExecutor: StepExecutor {
         try perform(machine.handle(.workerJoined(id), now: monotonicNanos()))
     }
 
+    /// Whether the workers evaluate the probe batch at global step `step`.
+    func isProbeStep(_ step: Int) -> Bool { settings.probeEvery > 0 && step % settings.probeEvery == 0 }
+
     /// The gradient segment of a local child worker, when it has one.
     func gradientSegment(for worker: WorkerID) -> SharedGradients? {
         guard !gradientSegments.isEmpty, let pid = pids[worker], let child = children?.children.first(where: { $0.pid == pid }) else { return nil }
@@ -354,8 +357,7 @@ public final class DistributedExecutor: StepExecutor {
             gradient.payload.decode(as: gradient.dtype, into: values)
         }
         timing.decodeNanos += monotonicNanos() - decodeStarted
-        if Int(gradient.step) == session.globalStep, settings.probeEvery > 0, session.globalStep % settings.probeEvery == 0,
-           !gradient.statistics.isEmpty {
+        if Int(gradient.step) == session.globalStep, isProbeStep(session.globalStep), !gradient.statistics.isEmpty {
             gradientStatistics?(worker, Int(gradient.step), gradient.statistics)
         }
         timing.workerComputeNanos += gradient.computeNanos
@@ -468,7 +470,7 @@ public final class DistributedExecutor: StepExecutor {
         guard let peer = peers[assignment.worker] else { return }
         let (epoch, stepInEpoch) = session.plan.position(globalStep: assignment.step)
         let shared = usesSharedMemory(assignment.worker) && assignment.parameterVersion == sharedVersion
-        var flags: WorkFlags = settings.probeEvery > 0 && assignment.step % settings.probeEvery == 0 ? [.probe] : []
+        var flags: WorkFlags = isProbeStep(assignment.step) ? [.probe] : []
         if shared { flags.insert(.sharedParameters) }
         // A worker that joined this step without shared memory may need the payload only now.
         if !shared && assignment.includeParameters { makeParameterPayload(version: assignment.parameterVersion) }
