@@ -1,7 +1,7 @@
 """NumPy reference for the default MLP step (784-256-128-10, ReLU, He init, Adam 1e-3,
 global clip-norm 1.0, cross-entropy), on Fashion-MNIST batches of 128, single-threaded BLAS.
 Prints samples/s of training steps (data gather included, evaluation excluded)."""
-import gzip, os, sys, time
+import gzip, math, os, sys, time
 import numpy as np
 
 def load(root="/usr/share/datasets/fashion-mnist"):
@@ -20,7 +20,8 @@ def main(steps=int(sys.argv[1]) if len(sys.argv) > 1 else 400, batch=128):
         bound = np.sqrt(6 / fan_in)
         params += [rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32), np.zeros(fan_out, np.float32)]
     m = [np.zeros_like(p) for p in params]; v = [np.zeros_like(p) for p in params]
-    lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+    base_lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+    horizon = 10 * -(-len(x) // batch)  # the default run's cosine schedule: 10 epochs
     order = rng.permutation(len(x))
     start = None
     for t in range(1, steps + 1):
@@ -43,6 +44,7 @@ def main(steps=int(sys.argv[1]) if len(sys.argv) > 1 else 400, batch=128):
         norm = np.sqrt(sum(float((gr * gr).sum()) for gr in grads))
         c = 1.0 / (norm + 1e-6)
         if c < 1: grads = [gr * c for gr in grads]
+        lr = base_lr * (1 + math.cos(math.pi * min(t - 1, horizon) / horizon)) / 2
         for i, gr in enumerate(grads):
             m[i] = b1 * m[i] + (1 - b1) * gr
             v[i] = b2 * v[i] + (1 - b2) * gr * gr

@@ -31,14 +31,17 @@ public struct RunConfig: Equatable, Sendable {
     }
 
     /// The default run: a 784-256-128-10 MLP (ReLU, He-uniform) on standardized Fashion-MNIST,
-    /// cross-entropy, Adam lr 0.001 with global-norm clipping at 1.0, 10 epochs of batch 128, seed 1.
+    /// cross-entropy, Adam lr 0.001 with global-norm clipping at 1.0, the learning rate annealed
+    /// to 0 over the run (cosine), 10 epochs of batch 128, seed 1. The annealing is what lifts
+    /// the default run's test accuracy over 0.885 at every seed measured (docs/benchmarks.md);
+    /// a config file that leaves `schedule` out still gets PyTorch's constant rate.
     public static let `default` = RunConfig(
         model: ModelConfig(input: [784], layers: [
             .dense(DenseConfig(units: 256, activation: .relu, initializer: .heUniform)),
             .dense(DenseConfig(units: 128, activation: .relu, initializer: .heUniform)),
             .dense(DenseConfig(units: 10)),
         ]),
-        optimizer: OptimizerConfig(name: .adam, lr: 0.001, clipNorm: 1.0))
+        optimizer: OptimizerConfig(name: .adam, lr: 0.001, clipNorm: 1.0, schedule: .cosine()))
 
     private static let topLevelKeys = ["model", "loss", "optimizer", "data", "training", "monitor"]
 

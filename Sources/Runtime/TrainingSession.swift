@@ -132,7 +132,10 @@ public final class TrainingSession {
         plan = BatchPlan(exampleCount: self.data.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
         let epochSteps = plan.stepsPerEpoch * config.training.epochs
         totalSteps = min(epochSteps, config.training.maxSteps ?? epochSteps)
-        optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count, totalSteps: totalSteps)
+        // The schedule's horizon is the planned run (epochs × steps per epoch): `max_steps` stops a
+        // run early without bending its learning-rate curve, so a run resumed with a later
+        // `max_steps` continues exactly where the longer run would have been.
+        optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count, totalSteps: epochSteps)
         self.shards = shards
         aggregate = TensorStorage(count: model.contributionCount)
         tensorRanges = model.parameters.entries.map { $0.offset..<($0.offset + $0.count) }

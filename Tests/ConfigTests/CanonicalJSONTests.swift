@@ -13,7 +13,8 @@ import Testing
     let object = try JSONSerialization.jsonObject(with: RunConfig.default.jsonData()) as! [String: Any]
     let optimizer = object["optimizer"] as! [String: Any]
     #expect((optimizer["beta2"] as? Double).map { Float($0) } == 0.999)
-    #expect((optimizer["schedule"] as? [String: Any])?["type"] as? String == "constant")
+    #expect((optimizer["schedule"] as? [String: Any])?["type"] as? String == "cosine")
+    #expect((optimizer["schedule"] as? [String: Any])?["total_steps"] is NSNull)
     #expect(optimizer["clip_value"] is NSNull)
     let layers = (object["model"] as! [String: Any])["layers"] as! [[String: Any]]
     #expect(layers[2]["use_bias"] as? Bool == true)
@@ -62,7 +63,7 @@ import Testing
           {"type": "dense", "units": 256, "activation": "relu", "init": "kaiming_uniform"},
           {"type": "dense", "units": 128, "activation": "relu", "init": "he_uniform"},
           {"type": "dense", "units": 10}]},
-         "optimizer": {"clip_norm": 1, "lr": 1e-3}}
+         "optimizer": {"clip_norm": 1, "lr": 1e-3, "schedule": {"type": "cosine", "min_lr": 0}}}
         """.utf8))
     #expect(parsed.canonicalHash() == RunConfig.default.canonicalHash())
     var changed = RunConfig.default

@@ -78,6 +78,7 @@ func withLayers(_ layers: String, input: String = "[784]") -> String {
     ])
     #expect(c.loss == .crossEntropy)
     #expect(c.optimizer.name == .adam && c.optimizer.lr == 0.001 && c.optimizer.clipNorm == 1.0)
+    #expect(c.optimizer.schedule == .cosine(totalSteps: nil, minLR: 0))
     #expect(c.data.source == .named("fashion-mnist") && c.data.normalize == .standardize)
     #expect(c.training.epochs == 10 && c.training.batchSize == 128 && c.training.seed == 1)
 }
