@@ -41,7 +41,7 @@ let package = Package(
             name: "Runtime",
             dependencies: [
                 "TensorCore", "NeuralNet", "Optimizers", "Data", "Config", "Checkpoint",
-                "WireProtocol", "Transport", "Coordination", "CollapseMonitor",
+                "WireProtocol", "Transport", "Coordination", "CollapseMonitor", "CKernels",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: fastMath

@@ -19,16 +19,21 @@ json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 
 echo "# throughput: chorus stress vs raw libzmq PUSH/PULL, same message size (${ENDPOINT:-ipc})"
-echo "# $(nproc) cores; $THROUGHPUT_WORKERS workers; fp32"
-printf '%-12s %-10s %-14s %-14s %-8s\n' params message chorus_GB/s raw_zmq_GB/s ratio
+echo "# $(nproc) cores; $THROUGHPUT_WORKERS workers; fp32; each chorus run is followed by its own raw measurement"
+echo "# shm: gradients through the shared-memory pool (the same-host path); socket: --no-shm (the other-host path)"
+printf '%-10s %-9s %-9s %-9s %-7s %-10s %-9s %-7s\n' params message shm_GB/s raw_GB/s ratio sock_GB/s raw_GB/s ratio
 for params in 262144 2621440 10000000; do
     steps=$(( 4000000000 / (params * 4 * THROUGHPUT_WORKERS) ))
     (( steps < 10 )) && steps=10
     (( steps > 400 )) && steps=400
-    "$CHORUS" stress --quiet --workers "$THROUGHPUT_WORKERS" --params "$params" --steps "$steps" \
-        --compare-raw "${endpoint_flag[@]}" --json "$json" >/dev/null
-    printf '%-12s %-10s %-14.2f %-14.2f %-8.2f\n' "$params" "$(field "$json" 'f"{params*4/1048576:.1f}MiB"')" \
-        "$(field "$json" throughput_gbps)" "$(field "$json" raw_zmq_gbps)" "$(field "$json" ratio_to_raw)"
+    row=()
+    for path in shm socket; do
+        flags=(); [ "$path" = socket ] && flags=(--no-shm)
+        "$CHORUS" stress --quiet --workers "$THROUGHPUT_WORKERS" --params "$params" --steps "$steps" \
+            --compare-raw "${endpoint_flag[@]}" "${flags[@]}" --json "$json" >/dev/null
+        row+=("$(field "$json" throughput_gbps)" "$(field "$json" raw_zmq_gbps)" "$(field "$json" ratio_to_raw)")
+    done
+    printf '%-10s %-9s %-9.2f %-9.2f %-7.2f %-10.2f %-9.2f %-7.2f\n' "$params" "$(field "$json" 'f"{params*4/1048576:.1f}MiB"')" "${row[@]}"
 done
 
 echo

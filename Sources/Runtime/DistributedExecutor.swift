@@ -45,8 +45,11 @@ public final class DistributedExecutor: StepExecutor {
     var parameterPayload: PayloadBuffer?
     /// The same-host fast path: parameters for local workers (nil with --no-shm or no children).
     var sharedParameters: SharedParameters?
-    /// Per local worker slot (child index): the segment its gradients come through.
-    var gradientSegments: [Int: SharedGradients] = [:]
+    /// The pool local workers write gradients into (nil with --no-shm or no children, or when it did not fit).
+    var gradientPool: SharedGradients?
+    /// Workers the run starts with (sizes the gradient pool).
+    let expectedWorkers: Int
+    var gradientPoolTried = false
     var sharedGradientBytes = 0
     var sharedVersion: UInt64 = .max
     var sharedBytes = 0
@@ -85,6 +88,7 @@ public final class DistributedExecutor: StepExecutor {
         self.children = children
         self.faults = faults
         nextWorkerID = WorkerID(max(expect, 0))
+        expectedWorkers = max(expect, 1)
         context = try ZMQContext(ioThreads: 1)
         do {
             transport = try ClusterSocket.router(context: context, endpoint: endpoint, heartbeatMs: settings.heartbeatMs,
@@ -144,16 +148,17 @@ public final class DistributedExecutor: StepExecutor {
         // "=": a Z85 key may start with "-", which would read as an option.
         if let curve = settings.curve { arguments += ["--curve-server-key=\(curve.publicKey)"] }
         if let shared = sharedParameters { arguments += ["--shared-parameters", shared.name] }
-        if settings.sharedMemory && gradientSegments[index] == nil {
+        if settings.sharedMemory && !gradientPoolTried {
+            gradientPoolTried = true
             do {
-                gradientSegments[index] = try SharedGradients.create(
-                    name: "/chorus-\(getpid())-\(runID % 1_000_000)-g\(index)",
-                    gradientBytes: session.model.contributionCount * 4, slots: SharedGradients.slots(forShards: session.shards))
+                gradientPool = try SharedGradients.create(
+                    name: "/chorus-\(getpid())-\(runID % 1_000_000)-g",
+                    gradientBytes: session.model.contributionCount * 4, slots: SharedGradients.slots(shards: session.shards, workers: expectedWorkers))
             } catch {
-                logLine("chorus coordinator: worker slot \(index) sends gradients over the socket: \(error)")
+                logLine("chorus coordinator: local workers send gradients over the socket: \(error)")
             }
         }
-        if let segment = gradientSegments[index] { arguments += ["--shared-gradients", segment.name] }
+        if let pool = gradientPool { arguments += ["--shared-gradients", pool.name] }
         for fault in faults where fault.worker == requestID && fault.kind != .kill { arguments += ["--fault", fault.description] }
         try children.spawn(arguments: arguments, index: index)
     }
@@ -307,8 +312,8 @@ public final class DistributedExecutor: StepExecutor {
 
     /// The gradient segment of a local child worker, when it has one.
     func gradientSegment(for worker: WorkerID) -> SharedGradients? {
-        guard !gradientSegments.isEmpty, let pid = pids[worker], let child = children?.children.first(where: { $0.pid == pid }) else { return nil }
-        return gradientSegments[child.index]
+        guard let gradientPool, let pid = pids[worker], children?.children.contains(where: { $0.pid == pid }) == true else { return nil }
+        return gradientPool
     }
 
     func handleGradient(_ gradient: Gradient, from worker: WorkerID, now: UInt64) throws {
@@ -318,28 +323,21 @@ public final class DistributedExecutor: StepExecutor {
         let values = UnsafeMutableBufferPointer(start: storage.pointer, count: count)
         if gradient.sharedSlot != Gradient.inline {
             let byteCount = count * gradient.dtype.byteWidth
-            guard let segment = gradientSegment(for: worker), let source = segment.bytes(slot: Int(gradient.sharedSlot), byteCount: byteCount) else {
+            guard let segment = gradientSegment(for: worker), segment.bytes(slot: Int(gradient.sharedSlot), byteCount: byteCount) != nil else {
                 drop("shared-memory gradient (slot \(gradient.sharedSlot)) from worker \(worker), which has no such slot")
                 return
             }
             // Copy first, then checksum the copy: what is aggregated is what the worker checksummed.
-            let crc: UInt32
+            // Then the slot is free for the next result, whatever becomes of this one.
+            let crc: UInt32?
             if gradient.dtype == .fp32 {
-                // Block by block, so the checksum reads the copy from cache, not memory.
-                let destination = UnsafeMutableRawPointer(storage.pointer)
-                var running: UInt32 = 0, offset = 0
-                while offset < byteCount {
-                    let n = min(1 << 16, byteCount - offset)
-                    (destination + offset).copyMemory(from: source.baseAddress! + offset, byteCount: n)
-                    running = WireChecksum.crc32c(UnsafeRawBufferPointer(start: destination + offset, count: n), continuing: running)
-                    offset += n
-                }
-                crc = running
+                crc = segment.copy(slot: Int(gradient.sharedSlot), byteCount: byteCount, into: UnsafeMutableRawPointer(storage.pointer))
             } else {
-                let copy = PayloadBuffer(copying: source)
-                crc = copy.crc32c
+                let copy = PayloadBuffer(byteCount: byteCount)
+                crc = segment.copy(slot: Int(gradient.sharedSlot), byteCount: byteCount, into: copy.baseAddress)
                 copy.decode(as: gradient.dtype, into: values)
             }
+            if let pid = pids[worker] { segment.release(slot: Int(gradient.sharedSlot), owner: UInt32(bitPattern: pid)) }
             guard crc == gradient.sharedCRC else {
                 corruptPayloads += 1
                 logLine("chorus coordinator: worker \(worker): corrupted shared-memory gradient for step \(gradient.step) shard \(gradient.shard) (checksum mismatch); recomputing")
@@ -521,6 +519,8 @@ public final class DistributedExecutor: StepExecutor {
         for (child, status) in children.reapExited() {
             let worker = pids.first(where: { $0.value == child.pid })?.key
             logLine("chorus coordinator: worker process \(child.pid)\(worker.map { " (worker \($0))" } ?? "") \(status)")
+            // It is gone for good (reaped), so nothing can still write the slots it held.
+            gradientPool?.releaseAll(owner: UInt32(bitPattern: child.pid))
             if let worker {
                 forget(worker)
                 try perform(machine.handle(.workerLeft(worker), now: monotonicNanos()))
@@ -543,7 +543,7 @@ public final class DistributedExecutor: StepExecutor {
                 "bytes_sent": bytesSent, "bytes_received": bytesReceived,
                 "wire_dtype": settings.wireDType.description,
                 "shared_memory_parameters": sharedParameters != nil, "shared_memory_bytes": sharedBytes,
-                "shared_memory_gradients": !gradientSegments.isEmpty, "shared_memory_gradient_bytes": sharedGradientBytes,
+                "shared_memory_gradients": gradientPool != nil, "shared_memory_gradient_bytes": sharedGradientBytes,
             ] as [String: Any],
             "timing_ms": timingReport(),
         ]

@@ -68,6 +68,9 @@ public final class StressAggregator {
         let canonical = added
         added += 1
         let first = canonical == 0
+        if dtype == .fp32 && shard == canonical {
+            return addInOrder(payload.baseAddress.assumingMemoryBound(to: UInt32.self), step: step, shard: shard, first: first)
+        }
         let count = gradients.count
         let block = StressGradients.blockLength
         var wrong = 0
@@ -122,6 +125,60 @@ public final class StressAggregator {
             start += n
         }
         return wrong
+    }
+
+    /// The common case, an fp32 contribution released in canonical order, in one pass per
+    /// element: the expected value comes straight from the generator's table (no scratch
+    /// block), the sum takes the received value, and the bit differences are OR-ed together.
+    func addInOrder(_ received: UnsafePointer<UInt32>, step: Int, shard: Int, first: Bool) -> Int {
+        let count = gradients.count
+        let length = StressGradients.blockLength
+        let (rotation, mask) = gradients.key(step: step, shard: shard)
+        var wrong = 0
+        gradients.base.withUnsafeBufferPointer { table in
+            let source = table.baseAddress!
+            let sumBits = UnsafeMutableRawPointer(sum.baseAddress!)
+            var start = 0
+            while start < count {
+                let m = StressGradients.blockMask(mask, block: start / length)
+                let n = min(length, count - start)
+                let head = min(n, length - rotation)
+                let r = received + start
+                let s = (sumBits + start * 4).assumingMemoryBound(to: Float.self)
+                var difference = StressAggregator.addAndCompare(r, expected: source + rotation, mask: m, into: s, count: head, first: first)
+                if head < n {
+                    difference |= StressAggregator.addAndCompare(r + head, expected: source, mask: m, into: s + head, count: n - head, first: first)
+                }
+                if difference != 0 {
+                    var blockWrong = 0
+                    for j in 0..<n {
+                        let expected = source[(rotation + j) & (length - 1)] ^ m
+                        if r[j] != expected {
+                            if blockWrong == 0 && (firstWrongIndex ?? Int.max) > start + j { firstWrongIndex = start + j }
+                            blockWrong += 1
+                        }
+                    }
+                    wrongElements += blockWrong
+                    wrong += blockWrong
+                }
+                start += n
+            }
+        }
+        return wrong
+    }
+
+    /// `s[j] (+)= received[j]` as fp32 for `count` elements; returns the OR of
+    /// `received[j] XOR expected[j] XOR mask` (0: every element was the expected one).
+    @inline(__always)
+    static func addAndCompare(_ received: UnsafePointer<UInt32>, expected: UnsafePointer<UInt32>, mask: UInt32,
+                              into s: UnsafeMutablePointer<Float>, count: Int, first: Bool) -> UInt32 {
+        var difference: UInt32 = 0
+        if first {
+            for j in 0..<count { s[j] = Float(bitPattern: received[j]); difference |= received[j] ^ expected[j] ^ mask }
+        } else {
+            for j in 0..<count { s[j] += Float(bitPattern: received[j]); difference |= received[j] ^ expected[j] ^ mask }
+        }
+        return difference
     }
 
     func encode(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<UInt16>) {

@@ -45,6 +45,9 @@ public final class StressCoordinator {
     var lastTick: UInt64 = 0
     var parameterPayload = PayloadBuffer(byteCount: 16)
     var killed = Set<[Int]>()
+    /// The shared-memory pool local workers write gradients into (nil: socket only).
+    var gradientPool: SharedGradients?
+    let coordinatorPID = UInt32(bitPattern: getpid())
     var report: StressReport
     /// Called about four times a second while steps run, with the report so far and the current step.
     public var progress: ((StressReport, Int) -> Void)?
@@ -83,6 +86,16 @@ public final class StressCoordinator {
         aggregator = StressAggregator(gradients: gradients, dtype: settings.wireDType)
         fingerprint = gradients.fingerprint
         welcomeJSON = Array(jsonString(["stress": ["params": settings.parameters, "seed": settings.seed]]).utf8)
+        if settings.sharedSlots > 0 {
+            SharedGradients.removeOrphanedSegments()
+            do {
+                gradientPool = try SharedGradients.create(name: "/chorus-\(getpid())-\(runID % 1_000_000)-g",
+                                                          gradientBytes: settings.payloadBytes, slots: settings.sharedSlots)
+            } catch {
+                logLine("chorus stress: gradients go over the socket: \(error)")
+            }
+            report.sharedPool = gradientPool != nil
+        }
     }
 
     /// Whether a unix socket at `path` accepts connections (someone is listening).
@@ -169,6 +182,7 @@ public final class StressCoordinator {
         var arguments = ["stress-worker", "--connect", endpoint, "--parent-pid", String(getpid()), "--worker-id=\(requestID)",
                          "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs),
                          "--frame-bytes", String(settings.frameBytes)]
+        if let gradientPool { arguments += ["--shared-gradients", gradientPool.name] }
         for fault in settings.faults where fault.worker == slot && fault.kind != .kill { arguments += ["--fault", fault.description] }
         try children.spawn(arguments: arguments, index: slot)
     }
@@ -213,8 +227,27 @@ public final class StressCoordinator {
         if case .join(let join) = message { try handleJoin(join, runID: decoded.runID, peer: peer); return }
         guard decoded.runID == runID, let worker = workersByPeer[peer] else { drop("\(message.kind) from an unknown peer or run"); return }
         switch message {
-        case .gradient(let gradient):
-            report.gradientBytesReceived += gradient.payload.byteCount
+        case .gradient(var gradient):
+            if gradient.sharedSlot != Gradient.inline {
+                // Same host: copy the slot out, check the copy, free the slot; then as if it had come over the socket.
+                guard let gradientPool, gradient.dtype == settings.wireDType,
+                      let copy = readSlot(Int(gradient.sharedSlot), from: gradientPool, worker: worker) else {
+                    drop("shared-memory gradient (slot \(gradient.sharedSlot), \(gradient.dtype)) from worker \(worker) that names no slot of this run's pool")
+                    try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
+                    return
+                }
+                report.gradientBytesReceived += copy.payload.byteCount
+                report.sharedGradientBytes += copy.payload.byteCount
+                guard copy.crc == gradient.sharedCRC else {
+                    report.corruptDetected += 1
+                    if report.corruptDetected <= 3 { logLine("chorus stress: worker \(worker): corrupted shared-memory gradient for step \(gradient.step) shard \(gradient.shard) caught by its checksum; recomputing") }
+                    try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
+                    return
+                }
+                gradient.payload = copy.payload
+            } else {
+                report.gradientBytesReceived += gradient.payload.byteCount
+            }
             guard gradient.dtype == settings.wireDType, gradient.payload.elementCount(as: gradient.dtype) == settings.parameters else {
                 drop("gradient from worker \(worker) with \(gradient.payload.byteCount) bytes of \(gradient.dtype), expected \(settings.payloadBytes) of \(settings.wireDType)")
                 try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
@@ -230,6 +263,24 @@ public final class StressCoordinator {
             try perform(machine.handle(.workerLeft(worker), now: now))
         default: drop("unexpected \(message.kind) from worker \(worker)")
         }
+    }
+
+    /// Takes slot `index` over from `worker` and returns it as a payload read in place, with the
+    /// CRC32C of its bytes; the slot is freed when the payload is (after it was added, or when
+    /// it is discarded). Nil when the worker does not hold that slot.
+    ///
+    /// Zero-copy, unlike training (whose gradients are small and decoded into tensors anyway):
+    /// once the coordinator owns the slot no worker claims it, and a worker that dies does not
+    /// free it, so the bytes cannot change between the checksum and the sum; and should they,
+    /// the exact check of every contribution would still report it.
+    func readSlot(_ index: Int, from pool: SharedGradients, worker: WorkerID) -> (payload: PayloadBuffer, crc: UInt32)? {
+        guard let pid = pids[worker], let bytes = pool.bytes(slot: index, byteCount: settings.payloadBytes),
+              pool.transfer(slot: index, from: UInt32(bitPattern: pid), to: coordinatorPID) else { return nil }
+        let owner = coordinatorPID
+        let payload = PayloadBuffer(adopting: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), byteCount: bytes.count) { _ in
+            pool.release(slot: index, owner: owner)
+        }
+        return (payload, WireChecksum.crc32c(bytes))
     }
 
     func drop(_ reason: String) {
@@ -288,6 +339,8 @@ public final class StressCoordinator {
 
     /// A worker process is gone: its shards go to the others and its slot gets a new process.
     func childExited(_ child: ChildProcesses.Child, status: String) throws {
+        // Reaped, so nothing can still write the slots it held.
+        gradientPool?.releaseAll(owner: UInt32(bitPattern: child.pid))
         let worker = pids.first(where: { $0.value == child.pid })?.key
         if let worker {
             forget(worker)

@@ -40,6 +40,10 @@ public struct StressReport {
     public var aggregatedBytes = 0
     /// Gradient payload bytes received (including corrupt, stale and duplicate ones).
     public var gradientBytesReceived = 0
+    /// Of those, bytes read from the shared-memory pool rather than the socket.
+    public var sharedGradientBytes = 0
+    /// Whether the coordinator made a shared-memory gradient pool (nil: not asked for).
+    public var sharedPool: Bool?
     /// All bytes received by the coordinator's socket (frames, headers included).
     public var bytesReceived = 0
     /// All bytes the coordinator sent (work, heartbeats, leaves).
@@ -88,6 +92,8 @@ public struct StressReport {
             "throughput_gbps": throughputGBps,
             "aggregated_bytes": aggregatedBytes, "gradient_bytes_received": gradientBytesReceived,
             "bytes_received": bytesReceived, "bytes_sent": bytesSent,
+            "shared_memory_gradients": sharedPool ?? false, "shared_memory_slots": sharedPool == true ? settings.sharedSlots : 0,
+            "shared_memory_gradient_bytes": sharedGradientBytes,
             "step_latency_ms": latencies.summary,
             "cpu_seconds": ["user": cpu.user, "system": cpu.system],
             "memory_bound_bytes": settings.memoryBound,
@@ -135,7 +141,9 @@ public struct StressReport {
             ("step latency", String(format: "p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms", l.milliseconds(atPercentile: 50), l.milliseconds(atPercentile: 90), l.milliseconds(atPercentile: 99), l.maximumMilliseconds)),
             ("coordinator CPU", String(format: "%.2f s user, %.2f s system", cpu.user, cpu.system)),
             ("coordinator RSS", peakResidentBytes.map { "peak \(mib($0)), bound 8·P·4 + 64 MiB = \(mib(settings.memoryBound)) (\($0 <= settings.memoryBound ? "within" : "EXCEEDED"))" } ?? "unknown"),
-            ("wire", "received \(gb(bytesReceived)) (gradients \(gb(gradientBytesReceived))), sent \(gb(bytesSent))"),
+            ("wire", "received \(gb(bytesReceived)) (gradients \(gb(gradientBytesReceived - sharedGradientBytes))), sent \(gb(bytesSent))"),
+            ("shared memory", sharedPool == true ? "\(gb(sharedGradientBytes)) of gradients through a pool of \(settings.sharedSlots) slots (\(mib(settings.sharedSlots * settings.payloadBytes)))"
+                : sharedPool == false ? "pool not available; every gradient over the socket" : "off (--no-shm)"),
             ("tc netem", netem.reason),
         ]
         let width = rows.map(\.0.count).max() ?? 0

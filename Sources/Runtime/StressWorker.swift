@@ -21,6 +21,8 @@ public struct StressWorkerOptions {
     public var frameBytes = 64 << 20
     /// Faults this worker injects (slow, corrupt, bitflip, drop, delay).
     public var faults: [FaultSpec] = []
+    /// The coordinator's shared-memory gradient pool (`/chorus-…-g`), when it made one.
+    public var sharedGradients: String?
 
     /// Options with defaults for `connect`.
     public init(connect: String) { self.connect = connect }
@@ -41,6 +43,8 @@ public final class StressWorker {
     var rng = SystemRandomNumberGenerator()
     var scratch: UnsafeMutableBufferPointer<Float>?
     var pool: [PayloadBuffer] = []
+    var gradientPool: SharedGradients?
+    let pid = UInt32(bitPattern: getpid())
 
     /// Connects the DEALER socket.
     public init(options: StressWorkerOptions) throws {
@@ -101,6 +105,9 @@ public final class StressWorker {
                     }
                     let generator = StressGradients(seed: seed, count: params)
                     gradients = generator
+                    if let name = options.sharedGradients, gradientPool == nil {
+                        gradientPool = try SharedGradients.open(name: name, gradientBytes: params * 2)
+                    }
                     try join(fingerprint: generator.fingerprint)
                 case .reject(let reject):
                     logLine("chorus stress-worker: refused: \(reject.message)")
@@ -126,13 +133,18 @@ public final class StressWorker {
         let started = monotonicNanos()
         let count = gradients.count
         let dtype = work.gradientDType
-        let payload = reusablePayload(byteCount: count * dtype.byteWidth)
+        let byteCount = count * dtype.byteWidth
+        // Same host: write straight into a claimed slot of the coordinator's pool; when none is
+        // free (or there is no pool), into a payload that travels over the socket.
+        let claimed = byteCount <= (gradientPool?.slotBytes ?? -1) ? gradientPool?.claim(owner: pid) : nil
+        let payload = claimed == nil ? reusablePayload(byteCount: byteCount) : nil
+        let destination = claimed?.bytes.baseAddress ?? payload!.baseAddress
         if dtype == .fp32 {
-            gradients.fill(step: Int(work.step), shard: shard, into: payload.mutableFloats)
+            gradients.fill(step: Int(work.step), shard: shard, into: UnsafeMutableBufferPointer(start: destination.assumingMemoryBound(to: Float.self), count: count))
         } else {
             if scratch == nil { scratch = .allocate(capacity: max(count, 1)) }
             gradients.fill(step: Int(work.step), shard: shard, into: scratch!)
-            let half = UnsafeMutableBufferPointer(start: payload.baseAddress.assumingMemoryBound(to: UInt16.self), count: count)
+            let half = UnsafeMutableBufferPointer(start: destination.assumingMemoryBound(to: UInt16.self), count: count)
             if dtype == .fp16 { HalfPrecision.floatToHalf(UnsafeBufferPointer(scratch!), into: half) } else {
                 HalfPrecision.floatToBFloat16(UnsafeBufferPointer(scratch!), into: half)
             }
@@ -147,7 +159,7 @@ public final class StressWorker {
                 for _ in 0..<flips {
                     let index = Int.random(in: 0..<count, using: &rng)
                     let bit = width == 4 ? Int.random(in: 20...29, using: &rng) : Int.random(in: 4...13, using: &rng)
-                    let byte = payload.baseAddress.assumingMemoryBound(to: UInt8.self) + index * width + bit / 8
+                    let byte = destination.assumingMemoryBound(to: UInt8.self) + index * width + bit / 8
                     byte.pointee ^= UInt8(1 << (bit % 8))
                 }
             case .slow:
@@ -159,11 +171,23 @@ public final class StressWorker {
             default: break
             }
         }
-        if drop { return }
+        if drop {
+            if let claimed { gradientPool?.release(slot: claimed.index, owner: pid) }
+            return
+        }
+        let corrupt = options.faults.contains { $0.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < ($0.rate ?? 0) }
+        var slot = Gradient.inline, crc: UInt32 = 0
+        if let claimed {
+            slot = UInt32(claimed.index)
+            crc = WireChecksum.crc32c(UnsafeRawBufferPointer(start: destination, count: byteCount))
+            // Garble the slot after the checksum was computed: the coordinator must catch it and recompute.
+            if corrupt && byteCount > 0 { destination.assumingMemoryBound(to: UInt8.self)[Int.random(in: 0..<byteCount, using: &rng)] ^= 0x5A }
+        }
         let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: 1, parameterVersion: work.parameterVersion,
-                                lossSum: 0, correct: 0, dtype: dtype, computeNanos: monotonicNanos() - started, payload: payload)
+                                lossSum: 0, correct: 0, dtype: dtype, computeNanos: monotonicNanos() - started,
+                                payload: payload ?? PayloadBuffer(byteCount: 0), sharedSlot: slot, sharedCRC: crc)
         var frames = WireCodec.encode(.gradient(gradient), runID: runID, maxFrameBytes: options.frameBytes)
-        for fault in options.faults where fault.kind == .corrupt && frames.count > 1 && Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0) {
+        if corrupt && claimed == nil && frames.count > 1 {
             // Garble one byte in transit (after the checksum): the coordinator must catch it and recompute.
             let index = 1 + Int.random(in: 0..<(frames.count - 1), using: &rng)
             let garbled = PayloadBuffer(copying: frames[index].bytes)

@@ -216,9 +216,10 @@ public final class WorkerRunner {
         let corrupt = options.faults.contains { $0.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < ($0.rate ?? 0) }
         var payload = PayloadBuffer(byteCount: 0)
         var slot = Gradient.inline, crc: UInt32 = 0
-        if let gradientSegment {
-            // Same host: the bytes go into shared memory, the message names the slot and checksum.
-            let written = gradientSegment.write(values, as: work.gradientDType)
+        if drop { return }
+        if let written = gradientSegment?.write(values, as: work.gradientDType, owner: UInt32(bitPattern: getpid())) {
+            // Same host: the bytes go into a claimed shared-memory slot, the message names the
+            // slot and checksum; the coordinator releases the slot once it has read it.
             slot = written.slot
             crc = written.crc
             if corrupt && written.bytes.count > 0 {
@@ -226,13 +227,13 @@ public final class WorkerRunner {
                 written.bytes[Int.random(in: 0..<written.bytes.count, using: &rng)] ^= 0x5A
             }
         } else {
+            // Another host, or every shared slot is taken: over the socket.
             payload = PayloadBuffer.encoding(values, as: work.gradientDType)
         }
         let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: UInt32(outcome.count),
                                 parameterVersion: work.parameterVersion, lossSum: outcome.lossSum, correct: UInt32(outcome.correct),
                                 dtype: work.gradientDType, computeNanos: monotonicNanos() - started,
                                 statistics: signals?.encode() ?? [], payload: payload, sharedSlot: slot, sharedCRC: crc)
-        if drop { return }
         var frames = WireCodec.encode(.gradient(gradient), runID: runID)
         if corrupt && slot == Gradient.inline && frames.count > 1 && frames[1].bytes.count > 0 {
             // Garble the payload in transit (after the checksum was computed): the coordinator must reject it.

@@ -22,6 +22,8 @@ struct Stress: ParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "Evict a worker silent this long.") var timeoutMs = 5_000
     @Option(name: .customLong("straggler-ms"), help: "Floor of the straggler deadline (dropped results are recomputed after it).") var stragglerMs = 300
     @Option(name: .customLong("frame-bytes"), help: "Largest payload frame in bytes (default 64 MiB; training uses 4194304).") var frameBytes = 64 << 20
+    @Flag(name: .customLong("no-shm"), help: "Workers send every gradient over the socket, not through the shared-memory pool.") var noSharedMemory = false
+    @Option(name: .customLong("shm-slots"), help: "Gradients the shared-memory pool holds at once (1…16; workers use the socket when it is full).") var shmSlots = StressSettings.defaultSharedSlots
     @Flag(name: .customLong("compare-raw"), help: "Also measure raw libzmq PUSH/PULL with the same message size and print the ratio.") var compareRaw = false
     @Option(help: "Write the report as JSON to this file.") var json: String?
     @Flag(help: "No live progress line.") var quiet = false
@@ -45,6 +47,7 @@ struct Stress: ParsableCommand {
         settings.stragglerMinimumMs = stragglerMs
         settings.frameBytes = frameBytes
         settings.compareRaw = compareRaw
+        settings.sharedSlots = noSharedMemory ? 0 : shmSlots
         try settings.validate()
         return settings
     }
@@ -86,10 +89,12 @@ struct StressWorkerCommand: ParsableCommand {
     @Option(name: .customLong("timeout-ms")) var timeoutMs = 5_000
     @Option(name: .customLong("frame-bytes")) var frameBytes = 64 << 20
     @Option(parsing: .singleValue) var fault: [String] = []
+    @Option(name: .customLong("shared-gradients")) var sharedGradients: String?
 
     func run() throws {
         installInterruptHandlers()
         var options = StressWorkerOptions(connect: connect)
+        options.sharedGradients = sharedGradients
         options.workerID = workerID
         options.parentPID = parentPID
         options.heartbeatMs = heartbeatMs

@@ -25,6 +25,35 @@ struct StressTests {
         #expect(int(report, "contributions_aggregated") == 30 * 4)
         #expect(int(report, "aggregated_bytes") == 30 * 4 * 100_000 * 4)
         #expect(result.output.contains("EXACT"))
+        // Local workers hand gradients over through the shared-memory pool, as in training.
+        #expect(report["shared_memory_gradients"] as? Bool == true)
+        #expect(int(report, "shared_memory_gradient_bytes") > 0)
+    }
+
+    @Test func socketOnlyRunIsExactToo() throws {
+        let (result, report) = try stress(["--workers", "3", "--params", "100000", "--steps", "20", "--no-shm"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(report["status"] as? String == "exact")
+        #expect(report["shared_memory_gradients"] as? Bool == false)
+        #expect(int(report, "shared_memory_gradient_bytes") == 0)
+        #expect(int(report, "gradient_bytes_received") == 20 * 3 * 100_000 * 4)
+    }
+
+    @Test func sharedMemoryFaultsAreRecoveredAndCounted() throws {
+        // A two-slot pool for four workers: results go through shared memory or, when the pool
+        // is full, over the socket; kills must not leak slots, garbled slots are caught.
+        let (result, report) = try stress([
+            "--workers", "4", "--params", "100000", "--steps", "30", "--shm-slots", "2",
+            "--fault", "kill:worker=1,every=10", "--fault", "corrupt:worker=2,rate=0.1", "--fault", "drop:worker=3,rate=0.1",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(int(report, "wrong_aggregates") == 0)
+        #expect(int(report, "steps_lost") == 0)
+        #expect(int(report, "contributions_aggregated") == 30 * 4)
+        #expect(int(report, "shared_memory_slots") == 2)
+        #expect(int(report, "shared_memory_gradient_bytes") > 0)
+        let coordination = report["coordination"] as? [String: Any] ?? [:]
+        #expect(int(report, "corrupt_detected") == (coordination["corrupt"] as? NSNumber)?.intValue)
     }
 
     @Test func faultsAreRecoveredAndCounted() throws {
@@ -33,6 +62,7 @@ struct StressTests {
             "--fault", "kill:worker=1,every=10", "--fault", "corrupt:worker=2,rate=0.05", "--fault", "corrupt:worker=0,rate=0.05",
             "--fault", "delay:worker=3,rate=0.2,ms=30",
             "--frame-bytes", "65536",  // training-style multi-frame payloads: reassembly, and corruption in any frame
+            "--no-shm",  // over the socket (other hosts' path)
         ])
         #expect(result.status == 0, "\(result.error)")
         #expect(int(report, "wrong_aggregates") == 0)

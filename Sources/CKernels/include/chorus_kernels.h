@@ -12,4 +12,15 @@ void chorus_adam(float *p, const float *g, float *m, float *v, size_t count,
                  float b1, float one1, float b2, float one2, float l2, float shrink,
                  float step, float root, float eps);
 
+/// Shared-memory slot ownership (`SharedGradients`): `owners[i]` is 0 for a free slot, else the
+/// owner's id (a worker's pid). Claims the first free slot from `start` on (atomically 0 → owner)
+/// and returns its index, or -1 when all `count` are taken.
+int chorus_slot_claim(unsigned int *owners, int count, unsigned int owner, int start);
+/// Frees slot `index` if `owner` holds it (atomically owner → 0); returns 1 if it did.
+int chorus_slot_release(unsigned int *owners, int index, unsigned int owner);
+/// Hands slot `index` from `from` to `to` if `from` holds it (atomically); returns 1 if it did.
+int chorus_slot_transfer(unsigned int *owners, int index, unsigned int from, unsigned int to);
+/// The current owner of slot `index` (0: free).
+unsigned int chorus_slot_owner(const unsigned int *owners, int index);
+
 #endif
