@@ -232,6 +232,7 @@ public final class StressCoordinator {
                 // Same host: copy the slot out, check the copy, free the slot; then as if it had come over the socket.
                 guard let gradientPool, gradient.dtype == settings.wireDType,
                       let copy = readSlot(Int(gradient.sharedSlot), from: gradientPool, worker: worker) else {
+                    if let pid = pids[worker] { gradientPool?.release(slot: Int(gradient.sharedSlot), owner: UInt32(bitPattern: pid)) }
                     drop("shared-memory gradient (slot \(gradient.sharedSlot), \(gradient.dtype)) from worker \(worker) that names no slot of this run's pool")
                     try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
                     return
