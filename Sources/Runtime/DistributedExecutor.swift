@@ -368,57 +368,45 @@ public final class DistributedExecutor: StepExecutor {
         try perform(machine.handle(.shardResult(worker, step: Int(gradient.step), shard: Int(gradient.shard), token: token), now: now))
     }
 
-    func perform(_ actions: [CoordinatorAction]) throws {
-        for action in actions {
-            switch action {
-            case .welcome, .startTraining:
-                if case .startTraining = action { started = true }
-            case let .reject(worker, reason):
-                if let peer = peers[worker] { try? transport.send(.reject(Reject(code: .other, message: reason)), runID: runID, to: peer) }
-            case .sendWork(let assignment):
-                try sendWork(assignment)
-            case .heartbeat(let targets):
-                let beat = Message.heartbeat(Heartbeat(sequence: UInt64(session.globalStep), sentAtNanos: monotonicNanos()))
-                for worker in targets { if let peer = peers[worker] { try? transport.send(beat, runID: runID, to: peer) } }
-            case .aggregate(let aggregation):
-                guard let result = results[aggregation.token] else { continue }
-                let addStarted = monotonicNanos()
-                session.add(shard: aggregation.shard, contribution: result.contribution.pointer, outcome: result.outcome)
-                timing.aggregateNanos += monotonicNanos() - addStarted
-                shardSignals?(aggregation.worker, aggregation.shard, result.signals, result.contribution.pointer, result.outcome.count)
-                if !aggregation.retainForAudit { results[aggregation.token] = nil }
-            case .discard(let discard):
-                results[discard.token] = nil
-            case .auditPair(let pair):
-                if let a = results[pair.tokenA], let b = results[pair.tokenB] {
-                    let count = session.model.contributionCount
-                    if memcmp(a.contribution.pointer, b.contribution.pointer, count * 4) != 0 {
-                        auditMismatchCount += 1
-                        auditMismatches.append((pair.step, pair.shard, pair.workerA, pair.workerB))
-                        let suspect = referee(step: pair.step, shard: pair.shard, a: (pair.workerA, a.contribution), b: (pair.workerB, b.contribution))
-                        logLine("chorus coordinator: audit mismatch at step \(pair.step) shard \(pair.shard): workers \(pair.workerA) and \(pair.workerB) computed different gradients"
-                                + (suspect.map { "; the coordinator's own computation agrees with the other, so worker \($0) is at fault" } ?? "; the coordinator's own computation agrees with neither"))
-                        auditMismatch?(pair.step, pair.shard, pair.workerA, pair.workerB, suspect)
-                        _ = machine.handle(.auditMismatch(step: pair.step, shard: pair.shard, workerA: pair.workerA, workerB: pair.workerB), now: monotonicNanos())
-                    }
-                }
-                results[pair.tokenA] = nil
-                results[pair.tokenB] = nil
-            case let .auditAbandoned(_, _, token):
-                if let token { results[token] = nil }
-            case .stepComplete:
-                stepDone = true
-            case let .evict(worker, reason):
-                logLine("chorus coordinator: evicted worker \(worker): \(reason)")
-                if let peer = peers[worker] { try? transport.send(.leave(Leave(reason: "evicted: \(reason)")), runID: runID, to: peer) }
-                forget(worker)
-            case .shutdown(let targets):
-                for worker in targets { if let peer = peers[worker] { try? transport.send(.leave(Leave(reason: "run finished")), runID: runID, to: peer) } }
-            case .fail(let error):
-                failure = RuntimeError.cluster("coordinator: \(error)")
+    // MARK: CoordinatorActionHost (the shared action handling is in CoordinatorActionHost.swift)
+
+    var logName: String { "chorus coordinator" }
+    var finishedReason: String { "run finished" }
+    var heartbeatSequence: UInt64 { UInt64(session.globalStep) }
+
+    func sendMessage(_ message: Message, to peer: PeerID) throws {
+        try transport.send(message, runID: runID, to: peer)
+    }
+
+    /// Adds a released result to the step's gradient (and hands its signals to the monitor).
+    func aggregate(_ aggregation: Aggregation) {
+        guard let result = results[aggregation.token] else { return }
+        let addStarted = monotonicNanos()
+        session.add(shard: aggregation.shard, contribution: result.contribution.pointer, outcome: result.outcome)
+        timing.aggregateNanos += monotonicNanos() - addStarted
+        shardSignals?(aggregation.worker, aggregation.shard, result.signals, result.contribution.pointer, result.outcome.count)
+        if !aggregation.retainForAudit { results[aggregation.token] = nil }
+    }
+
+    /// Compares an audit's two results bit for bit; on a mismatch, referees and tells the monitor.
+    func audit(_ pair: AuditPair) {
+        if let a = results[pair.tokenA], let b = results[pair.tokenB] {
+            let count = session.model.contributionCount
+            if memcmp(a.contribution.pointer, b.contribution.pointer, count * 4) != 0 {
+                auditMismatchCount += 1
+                auditMismatches.append((pair.step, pair.shard, pair.workerA, pair.workerB))
+                let suspect = referee(step: pair.step, shard: pair.shard, a: (pair.workerA, a.contribution), b: (pair.workerB, b.contribution))
+                logLine("chorus coordinator: audit mismatch at step \(pair.step) shard \(pair.shard): workers \(pair.workerA) and \(pair.workerB) computed different gradients"
+                        + (suspect.map { "; the coordinator's own computation agrees with the other, so worker \($0) is at fault" } ?? "; the coordinator's own computation agrees with neither"))
+                auditMismatch?(pair.step, pair.shard, pair.workerA, pair.workerB, suspect)
+                _ = machine.handle(.auditMismatch(step: pair.step, shard: pair.shard, workerA: pair.workerA, workerB: pair.workerB), now: monotonicNanos())
             }
         }
+        results[pair.tokenA] = nil
+        results[pair.tokenB] = nil
     }
+
+    func freeResult(_ token: ResultToken) { results[token] = nil }
 
     /// Copies the current parameters into the socket payload for `version`, once per version.
     func makeParameterPayload(version: UInt64) {
@@ -576,3 +564,5 @@ public final class DistributedExecutor: StepExecutor {
         if endpoint.hasPrefix("ipc://") { unlink(String(endpoint.dropFirst(6))) }
     }
 }
+
+extension DistributedExecutor: CoordinatorActionHost {}

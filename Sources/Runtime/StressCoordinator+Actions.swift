@@ -6,42 +6,22 @@ import Foundation
 import Transport
 import WireProtocol
 
-extension StressCoordinator {
-    /// Carries out the state machine's actions: sends, sums in shard order, frees, kills.
-    func perform(_ actions: [CoordinatorAction]) throws {
-        for action in actions {
-            switch action {
-            case .welcome: break
-            case .startTraining: started = true
-            case let .reject(worker, reason):
-                if let peer = peers[worker] { try? send(.reject(Reject(code: .other, message: reason)), to: peer) }
-            case .sendWork(let assignment):
-                try sendWork(assignment)
-            case .heartbeat(let targets):
-                let beat = Message.heartbeat(Heartbeat(sequence: 0, sentAtNanos: monotonicNanos()))
-                for worker in targets { if let peer = peers[worker] { try? send(beat, to: peer) } }
-            case .aggregate(let aggregation):
-                aggregate(aggregation)
-            case .discard(let discard):
-                results[discard.token] = nil
-            case .auditPair(let pair):
-                results[pair.tokenA] = nil
-                results[pair.tokenB] = nil
-            case let .auditAbandoned(_, _, token):
-                if let token { results[token] = nil }
-            case .stepComplete:
-                stepDone = true
-            case let .evict(worker, reason):
-                logLine("chorus stress: evicted worker \(worker): \(reason)")
-                if let peer = peers[worker] { try? send(.leave(Leave(reason: "evicted: \(reason)")), to: peer) }
-                forget(worker)
-            case .shutdown(let targets):
-                for worker in targets { if let peer = peers[worker] { try? send(.leave(Leave(reason: "stress run finished")), to: peer) } }
-            case .fail(let error):
-                failure = RuntimeError.cluster("coordinator: \(error)")
-            }
-        }
+extension StressCoordinator: CoordinatorActionHost {
+    // The shared action handling is in CoordinatorActionHost.swift; here is what stress does differently.
+
+    var logName: String { "chorus stress" }
+    var finishedReason: String { "stress run finished" }
+    var heartbeatSequence: UInt64 { 0 }
+
+    func sendMessage(_ message: Message, to peer: PeerID) throws { try send(message, to: peer) }
+
+    /// Stress plans no audits (its configuration leaves `auditEvery` unset); should a pair come, both are freed.
+    func audit(_ pair: AuditPair) {
+        results[pair.tokenA] = nil
+        results[pair.tokenB] = nil
     }
+
+    func freeResult(_ token: ResultToken) { results[token] = nil }
 
     /// Adds one released result to the sums (the aggregator checks it on the way) and frees it.
     func aggregate(_ aggregation: Aggregation) {
@@ -103,7 +83,7 @@ extension StressCoordinator {
         if machine.phase == .running || machine.phase == .waitingForWorkers {
             try? perform(machine.finish(now: monotonicNanos()))
         }
-        for (_, peer) in peers { try? send(.leave(Leave(reason: "stress run finished")), to: peer) }
+        for (_, peer) in peers { try? send(.leave(Leave(reason: finishedReason)), to: peer) }
         // Give the workers a moment to read the leave and exit on their own.
         let deadline = monotonicNanos() + 1_000_000_000
         while !children.children.isEmpty && monotonicNanos() < deadline {
