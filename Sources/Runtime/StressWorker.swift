@@ -33,13 +33,10 @@ public struct StressWorkerOptions {
 /// ``StressGradients``, and the same fault injection as `chorus worker`.
 public final class StressWorker {
     let options: StressWorkerOptions
-    let context: ZMQContext
-    let transport: ZMQMessageTransport
-    var runID: UInt64 = 0
+    let connection: WorkerConnection
+    var runID: UInt64 { connection.runID }
     var gradients: StressGradients?
     var parameterVersion: UInt64 = .max
-    var lastHeard = monotonicNanos()
-    var lastBeat: UInt64 = 0
     var rng = SystemRandomNumberGenerator()
     var scratch: UnsafeMutableBufferPointer<Float>?
     var pool: [PayloadBuffer] = []
@@ -49,13 +46,8 @@ public final class StressWorker {
     /// Connects the DEALER socket.
     public init(options: StressWorkerOptions) throws {
         self.options = options
-        context = try ZMQContext(ioThreads: 1)
-        do {
-            transport = try ClusterSocket.dealer(context: context, endpoint: options.connect, identityPrefix: "s",
-                                                 heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs)
-        } catch {
-            throw RuntimeError.cluster("stress worker: cannot connect to \(options.connect): \(error)")
-        }
+        connection = try WorkerConnection(name: "chorus stress-worker", connect: options.connect, identityPrefix: "s",
+                                          heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs, parentPID: options.parentPID)
     }
 
     deinit { scratch?.deallocate() }
@@ -71,62 +63,47 @@ public final class StressWorker {
     }
 
     func join(fingerprint: UInt64) throws {
-        try transport.send(.join(Join(workerName: ProcessInfo.processInfo.hostName, buildVersion: BuildInfo.version,
-                                      dataFingerprint: fingerprint, pid: getpid(), requestedWorkerID: Int32(options.workerID))), runID: runID)
+        try connection.send(.join(Join(workerName: ProcessInfo.processInfo.hostName, buildVersion: BuildInfo.version,
+                                       dataFingerprint: fingerprint, pid: getpid(), requestedWorkerID: Int32(options.workerID))))
     }
 
     /// Runs until the coordinator ends the run; returns the exit status.
     public func run() -> Int32 {
-        do {
-            try join(fingerprint: 0)
-            while true {
-                if interruptSignal != 0 { return 130 }
-                if let parent = options.parentPID, getppid() != parent { return 1 }
-                let now = monotonicNanos()
-                if now - lastHeard > UInt64(options.timeoutMs) * 1_000_000 {
-                    logLine("chorus stress-worker: coordinator at \(options.connect) silent for \(options.timeoutMs) ms; exiting")
-                    return 1
-                }
-                if runID != 0, now - lastBeat > UInt64(options.heartbeatMs) * 1_000_000 {
-                    lastBeat = now
-                    try? transport.send(.heartbeat(Heartbeat(sequence: 0, sentAtNanos: now)), runID: runID)
-                }
-                guard let incoming = try transport.receiveMessage(timeoutMs: min(options.heartbeatMs, 100)) else { continue }
-                guard case .success(let (messageRunID, message)) = incoming.decoded else { continue }
-                lastHeard = monotonicNanos()
-                switch message {
-                case .welcome(let welcome):
-                    runID = messageRunID
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(welcome.configJSON)) as? [String: Any],
-                          let stress = object["stress"] as? [String: Any], let params = stress["params"] as? Int,
-                          let seed = (stress["seed"] as? NSNumber)?.uint64Value else {
-                        logLine("chorus stress-worker: the coordinator's welcome is not a stress run; exiting")
-                        return 2
-                    }
-                    let generator = StressGradients(seed: seed, count: params)
-                    gradients = generator
-                    if let name = options.sharedGradients, gradientPool == nil {
-                        gradientPool = try SharedGradients.open(name: name, gradientBytes: params * 2)
-                    }
-                    try join(fingerprint: generator.fingerprint)
-                case .reject(let reject):
-                    logLine("chorus stress-worker: refused: \(reject.message)")
-                    return 2
-                case .leave:
-                    return 0
-                case .work(let work):
-                    guard messageRunID == runID, let gradients else { continue }
-                    if work.parameters != nil { parameterVersion = work.parameterVersion }
-                    guard parameterVersion == work.parameterVersion else { continue }
-                    for shard in work.shards { try compute(work: work, shard: Int(shard), gradients: gradients) }
-                default:
-                    break
-                }
+        connection.run(start: { try join(fingerprint: 0) }, handle: handle)
+    }
+
+    func handle(_ message: Message, runID messageRunID: UInt64) throws -> Int32? {
+        switch message {
+        case .welcome(let welcome):
+            connection.runID = messageRunID
+            if welcome.timeoutMs > 0 { connection.silenceLimitMs = Int(welcome.timeoutMs) }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(welcome.configJSON)) as? [String: Any],
+                  let stress = object["stress"] as? [String: Any], let params = stress["params"] as? Int,
+                  let seed = (stress["seed"] as? NSNumber)?.uint64Value else {
+                logLine("chorus stress-worker: the coordinator's welcome is not a stress run; exiting")
+                return 2
             }
-        } catch {
-            logLine("chorus stress-worker: error: \(error)")
-            return 1
+            let generator = StressGradients(seed: seed, count: params)
+            gradients = generator
+            if let name = options.sharedGradients, gradientPool == nil {
+                gradientPool = try SharedGradients.open(name: name, gradientBytes: params * 2)
+            }
+            try join(fingerprint: generator.fingerprint)
+            connection.lastHeard = monotonicNanos()
+        case .reject(let reject):
+            logLine("chorus stress-worker: refused: \(reject.message)")
+            return 2
+        case .leave:
+            return 0
+        case .work(let work):
+            guard messageRunID == runID, let gradients else { return nil }
+            if work.parameters != nil { parameterVersion = work.parameterVersion }
+            guard parameterVersion == work.parameterVersion else { return nil }
+            for shard in work.shards { try compute(work: work, shard: Int(shard), gradients: gradients) }
+        default:
+            break
         }
+        return nil
     }
 
     func compute(work: Work, shard: Int, gradients: StressGradients) throws {
@@ -194,6 +171,6 @@ public final class StressWorker {
             garbled.baseAddress.assumingMemoryBound(to: UInt8.self)[Int.random(in: 0..<garbled.byteCount, using: &rng)] ^= 0x5A
             frames[index] = Frame(buffer: garbled)
         }
-        try transport.send(frames, to: nil)
+        try connection.send(frames)
     }
 }

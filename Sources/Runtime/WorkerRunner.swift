@@ -43,15 +43,9 @@ public struct WorkerOptions {
 /// past the timeout or refuses it.
 public final class WorkerRunner {
     let options: WorkerOptions
-    let context: ZMQContext
-    let transport: ZMQMessageTransport
-    var runID: UInt64 = 0
+    let connection: WorkerConnection
+    var runID: UInt64 { connection.runID }
     var workerID: UInt32 = 0
-    var lastHeard = monotonicNanos()
-    /// Coordinator silence that ends this worker: the option until welcomed, then the coordinator's.
-    var silenceLimitMs: Int
-    var lastBeat: UInt64 = 0
-    var beatSequence: UInt64 = 0
     var computer: ShardComputer?
     var contribution: TensorStorage?
     var parameterVersion: UInt64 = .max
@@ -64,14 +58,8 @@ public final class WorkerRunner {
 
     public init(options: WorkerOptions) throws {
         self.options = options
-        silenceLimitMs = options.timeoutMs
-        context = try ZMQContext(ioThreads: 1)
-        do {
-            transport = try ClusterSocket.dealer(context: context, endpoint: options.connect, identityPrefix: "w", heartbeatMs: options.heartbeatMs,
-                                                 timeoutMs: options.timeoutMs, curveServerKey: options.curveServerKey)
-        } catch {
-            throw RuntimeError.cluster("worker: cannot connect to \(options.connect): \(error)")
-        }
+        connection = try WorkerConnection(name: "chorus worker", connect: options.connect, identityPrefix: "w", heartbeatMs: options.heartbeatMs,
+                                          timeoutMs: options.timeoutMs, parentPID: options.parentPID, curveServerKey: options.curveServerKey)
     }
 
     func log(_ text: String) { if !options.quiet { logLine("chorus worker \(workerID): \(text)") } }
@@ -80,55 +68,20 @@ public final class WorkerRunner {
         let join = Join(workerName: ProcessInfo.processInfo.hostName, buildVersion: options.pretendBuild ?? BuildInfo.version,
                         protocolVersion: options.pretendProtocolVersion ?? WireProtocol.protocolVersion,
                         dataFingerprint: fingerprint, pid: getpid(), requestedWorkerID: Int32(options.workerID))
-        try transport.send(.join(join), runID: runID)
+        try connection.send(.join(join))
     }
 
     /// Runs until the coordinator ends the run; returns the process exit status.
     public func run() -> Int32 {
-        do {
-            try join(fingerprint: 0)
-            while true {
-                if interruptSignal != 0 { try? transport.send(.leave(Leave(reason: "worker interrupted")), runID: runID); return 130 }
-                if let parent = options.parentPID, getppid() != parent {
-                    logLine("chorus worker: parent process \(parent) is gone; exiting")
-                    return 1
-                }
-                let now = monotonicNanos()
-                if now - lastHeard > UInt64(silenceLimitMs) * 1_000_000 {
-                    logLine("chorus worker: coordinator at \(options.connect) silent for \(silenceLimitMs) ms; exiting")
-                    return 1
-                }
-                if runID != 0, now - lastBeat > UInt64(options.heartbeatMs) * 1_000_000 {
-                    lastBeat = now
-                    beatSequence += 1
-                    try? transport.send(.heartbeat(Heartbeat(sequence: beatSequence, sentAtNanos: now)), runID: runID)
-                }
-                guard let incoming = try transport.receiveMessage(timeoutMs: min(options.heartbeatMs, 100)) else { continue }
-                switch incoming.decoded {
-                case .failure(let error):
-                    if case let .versionMismatch(received, supported) = error {
-                        logLine("chorus worker: coordinator speaks protocol version \(received), this worker \(supported); exiting")
-                        return 2
-                    }
-                    logLine("chorus worker: dropped malformed message: \(error)")
-                    continue
-                case .success(let (messageRunID, message)):
-                    lastHeard = monotonicNanos()
-                    if let status = try handle(message, runID: messageRunID) { return status }
-                }
-            }
-        } catch {
-            logLine("chorus worker: error: \(error)")
-            return 1
-        }
+        connection.run(start: { try join(fingerprint: 0) }, handle: handle)
     }
 
     func handle(_ message: Message, runID messageRunID: UInt64) throws -> Int32? {
         switch message {
         case .welcome(let welcome):
-            runID = messageRunID
+            connection.runID = messageRunID
             workerID = welcome.workerID
-            if welcome.timeoutMs > 0 { silenceLimitMs = Int(welcome.timeoutMs) }
+            if welcome.timeoutMs > 0 { connection.silenceLimitMs = Int(welcome.timeoutMs) }
             var config = try RunConfig.parse(jsonData: Data(welcome.configJSON), source: "coordinator's config")
             if let override = options.dataOverride { config.data.source = override }
             let (split, _) = try loadData(config.data)
@@ -144,7 +97,7 @@ public final class WorkerRunner {
             lossKind = config.loss
             log("welcomed into run \(runID); \(model.parameters.count) parameters, \(split.train.count) examples")
             try join(fingerprint: split.fingerprint())
-            lastHeard = monotonicNanos()  // loading may take a while; the silence clock starts now
+            connection.lastHeard = monotonicNanos()  // loading may take a while; the silence clock starts now
         case .reject(let reject):
             logLine("chorus worker: refused by the coordinator: \(reject.message)")
             return 2
@@ -242,6 +195,6 @@ public final class WorkerRunner {
             bytes[Int.random(in: 0..<garbled.byteCount, using: &rng)] ^= 0x5A
             frames[1] = Frame(buffer: garbled)
         }
-        try transport.send(frames, to: nil)
+        try connection.send(frames)
     }
 }
