@@ -37,7 +37,7 @@ public final class StressWorker {
     var runID: UInt64 { connection.runID }
     var gradients: StressGradients?
     var parameterVersion: UInt64 = .max
-    var rng = SystemRandomNumberGenerator()
+    var faults: ResultFaults
     var scratch: UnsafeMutableBufferPointer<Float>?
     var pool: [PayloadBuffer] = []
     var gradientPool: SharedGradients?
@@ -46,6 +46,7 @@ public final class StressWorker {
     /// Connects the DEALER socket.
     public init(options: StressWorkerOptions) throws {
         self.options = options
+        faults = ResultFaults(options.faults)
         connection = try WorkerConnection(name: "chorus stress-worker", connect: options.connect, identityPrefix: "s",
                                           heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs, parentPID: options.parentPID)
     }
@@ -126,51 +127,26 @@ public final class StressWorker {
                 HalfPrecision.floatToBFloat16(UnsafeBufferPointer(scratch!), into: half)
             }
         }
-        var drop = false
-        for fault in options.faults {
-            switch fault.kind {
-            case .bitflip where Double.random(in: 0..<1, using: &rng) < min(1, (fault.rate ?? 0) * Double(count)):
-                // Bad memory: flip bits before the checksum is computed, so only the exact check can tell.
-                let flips = max(1, Int((fault.rate ?? 0) * Double(count)))
-                let width = dtype.byteWidth
-                for _ in 0..<flips {
-                    let index = Int.random(in: 0..<count, using: &rng)
-                    let bit = width == 4 ? Int.random(in: 20...29, using: &rng) : Int.random(in: 4...13, using: &rng)
-                    let byte = destination.assumingMemoryBound(to: UInt8.self) + index * width + bit / 8
-                    byte.pointee ^= UInt8(1 << (bit % 8))
-                }
-            case .slow:
-                usleep(UInt32((fault.milliseconds ?? 0) * 1000))
-            case .delay where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
-                usleep(UInt32((fault.milliseconds ?? 0) * 1000))
-            case .drop where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
-                drop = true
-            default: break
-            }
+        let width = dtype.byteWidth
+        let (drop, corrupt) = faults.apply(count: count, width: width) { index, bit in
+            // Bad memory: before the checksum is computed, so only the exact check can tell.
+            (destination + index * width + bit / 8).assumingMemoryBound(to: UInt8.self).pointee ^= UInt8(1 << (bit % 8))
         }
         if drop {
             if let claimed { gradientPool?.release(slot: claimed.index, owner: pid) }
             return
         }
-        let corrupt = options.faults.contains { $0.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < ($0.rate ?? 0) }
         var slot = Gradient.inline, crc: UInt32 = 0
         if let claimed {
             slot = UInt32(claimed.index)
             crc = WireChecksum.crc32c(UnsafeRawBufferPointer(start: destination, count: byteCount))
-            // Garble the slot after the checksum was computed: the coordinator must catch it and recompute.
-            if corrupt && byteCount > 0 { destination.assumingMemoryBound(to: UInt8.self)[Int.random(in: 0..<byteCount, using: &rng)] ^= 0x5A }
+            if corrupt { faults.garble(UnsafeMutableRawBufferPointer(start: destination, count: byteCount)) }
         }
         let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: 1, parameterVersion: work.parameterVersion,
                                 lossSum: 0, correct: 0, dtype: dtype, computeNanos: monotonicNanos() - started,
                                 payload: payload ?? PayloadBuffer(byteCount: 0), sharedSlot: slot, sharedCRC: crc)
         var frames = WireCodec.encode(.gradient(gradient), runID: runID, maxFrameBytes: options.frameBytes)
-        if corrupt && claimed == nil && frames.count > 1 {
-            // Garble one byte in transit (after the checksum): the coordinator must catch it and recompute.
-            let index = 1 + Int.random(in: 0..<(frames.count - 1), using: &rng)
-            let garbled = PayloadBuffer(copying: frames[index].bytes)
-            garbled.baseAddress.assumingMemoryBound(to: UInt8.self)[Int.random(in: 0..<garbled.byteCount, using: &rng)] ^= 0x5A
-            frames[index] = Frame(buffer: garbled)
-        }
+        if corrupt && claimed == nil { faults.garble(&frames) }
         try connection.send(frames)
     }
 }

@@ -49,7 +49,7 @@ public final class WorkerRunner {
     var computer: ShardComputer?
     var contribution: TensorStorage?
     var parameterVersion: UInt64 = .max
-    var rng = SystemRandomNumberGenerator()
+    var faults: ResultFaults
     var collector: SignalCollector?
     var probe: ProbeBatch?
     var shared: SharedParameters?
@@ -58,6 +58,7 @@ public final class WorkerRunner {
 
     public init(options: WorkerOptions) throws {
         self.options = options
+        faults = ResultFaults(options.faults)
         connection = try WorkerConnection(name: "chorus worker", connect: options.connect, identityPrefix: "w", heartbeatMs: options.heartbeatMs,
                                           timeoutMs: options.timeoutMs, parentPID: options.parentPID, curveServerKey: options.curveServerKey)
     }
@@ -144,41 +145,20 @@ public final class WorkerRunner {
                                                   into: contribution.pointer, collector: collector)
         signals?.probe = probe
         let count = computer.model.contributionCount
-        var drop = false
-        for fault in options.faults {
-            switch fault.kind {
-            case .bitflip where Double.random(in: 0..<1, using: &rng) < min(1, (fault.rate ?? 0) * Double(count)):
-                // Bad memory: flip one bit of a few values before checksumming, so only cross-replica checks notice.
-                let flips = max(1, Int((fault.rate ?? 0) * Double(count)))
-                for _ in 0..<flips {
-                    let index = Int.random(in: 0..<count, using: &rng)
-                    var bits = contribution.pointer[index].bitPattern
-                    bits ^= 1 << UInt32.random(in: 20...29, using: &rng)
-                    contribution.pointer[index] = Float(bitPattern: bits)
-                }
-            case .slow:
-                usleep(UInt32((fault.milliseconds ?? 0) * 1000))
-            case .delay where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
-                usleep(UInt32((fault.milliseconds ?? 0) * 1000))
-            case .drop where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
-                drop = true
-            default: break
-            }
+        let (drop, corrupt) = faults.apply(count: count) { index, bit in
+            // Bad memory: before checksumming, so only cross-replica checks notice.
+            contribution.pointer[index] = Float(bitPattern: contribution.pointer[index].bitPattern ^ (1 << UInt32(bit)))
         }
+        if drop { return }
         let values = UnsafeBufferPointer(start: contribution.pointer, count: count)
-        let corrupt = options.faults.contains { $0.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < ($0.rate ?? 0) }
         var payload = PayloadBuffer(byteCount: 0)
         var slot = Gradient.inline, crc: UInt32 = 0
-        if drop { return }
         if let written = gradientSegment?.write(values, as: work.gradientDType, owner: UInt32(bitPattern: getpid())) {
             // Same host: the bytes go into a claimed shared-memory slot, the message names the
             // slot and checksum; the coordinator releases the slot once it has read it.
             slot = written.slot
             crc = written.crc
-            if corrupt && written.bytes.count > 0 {
-                // Garble the slot after the checksum was computed: the coordinator must reject it.
-                written.bytes[Int.random(in: 0..<written.bytes.count, using: &rng)] ^= 0x5A
-            }
+            if corrupt { faults.garble(written.bytes) }
         } else {
             // Another host, or every shared slot is taken: over the socket.
             payload = PayloadBuffer.encoding(values, as: work.gradientDType)
@@ -188,13 +168,7 @@ public final class WorkerRunner {
                                 dtype: work.gradientDType, computeNanos: monotonicNanos() - started,
                                 statistics: signals?.encode() ?? [], payload: payload, sharedSlot: slot, sharedCRC: crc)
         var frames = WireCodec.encode(.gradient(gradient), runID: runID)
-        if corrupt && slot == Gradient.inline && frames.count > 1 && frames[1].bytes.count > 0 {
-            // Garble the payload in transit (after the checksum was computed): the coordinator must reject it.
-            let garbled = PayloadBuffer(copying: frames[1].bytes)
-            let bytes = garbled.baseAddress.assumingMemoryBound(to: UInt8.self)
-            bytes[Int.random(in: 0..<garbled.byteCount, using: &rng)] ^= 0x5A
-            frames[1] = Frame(buffer: garbled)
-        }
+        if corrupt && slot == Gradient.inline { faults.garble(&frames) }
         try connection.send(frames)
     }
 }
