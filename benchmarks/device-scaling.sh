@@ -37,9 +37,12 @@ for variant in monitor no-shm; do
     rm -rf "$dir"
 done
 # Stress: throughput vs raw libzmq (same message size, same run), then latency by worker count.
+# Shared-memory pool (the same-host default) and --no-shm (the socket, other hosts' path).
 for params in 262144 2621440; do
     timeout 120 "$B/chorus" stress --quiet --workers 8 --params "$params" --steps 200 --compare-raw \
         --json "$OUT/stress-throughput-$params.json" > /dev/null 2>> "$OUT/stress.log"
+    timeout 120 "$B/chorus" stress --quiet --workers 8 --params "$params" --steps 200 --compare-raw --no-shm \
+        --json "$OUT/stress-throughput-$params-socket.json" > /dev/null 2>> "$OUT/stress.log"
 done
 for workers in 2 4 8 16; do
     timeout 120 "$B/chorus" stress --quiet --workers "$workers" --params 1000000 --steps 60 \

@@ -41,10 +41,11 @@ for name in ["0", "1", "2", "4", "8", "12", "16", "16-monitor", "16-no-shm"]:
           f"{ms('waiting_on_workers_and_wire'):>7} {ms('gradient_decode'):>7} {ms('aggregation'):>6} {r.get('update_ms_per_step', 0):7.2f}")
 print()
 for params in ["262144", "2621440"]:
-    s = load(f"stress-throughput-{params}.json")
-    if s:
-        print(f"stress {params} params, {s['workers']} workers: {s['status']}, {s['throughput_gbps']:.2f} GB/s vs raw libzmq "
-              f"{s.get('raw_zmq_gbps', 0):.2f} GB/s, ratio {s.get('ratio_to_raw', 0):.2f}")
+    for path, suffix in [("shm", ""), ("socket", "-socket")]:
+        s = load(f"stress-throughput-{params}{suffix}.json")
+        if s:
+            print(f"stress {params} params, {s['workers']} workers, {path}: {s['status']}, {s['throughput_gbps']:.2f} GB/s vs raw libzmq "
+                  f"{s.get('raw_zmq_gbps', 0):.2f} GB/s, ratio {s.get('ratio_to_raw', 0):.2f}")
 for workers in ["2", "4", "8", "16"]:
     s = load(f"stress-latency-{workers}.json")
     if s:
