@@ -323,8 +323,10 @@ public final class DistributedExecutor: StepExecutor {
         let values = UnsafeMutableBufferPointer(start: storage.pointer, count: count)
         if gradient.sharedSlot != Gradient.inline {
             let byteCount = count * gradient.dtype.byteWidth
-            guard let segment = gradientSegment(for: worker), segment.bytes(slot: Int(gradient.sharedSlot), byteCount: byteCount) != nil else {
-                drop("shared-memory gradient (slot \(gradient.sharedSlot)) from worker \(worker), which has no such slot")
+            guard let segment = gradientSegment(for: worker), let pid = pids[worker],
+                  segment.bytes(slot: Int(gradient.sharedSlot), byteCount: byteCount) != nil,
+                  segment.owner(ofSlot: Int(gradient.sharedSlot)) == UInt32(bitPattern: pid) else {
+                drop("shared-memory gradient (slot \(gradient.sharedSlot)) from worker \(worker), which holds no such slot")
                 return
             }
             // Copy first, then checksum the copy: what is aggregated is what the worker checksummed.
@@ -337,7 +339,7 @@ public final class DistributedExecutor: StepExecutor {
                 crc = segment.copy(slot: Int(gradient.sharedSlot), byteCount: byteCount, into: copy.baseAddress)
                 copy.decode(as: gradient.dtype, into: values)
             }
-            if let pid = pids[worker] { segment.release(slot: Int(gradient.sharedSlot), owner: UInt32(bitPattern: pid)) }
+            segment.release(slot: Int(gradient.sharedSlot), owner: UInt32(bitPattern: pid))
             guard crc == gradient.sharedCRC else {
                 corruptPayloads += 1
                 logLine("chorus coordinator: worker \(worker): corrupted shared-memory gradient for step \(gradient.step) shard \(gradient.shard) (checksum mismatch); recomputing")
