@@ -111,6 +111,25 @@ extension Tape {
         var argmax = [Int32](repeating: 0, count: out.count)
         let input = x.data, output = out.data
         argmax.withUnsafeMutableBufferPointer { best in
+            if size == 2 && stride == 2 {
+                // The common 2×2 window, unrolled: the same comparisons in the same order.
+                for plane in 0..<planes {
+                    let source = input + plane * h * w
+                    for i in 0..<oh {
+                        let top = 2 * i * w, o = (plane * oh + i) * ow
+                        for j in 0..<ow {
+                            let first = top + 2 * j
+                            var bestValue = -Float.infinity, bestIndex = first
+                            for index in [first, first + 1, first + w, first + w + 1] where source[index] > bestValue {
+                                bestValue = source[index]; bestIndex = index
+                            }
+                            output[o + j] = bestValue
+                            best[o + j] = Int32(bestIndex)
+                        }
+                    }
+                }
+                return
+            }
             for plane in 0..<planes {
                 let source = input + plane * h * w
                 for i in 0..<oh {
@@ -144,6 +163,15 @@ extension Tape {
     }
 }
 
+/// The output columns `oj` whose input column `oj·stride + kj − padLeft` lies inside the image.
+@inline(__always)
+func validColumns(_ g: ConvolutionGeometry, kj: Int) -> Range<Int> {
+    let offset = kj - g.padLeft  // jj = oj·stride + offset must be in 0..<inputWidth
+    let low = offset >= 0 ? 0 : (-offset + g.stride - 1) / g.stride
+    let high = g.inputWidth - 1 - offset < 0 ? 0 : (g.inputWidth - 1 - offset) / g.stride + 1
+    return Swift.min(low, g.outputWidth)..<Swift.max(Swift.min(high, g.outputWidth), Swift.min(low, g.outputWidth))
+}
+
 /// Unfolds one example [C, H, W] into columns [C·kh·kw, Ho·Wo] (zero outside the image), whose
 /// rows lie `rowStride` elements apart (the batch's columns are side by side).
 @inline(__always)
@@ -154,6 +182,7 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, 
         for ki in 0..<g.kernelHeight {
             for kj in 0..<g.kernelWidth {
                 let target = cols + row * rowStride
+                let valid = validColumns(g, kj: kj), offset = kj - g.padLeft
                 for oi in 0..<g.outputHeight {
                     let ii = oi * g.stride + ki - g.padTop
                     let line = target + oi * g.outputWidth
@@ -161,10 +190,14 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeometry, 
                         line.update(repeating: 0, count: g.outputWidth)
                         continue
                     }
-                    let source = plane + ii * g.inputWidth
-                    for oj in 0..<g.outputWidth {
-                        let jj = oj * g.stride + kj - g.padLeft
-                        line[oj] = (jj >= 0 && jj < g.inputWidth) ? source[jj] : 0
+                    // Zero margins, the image in between (a straight copy with stride 1).
+                    line.update(repeating: 0, count: valid.lowerBound)
+                    (line + valid.upperBound).update(repeating: 0, count: g.outputWidth - valid.upperBound)
+                    let source = plane + ii * g.inputWidth + offset
+                    if g.stride == 1 {
+                        (line + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                    } else {
+                        for oj in valid { line[oj] = source[oj * g.stride] }
                     }
                 }
                 row += 1
@@ -182,13 +215,17 @@ func col2imAdd(_ cols: UnsafePointer<Float>, channels: Int, _ g: ConvolutionGeom
         for ki in 0..<g.kernelHeight {
             for kj in 0..<g.kernelWidth {
                 let source = cols + row * rowStride
+                let valid = validColumns(g, kj: kj), offset = kj - g.padLeft
                 for oi in 0..<g.outputHeight {
                     let ii = oi * g.stride + ki - g.padTop
                     if ii < 0 || ii >= g.inputHeight { continue }
-                    let target = plane + ii * g.inputWidth, line = source + oi * g.outputWidth
-                    for oj in 0..<g.outputWidth {
-                        let jj = oj * g.stride + kj - g.padLeft
-                        if jj >= 0 && jj < g.inputWidth { target[jj] += line[oj] }
+                    // Same additions in the same order as element by element: each target
+                    // element gets its terms in (c, ki, kj, oi) order.
+                    let target = plane + ii * g.inputWidth + offset, line = source + oi * g.outputWidth
+                    if g.stride == 1 {
+                        for oj in valid { target[oj] += line[oj] }
+                    } else {
+                        for oj in valid { target[oj * g.stride] += line[oj] }
                     }
                 }
                 row += 1

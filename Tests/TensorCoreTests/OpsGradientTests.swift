@@ -240,3 +240,41 @@ import Testing
         }
     }
 }
+
+/// im2col and its adjoint, checked element by element against the direct definition over many
+/// geometries (the fast versions copy and add whole in-image runs of a row).
+@Suite struct Im2colGeometry {
+    static let cases: [(h: Int, w: Int, k: Int, stride: Int, same: Bool)] = [
+        (5, 5, 3, 1, true), (5, 5, 3, 1, false), (7, 6, 3, 2, true), (7, 6, 3, 2, false), (4, 9, 5, 1, true),
+        (4, 9, 5, 3, true), (3, 3, 5, 1, true), (8, 8, 1, 1, false), (8, 8, 2, 2, false), (6, 7, 4, 3, true), (2, 2, 3, 2, true),
+    ]
+
+    @Test(arguments: 0..<cases.count) func unfoldAndFoldMatchTheDefinition(_ index: Int) {
+        let (h, w, k, stride, same) = Self.cases[index]
+        let g = ConvolutionGeometry(inputHeight: h, inputWidth: w, kernelHeight: k, kernelWidth: k, stride: stride, same: same)
+        guard g.outputHeight > 0, g.outputWidth > 0 else { return }
+        let channels = 2, positions = g.outputHeight * g.outputWidth, rows = channels * k * k, rowStride = positions + 3
+        let x = (0..<(channels * h * w)).map { Float($0) * 0.25 - 3 }
+        var cols = [Float](repeating: .nan, count: rows * rowStride)
+        x.withUnsafeBufferPointer { xs in cols.withUnsafeMutableBufferPointer { im2col(xs.baseAddress!, channels: channels, g, into: $0.baseAddress!, rowStride: rowStride) } }
+        var folded = [Float](repeating: 0.5, count: x.count), expectedFold = folded
+        for c in 0..<channels {
+            for ki in 0..<k {
+                for kj in 0..<k {
+                    let row = (c * k + ki) * k + kj
+                    for oi in 0..<g.outputHeight {
+                        for oj in 0..<g.outputWidth {
+                            let ii = oi * stride + ki - g.padTop, jj = oj * stride + kj - g.padLeft
+                            let inside = ii >= 0 && ii < h && jj >= 0 && jj < w
+                            let value = cols[row * rowStride + oi * g.outputWidth + oj]
+                            #expect(value.bitPattern == (inside ? x[(c * h + ii) * w + jj] : 0).bitPattern, "row \(row) (\(oi), \(oj))")
+                            if inside { expectedFold[(c * h + ii) * w + jj] += value }
+                        }
+                    }
+                }
+            }
+        }
+        cols.withUnsafeBufferPointer { cs in folded.withUnsafeMutableBufferPointer { col2imAdd(cs.baseAddress!, channels: channels, g, into: $0.baseAddress!, rowStride: rowStride) } }
+        #expect(folded.map(\.bitPattern) == expectedFold.map(\.bitPattern))
+    }
+}
