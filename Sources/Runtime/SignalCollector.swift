@@ -122,16 +122,37 @@ public final class SignalCollector: ActivationObserver {
                 }
             }
         } else {
+        // Convolutional layers: each (example, channel) plane in eight Float lanes (vectorizes);
+        // a plane with a non-finite value (its sums are not finite) is redone on the slow path,
+        // which skips and counts those values.
         var offset = 0
+        let raw = UnsafeRawPointer(y), blocks = spatial / 8
         for _ in 0..<n {
             for u in 0..<units {
-                var s: Float = 0, q: Float = 0, anyPositive: UInt8 = 0
-                for k in 0..<spatial {
+                var s8 = SIMD8<Float>(repeating: 0), q8 = SIMD8<Float>(repeating: 0), m8 = SIMD8<Float>(repeating: -.infinity)
+                for b in 0..<blocks {
+                    let v = raw.loadUnaligned(fromByteOffset: (offset + 8 * b) * 4, as: SIMD8<Float>.self)
+                    s8 += v; q8 += v * v; m8 = pointwiseMax(m8, v)
+                }
+                var s: Float = 0, q: Float = 0
+                for lane in 0..<8 { s += s8[lane]; q += q8[lane] }
+                var anyPositive: UInt8 = m8.max() > 0 ? 1 : 0
+                for k in (8 * blocks)..<spatial {
                     let v = y[offset + k]
-                    if !v.isFinite { nonFinite += 1; continue }
                     s += v; q += v * v
                     if v > 0 { anyPositive = 1 }
-                    if checkSaturation && abs(p[offset + k]) > threshold { saturatedCount += 1 }
+                }
+                if !(s.isFinite && q.isFinite) {
+                    s = 0; q = 0; anyPositive = 0
+                    for k in 0..<spatial {
+                        let v = y[offset + k]
+                        if !v.isFinite { nonFinite += 1; continue }
+                        s += v; q += v * v
+                        if v > 0 { anyPositive = 1 }
+                    }
+                }
+                if checkSaturation {
+                    for k in 0..<spatial where abs(p[offset + k]) > threshold { saturatedCount += 1 }
                 }
                 sums[u] += Double(s); squares[u] += Double(q)
                 positive[u] |= anyPositive

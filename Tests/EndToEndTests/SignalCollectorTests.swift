@@ -1,0 +1,39 @@
+import Config
+import Foundation
+import Runtime
+import TensorCore
+import Testing
+
+/// The collapse monitor's per-layer statistics of convolutional outputs (the eight-lane fast
+/// path and its non-finite fallback) against a direct computation.
+struct SignalCollectorTests {
+    @Test func convolutionalLayerStatisticsMatchADirectComputation() throws {
+        // [2 examples, 3 channels, 5×5]: 25 values per plane, three lanes of 8 and a tail of 1.
+        // Channel 0 is never positive (dead); channel 2 holds an inf and a NaN.
+        var values = [Float](repeating: 0, count: 2 * 3 * 25)
+        for n in 0..<2 {
+            for c in 0..<3 {
+                for k in 0..<25 {
+                    let i = (n * 3 + c) * 25 + k
+                    values[i] = c == 0 ? -Float(k) * 0.1 : Float((k * 37 + n * 11 + c) % 17) * 0.25 - 1.5
+                }
+            }
+        }
+        values[(0 * 3 + 2) * 25 + 24] = .infinity  // the tail element
+        values[(1 * 3 + 2) * 25 + 3] = .nan         // inside a lane block
+        let output = Tensor(values, shape: [2, 3, 5, 5])
+        let collector = SignalCollector()
+        let features = [Float](repeating: 1, count: 8)
+        features.withUnsafeBufferPointer { collector.begin(features: $0.baseAddress!, featureCount: 4, count: 2) }
+        collector.observe(depth: 0, name: "layers.0", activation: .relu, preActivation: output, output: output)
+        let layer = try #require(collector.finish(lossSum: 0, count: 2).layers.first)
+        #expect(layer.nonFiniteCount == 2)
+        #expect(abs(layer.deadFraction - 1.0 / 3.0) < 1e-12)
+        // outputStd over all finite values, divided by the element count as the collector does.
+        let finite = values.filter(\.isFinite).map(Double.init)
+        let total = Double(values.count)
+        let mean = finite.reduce(0, +) / total
+        let std = max(0, finite.map { $0 * $0 }.reduce(0, +) / total - mean * mean).squareRoot()
+        #expect(abs(layer.outputStd - std) < 1e-5 * max(1, std), "\(layer.outputStd) vs \(std)")
+    }
+}
