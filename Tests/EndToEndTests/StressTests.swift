@@ -102,6 +102,8 @@ struct StressTests {
         let huge = try Chorus.run(["stress", "--workers", "4", "--params", "4000000000", "--steps", "1"], timeout: 30)
         #expect(huge.status != 0)
         #expect(huge.error.contains("--params 4000000000"), "\(huge.error)")
+        let pool = try Chorus.run(["stress", "--workers", "2", "--params", "1000", "--steps", "1", "--shm-slots", "0"], timeout: 30)
+        #expect(pool.status != 0 && pool.error.contains("--shm-slots 0"), "\(pool.error)")
         let slot = try Chorus.run(["stress", "--workers", "2", "--params", "1000", "--steps", "1", "--fault", "kill:worker=5,step=1"], timeout: 30)
         #expect(slot.status != 0)
         #expect(slot.error.contains("worker=5"), "\(slot.error)")
