@@ -47,9 +47,6 @@ public final class DistributedExecutor: StepExecutor {
     var sharedParameters: SharedParameters?
     /// The pool local workers write gradients into (nil with --no-shm or no children, or when it did not fit).
     var gradientPool: SharedGradients?
-    /// Workers the run starts with (sizes the gradient pool).
-    let expectedWorkers: Int
-    var gradientPoolTried = false
     var sharedGradientBytes = 0
     var sharedVersion: UInt64 = .max
     var sharedBytes = 0
@@ -88,7 +85,6 @@ public final class DistributedExecutor: StepExecutor {
         self.children = children
         self.faults = faults
         nextWorkerID = WorkerID(max(expect, 0))
-        expectedWorkers = max(expect, 1)
         context = try ZMQContext(ioThreads: 1)
         do {
             transport = try ClusterSocket.router(context: context, endpoint: endpoint, heartbeatMs: settings.heartbeatMs,
@@ -108,6 +104,13 @@ public final class DistributedExecutor: StepExecutor {
             SharedGradients.removeOrphanedSegments()
             sharedParameters = try? SharedParameters.create(name: "/chorus-\(getpid())-\(runID % 1_000_000)",
                                                             count: session.model.parameters.count)
+            do {
+                gradientPool = try SharedGradients.create(
+                    name: "/chorus-\(getpid())-\(runID % 1_000_000)-g", gradientBytes: session.model.contributionCount * 4,
+                    slots: SharedGradients.slots(shards: session.shards, workers: max(expect, 1)))
+            } catch {
+                logLine("chorus coordinator: local workers send gradients over the socket: \(error)")
+            }
         }
         dataFingerprint = session.data.fingerprint()
         configJSON = Array(session.config.jsonData())
@@ -148,16 +151,6 @@ public final class DistributedExecutor: StepExecutor {
         // "=": a Z85 key may start with "-", which would read as an option.
         if let curve = settings.curve { arguments += ["--curve-server-key=\(curve.publicKey)"] }
         if let shared = sharedParameters { arguments += ["--shared-parameters", shared.name] }
-        if settings.sharedMemory && !gradientPoolTried {
-            gradientPoolTried = true
-            do {
-                gradientPool = try SharedGradients.create(
-                    name: "/chorus-\(getpid())-\(runID % 1_000_000)-g",
-                    gradientBytes: session.model.contributionCount * 4, slots: SharedGradients.slots(shards: session.shards, workers: expectedWorkers))
-            } catch {
-                logLine("chorus coordinator: local workers send gradients over the socket: \(error)")
-            }
-        }
         if let pool = gradientPool { arguments += ["--shared-gradients", pool.name] }
         for fault in faults where fault.worker == requestID && fault.kind != .kill { arguments += ["--fault", fault.description] }
         try children.spawn(arguments: arguments, index: index)
@@ -310,10 +303,9 @@ public final class DistributedExecutor: StepExecutor {
     /// Whether the workers evaluate the probe batch at global step `step`.
     func isProbeStep(_ step: Int) -> Bool { settings.probeEvery > 0 && step % settings.probeEvery == 0 }
 
-    /// The gradient segment of a local child worker, when it has one.
-    func gradientSegment(for worker: WorkerID) -> SharedGradients? {
-        guard let gradientPool, let pid = pids[worker], children?.children.contains(where: { $0.pid == pid }) == true else { return nil }
-        return gradientPool
+    /// The gradient pool, for a local child worker (others send gradients over the socket).
+    func gradientPool(for worker: WorkerID) -> SharedGradients? {
+        isLocalChild(worker) ? gradientPool : nil
     }
 
     func handleGradient(_ gradient: Gradient, from worker: WorkerID, now: UInt64) throws {
@@ -323,7 +315,7 @@ public final class DistributedExecutor: StepExecutor {
         let values = UnsafeMutableBufferPointer(start: storage.pointer, count: count)
         if gradient.sharedSlot != Gradient.inline {
             let byteCount = count * gradient.dtype.byteWidth
-            guard let segment = gradientSegment(for: worker), let pid = pids[worker],
+            guard let segment = gradientPool(for: worker), let pid = pids[worker],
                   segment.bytes(slot: Int(gradient.sharedSlot), byteCount: byteCount) != nil,
                   segment.owner(ofSlot: Int(gradient.sharedSlot)) == UInt32(bitPattern: pid) else {
                 drop("shared-memory gradient (slot \(gradient.sharedSlot)) from worker \(worker), which holds no such slot")
@@ -426,8 +418,11 @@ public final class DistributedExecutor: StepExecutor {
     }
 
     /// Local children (their pid is one this coordinator spawned) read parameters from shared memory.
-    func usesSharedMemory(_ worker: WorkerID) -> Bool {
-        guard sharedParameters != nil, let pid = pids[worker], let children else { return false }
+    func usesSharedMemory(_ worker: WorkerID) -> Bool { sharedParameters != nil && isLocalChild(worker) }
+
+    /// Whether `worker` is a process this coordinator spawned (on this host).
+    func isLocalChild(_ worker: WorkerID) -> Bool {
+        guard let pid = pids[worker], let children else { return false }
         return children.children.contains { $0.pid == pid }
     }
 

@@ -27,7 +27,7 @@ public struct WorkerOptions {
     public var curveServerKey: String?
     /// The coordinator's shared-memory parameter segment (local workers of `train --workers N`).
     public var sharedParameters: String?
-    /// The coordinator's shared-memory gradient segment for this worker slot (local workers).
+    /// The coordinator's shared-memory gradient pool (local workers).
     public var sharedGradients: String?
     /// For tests: read this data instead of what the coordinator's config names.
     public var dataOverride: DataConfig.Source?
@@ -53,7 +53,7 @@ public final class WorkerRunner {
     var collector: SignalCollector?
     var probe: ProbeBatch?
     var shared: SharedParameters?
-    var gradientSegment: SharedGradients?
+    var gradientPool: SharedGradients?
     var lossKind: LossKind = .crossEntropy
 
     public init(options: WorkerOptions) throws {
@@ -91,7 +91,7 @@ public final class WorkerRunner {
             computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
             contribution = TensorStorage(count: model.contributionCount)
             if let name = options.sharedParameters { shared = try SharedParameters.open(name: name, count: model.parameters.count) }
-            if let name = options.sharedGradients { gradientSegment = try SharedGradients.open(name: name, gradientBytes: model.contributionCount * 4) }
+            if let name = options.sharedGradients { gradientPool = try SharedGradients.open(name: name, gradientBytes: model.contributionCount * 4) }
             let saturation = config.monitor.thresholds["saturation_threshold"] ?? 5
             collector = SignalCollector(saturationThreshold: Float(saturation), lossKind: config.loss)
             probe = ProbeBatch(train: split.train, seed: config.training.seed)
@@ -153,7 +153,7 @@ public final class WorkerRunner {
         let values = UnsafeBufferPointer(start: contribution.pointer, count: count)
         var payload = PayloadBuffer(byteCount: 0)
         var slot = Gradient.inline, crc: UInt32 = 0
-        if let written = gradientSegment?.write(values, as: work.gradientDType, owner: UInt32(bitPattern: getpid())) {
+        if let written = gradientPool?.write(values, as: work.gradientDType, owner: UInt32(bitPattern: getpid())) {
             // Same host: the bytes go into a claimed shared-memory slot, the message names the
             // slot and checksum; the coordinator releases the slot once it has read it.
             slot = written.slot

@@ -200,7 +200,7 @@ public struct Gradient: Equatable, Sendable {
     /// The gradient (mean over the shard's examples), as `dtype` elements; empty when it is in
     /// shared memory (`sharedSlot`).
     public var payload: PayloadBuffer
-    /// Same-host fast path: the slot of the worker's shared-memory gradient segment holding the
+    /// Same-host fast path: the slot of the coordinator's shared-memory gradient pool holding the
     /// gradient, or `Gradient.inline` when it travels in `payload`.
     public var sharedSlot: UInt32
     /// CRC32C of the slot's gradient bytes as the worker wrote them (with `sharedSlot`).
