@@ -114,12 +114,7 @@ public final class StressAggregator {
                 for j in 0..<n { s[j] += received[j]; difference |= receivedBits[j] ^ expectedBits[j] }
             }
             if difference != 0 {
-                var blockWrong = 0
-                for j in 0..<n where receivedBits[j] != expectedBits[j] {
-                    if blockWrong == 0 && (firstWrongIndex ?? Int.max) > start + j { firstWrongIndex = start + j }
-                    blockWrong += 1
-                }
-                wrongElements += blockWrong
+                let blockWrong = recordDifferences(start: start, count: n) { receivedBits[$0] != expectedBits[$0] }
                 if dtype == .fp32, shard == canonical { wrong += blockWrong }
             }
             start += n
@@ -150,21 +145,24 @@ public final class StressAggregator {
                     difference |= StressAggregator.addAndCompare(r + head, expected: source, mask: m, into: s + head, count: n - head, first: first)
                 }
                 if difference != 0 {
-                    var blockWrong = 0
-                    for j in 0..<n {
-                        let expected = source[(rotation + j) & (length - 1)] ^ m
-                        if r[j] != expected {
-                            if blockWrong == 0 && (firstWrongIndex ?? Int.max) > start + j { firstWrongIndex = start + j }
-                            blockWrong += 1
-                        }
-                    }
-                    wrongElements += blockWrong
-                    wrong += blockWrong
+                    wrong += recordDifferences(start: start, count: n) { r[$0] != source[(rotation + $0) & (length - 1)] ^ m }
                 }
                 start += n
             }
         }
         return wrong
+    }
+
+    /// The slow path of a block that differs somewhere: counts the elements `j` of the block at
+    /// `start` for which `differs(j)`, adds them to the step's count and notes the first index.
+    func recordDifferences(start: Int, count n: Int, _ differs: (Int) -> Bool) -> Int {
+        var blockWrong = 0
+        for j in 0..<n where differs(j) {
+            if blockWrong == 0 && (firstWrongIndex ?? Int.max) > start + j { firstWrongIndex = start + j }
+            blockWrong += 1
+        }
+        wrongElements += blockWrong
+        return blockWrong
     }
 
     /// `s[j] (+)= received[j]` as fp32 for `count` elements; returns the OR of
