@@ -86,7 +86,7 @@ public final class StressCoordinator {
         aggregator = StressAggregator(gradients: gradients, dtype: settings.wireDType)
         fingerprint = gradients.fingerprint
         welcomeJSON = Array(jsonString(["stress": ["params": settings.parameters, "seed": settings.seed]]).utf8)
-        if settings.sharedSlots > 0 {
+        if settings.sharedMemory {
             SharedGradients.removeOrphanedSegments()
             do {
                 gradientPool = try SharedGradients.create(name: "/chorus-\(getpid())-\(runID % 1_000_000)-g",
@@ -229,7 +229,7 @@ public final class StressCoordinator {
         switch message {
         case .gradient(var gradient):
             if gradient.sharedSlot != Gradient.inline {
-                // Same host: copy the slot out, check the copy, free the slot; then as if it had come over the socket.
+                // Same host: take the slot over and check it in place; then as if it had come over the socket.
                 guard let gradientPool, gradient.dtype == settings.wireDType,
                       let copy = readSlot(Int(gradient.sharedSlot), from: gradientPool, worker: worker) else {
                     if let pid = pids[worker] { gradientPool?.release(slot: Int(gradient.sharedSlot), owner: UInt32(bitPattern: pid)) }

@@ -35,9 +35,10 @@ public struct StressSettings: Sendable {
     /// Largest payload frame in bytes; default 64 MiB, so gradients up to 16 M fp32 values travel
     /// as one frame and are summed in place (training's default, 4 MiB, costs a reassembly copy).
     public var frameBytes = 64 << 20
-    /// Slots of the shared-memory gradient pool local workers write into (0: every gradient
-    /// over the socket, `--no-shm`). The pool is the same-host path training uses; its size, not
-    /// the number of workers, bounds its memory.
+    /// Whether local workers write gradients into a shared-memory pool (false: every gradient
+    /// over the socket, `--no-shm`). The pool is the same-host path training uses.
+    public var sharedMemory = true
+    /// Slots of that pool, 1…16; its size, not the number of workers, bounds its memory.
     public var sharedSlots = StressSettings.defaultSharedSlots
     /// Default pool size: four gradients. Results are summed in place from their slots, so a
     /// slot is held only until its result is added (longer when it arrived out of order).
@@ -59,7 +60,7 @@ public struct StressSettings: Sendable {
     /// Bytes the coordinator may hold at once: the sum, the window's results (plus one
     /// reassembly copy), the scratch blocks and a fixed allowance for the runtime.
     public var coordinatorEstimate: Int {
-        parameters * 4 + (window + 2 + sharedSlots) * payloadBytes + (40 << 20)
+        parameters * 4 + (window + 2 + (sharedMemory ? sharedSlots : 0)) * payloadBytes + (40 << 20)
     }
 
     /// Bytes one worker holds: a payload being sent, one being built, the runtime.
@@ -73,7 +74,9 @@ public struct StressSettings: Sendable {
         if steps < 1 { try fail("--steps \(steps): must be at least 1") }
         if shardCount < 1 { try fail("--shards \(shardCount): must be at least 1") }
         if let reorderWindow, reorderWindow < 1 { try fail("--window \(reorderWindow): must be at least 1") }
-        if sharedSlots < 0 || sharedSlots > SharedGradients.maximumSlots { try fail("--shm-slots \(sharedSlots): must be between 1 and \(SharedGradients.maximumSlots)") }
+        if sharedSlots < 1 || sharedSlots > SharedGradients.maximumSlots {
+            try fail("--shm-slots \(sharedSlots): must be between 1 and \(SharedGradients.maximumSlots) (--no-shm turns the pool off)")
+        }
         if payloadBytes > WireCodec.Limits.payloadBytes {
             try fail("--params \(parameters): a \(dtypeName) gradient of \(payloadBytes) bytes exceeds the wire limit of \(WireCodec.Limits.payloadBytes) bytes")
         }

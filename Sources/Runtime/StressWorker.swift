@@ -39,7 +39,8 @@ public final class StressWorker {
     var parameterVersion: UInt64 = .max
     var faults: ResultFaults
     var scratch: UnsafeMutableBufferPointer<Float>?
-    var pool: [PayloadBuffer] = []
+    /// Payload buffers for gradients sent over the socket, reused.
+    var payloads: [PayloadBuffer] = []
     var gradientPool: SharedGradients?
     let pid = UInt32(bitPattern: getpid())
 
@@ -56,10 +57,10 @@ public final class StressWorker {
     /// A payload buffer libzmq no longer holds (sends are zero-copy), so pages are reused
     /// instead of faulted in afresh for every gradient; at most three are kept.
     func reusablePayload(byteCount: Int) -> PayloadBuffer {
-        pool.removeAll { $0.byteCount != byteCount }
-        for index in pool.indices where isKnownUniquelyReferenced(&pool[index]) { return pool[index] }
+        payloads.removeAll { $0.byteCount != byteCount }
+        for index in payloads.indices where isKnownUniquelyReferenced(&payloads[index]) { return payloads[index] }
         let fresh = PayloadBuffer(byteCount: byteCount)
-        if pool.count < 3 { pool.append(fresh) }
+        if payloads.count < 3 { payloads.append(fresh) }
         return fresh
     }
 

@@ -47,8 +47,8 @@ struct Stress: ParsableCommand {
         settings.stragglerMinimumMs = stragglerMs
         settings.frameBytes = frameBytes
         settings.compareRaw = compareRaw
-        guard shmSlots >= 1 else { throw ValidationError("--shm-slots \(shmSlots): must be between 1 and \(SharedGradients.maximumSlots) (--no-shm turns the pool off)") }
-        settings.sharedSlots = noSharedMemory ? 0 : shmSlots
+        settings.sharedMemory = !noSharedMemory
+        settings.sharedSlots = shmSlots
         try settings.validate()
         return settings
     }
