@@ -120,6 +120,8 @@ extension Tape {
                         for j in 0..<ow {
                             let first = top + 2 * j
                             var bestValue = -Float.infinity, bestIndex = first
+                            // (The literal is promoted to the stack and unrolled: measured faster than four
+                            // written-out comparisons or an offset loop.)
                             for index in [first, first + 1, first + w, first + w + 1] where source[index] > bestValue {
                                 bestValue = source[index]; bestIndex = index
                             }
