@@ -35,20 +35,36 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "WireProtocol", dependencies: ["CChecksum"], swiftSettings: fastMath),
         .target(name: "Transport", dependencies: ["CZeroMQ", "WireProtocol"]),
-        .target(name: "Coordination", dependencies: ["WireProtocol"]),
+        .target(name: "Coordination"),
         .target(name: "CollapseMonitor"),
+        // Processes and sockets around the state machines, for any workload: the coordinator and
+        // worker hosts, child processes, shared memory, CURVE keys, faults.
         .target(
-            name: "Runtime",
+            name: "Cluster",
+            dependencies: ["Coordination", "Transport", "WireProtocol", "CKernels"],
+            swiftSettings: fastMath
+        ),
+        // What the collapse monitor measures from a model (activations, probes, step signals).
+        .target(name: "Signals", dependencies: ["CollapseMonitor", "NeuralNet", "TensorCore", "Config", "Data"], swiftSettings: fastMath),
+        // `chorus stress`: generated gradients aggregated by the cluster core and checked exactly.
+        .target(
+            name: "Stress",
+            dependencies: ["Cluster", "Coordination", "Transport", "WireProtocol", "TensorCore",
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: fastMath
+        ),
+        // Training: the session, executors, the training workloads, run output, checkpoints, the monitor hook-up.
+        .target(
+            name: "Training",
             dependencies: [
                 "TensorCore", "NeuralNet", "Optimizers", "Data", "Config", "Checkpoint",
-                "WireProtocol", "Transport", "Coordination", "CollapseMonitor", "CKernels",
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                "WireProtocol", "Transport", "Coordination", "CollapseMonitor", "CKernels", "Cluster", "Signals",
             ],
             swiftSettings: fastMath
         ),
         .executableTarget(
             name: "chorus",
-            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Training", "Stress", "Cluster", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
@@ -60,7 +76,8 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "WireProtocol"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "WireProtocol"]),
         .testTarget(name: "CollapseMonitorTests", dependencies: ["CollapseMonitor"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Runtime"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Stress", "Cluster", "Signals"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Stress", "Training", "Coordination", "Transport", "WireProtocol"]),
     ],
     swiftLanguageModes: [.v5]
 )

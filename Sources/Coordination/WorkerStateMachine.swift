@@ -4,6 +4,10 @@
 /// → `joined` ⇄ `working` (a compute request is outstanding) → `exited`. Any message from the
 /// coordinator counts as a sign of life; silence past `coordinatorTimeout` ends the worker with
 /// exit code 1 and a message naming the coordinator's address.
+///
+/// Exit codes: 0 when the coordinator ends the run, 1 when the coordinator or the parent
+/// process is gone (or an error), 2 when the coordinator refuses the worker or speaks another
+/// protocol version, 130 when the worker is interrupted (after a `leave`).
 public struct WorkerStateMachine: Sendable {
     /// Where the worker is.
     public enum State: Equatable, Sendable {
@@ -19,8 +23,8 @@ public struct WorkerStateMachine: Sendable {
         case exited
     }
 
-    /// The settings this machine runs with.
-    public let configuration: WorkerConfiguration
+    /// The settings this machine runs with (the coordinator's timeout replaces ours at welcome).
+    public private(set) var configuration: WorkerConfiguration
     /// The coordinator's address, for messages (for example `tcp://host:5555`).
     public let coordinatorAddress: String
     /// Where the worker is.
@@ -53,15 +57,23 @@ public struct WorkerStateMachine: Sendable {
             state = .joining
             lastHeardFromCoordinator = now
             return [.sendJoin(parameterVersion: parameterVersion)]
-        case let .welcome(id):
+        case let .welcome(id, coordinatorTimeout):
             heard(now)
             guard state == .joining else { return [] }
             workerID = id
+            if let coordinatorTimeout { configuration.coordinatorTimeout = coordinatorTimeout }
             state = .joined
             lastHeartbeatSent = now
             return [.sendHeartbeat]
         case let .reject(reason):
-            return exit(code: 1, "coordinator at \(coordinatorAddress) refused this worker: \(reason)")
+            return exit(code: 2, "coordinator at \(coordinatorAddress) refused this worker: \(reason)")
+        case let .protocolMismatch(received, supported):
+            return exit(code: 2, "coordinator at \(coordinatorAddress) speaks protocol version \(received), this worker \(supported); exiting")
+        case let .parentGone(pid):
+            return exit(code: 1, "parent process \(pid) is gone; exiting")
+        case .interrupted:
+            let joined = state != .connecting && state != .joining
+            return (joined ? [.sendLeave(reason: "worker interrupted")] : []) + exit(code: 130, "interrupted; exiting")
         case let .work(step, shards, version, includesParameters):
             heard(now)
             return receiveWork(step: step, shards: shards, version: version, includesParameters: includesParameters)
@@ -153,8 +165,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
 public enum WorkerEvent: Equatable, Sendable {
     /// The transport to the coordinator is up.
     case connected
-    /// The coordinator accepted the join under this id.
-    case welcome(WorkerID)
+    /// The coordinator accepted the join under this id (and may set the silence that ends the worker).
+    case welcome(WorkerID, coordinatorTimeout: Duration? = nil)
     /// The coordinator refused or removed this worker.
     case reject(reason: String)
     /// Shards of a step to compute against a parameter version; `includesParameters` when the message carried them.
@@ -165,6 +177,12 @@ public enum WorkerEvent: Equatable, Sendable {
     case computeFinished(step: Int)
     /// The coordinator ended the run.
     case shutdown(reason: String)
+    /// The coordinator speaks another protocol version.
+    case protocolMismatch(received: UInt16, supported: UInt16)
+    /// The process that started this worker is gone.
+    case parentGone(pid: Int32)
+    /// SIGINT or SIGTERM.
+    case interrupted
     /// Time passed.
     case tick
 }
@@ -175,6 +193,8 @@ public enum WorkerAction: Equatable, Sendable {
     case sendJoin(parameterVersion: UInt64?)
     /// Send a heartbeat.
     case sendHeartbeat
+    /// Tell the coordinator this worker is leaving.
+    case sendLeave(reason: String)
     /// Compute these shards and send one result per shard.
     case compute(WorkerComputation)
     /// Exit the process with this status after printing `message` (one line, to stderr when `code != 0`).

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Runtime
+import Cluster
+import Stress
+import Training
 import Transport
 import WireProtocol
 

@@ -3,7 +3,9 @@ import Checkpoint
 import Config
 import Foundation
 import NeuralNet
-import Runtime
+import Cluster
+import Stress
+import Training
 
 /// `chorus eval`: test loss and accuracy of a checkpoint.
 struct Eval: ParsableCommand {

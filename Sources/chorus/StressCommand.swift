@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Runtime
+import Cluster
+import Stress
+import Training
 import WireProtocol
 
 /// `chorus stress`: many workers, big synthetic gradients, injected faults, every aggregate checked exactly.

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Config
 import Foundation
-import Runtime
+import Cluster
+import Stress
+import Training
 
 /// Options shared by `train` and `coordinator`: what to train and how.
 struct RunOptions: ParsableArguments {

@@ -1,5 +1,7 @@
 import ArgumentParser
-import Runtime
+import Cluster
+import Stress
+import Training
 
 // OpenBLAS reads OPENBLAS_CORETYPE when it loads: pick it (and one thread) before anything else.
 BLASEnvironment.configureOrReexec()

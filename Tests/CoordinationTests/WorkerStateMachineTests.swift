@@ -92,7 +92,7 @@ import Testing
     @Test func rejectExitsWithFailureAndShutdownExitsCleanly() {
         var (rejected, now) = joinedWorker()
         #expect(rejected.handle(.reject(reason: "evicted"), now: now)
-            == [.exit(code: 1, message: "coordinator at \(address) refused this worker: evicted")])
+            == [.exit(code: 2, message: "coordinator at \(address) refused this worker: evicted")])
         var (finished, _) = joinedWorker()
         now += 1
         #expect(finished.handle(.shutdown(reason: "training complete"), now: now)

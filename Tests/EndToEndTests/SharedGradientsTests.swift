@@ -1,6 +1,9 @@
 import Foundation
 import Testing
-@testable import Runtime
+@testable import Cluster
+import Signals
+import Stress
+import Training
 import WireProtocol
 
 /// The shared-memory gradient pool, in process (coordinator and worker ends of one segment).

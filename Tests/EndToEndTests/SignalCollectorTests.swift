@@ -1,6 +1,9 @@
 import Config
 import Foundation
-import Runtime
+import Cluster
+import Signals
+import Stress
+import Training
 import TensorCore
 import Testing
 

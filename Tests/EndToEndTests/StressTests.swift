@@ -1,5 +1,8 @@
 import Foundation
-import Runtime
+import Cluster
+import Signals
+import Stress
+import Training
 import Testing
 import WireProtocol
 

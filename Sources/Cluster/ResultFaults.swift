@@ -8,17 +8,17 @@ import WireProtocol
 /// memory, before the checksum), `slow` and `delay` (sleeps), `drop` (the result is never sent)
 /// and `corrupt` (a byte garbled after the checksum, in transit or in the shared slot).
 /// `kill` is the coordinator's to carry out.
-struct ResultFaults {
+package struct ResultFaults {
     let faults: [FaultSpec]
     var rng = SystemRandomNumberGenerator()
 
-    init(_ faults: [FaultSpec]) { self.faults = faults }
+    package init(_ faults: [FaultSpec]) { self.faults = faults }
 
     /// Applies bitflip, slow and delay to a result of `count` elements, in the order the faults
     /// were given; `flip(index, bit)` flips bit `bit` of element `index` (bits 20…29 of an fp32
     /// value, 4…13 of a 16-bit one: exponent and high mantissa, so the value changes visibly).
     /// Then decides: whether to drop the result, and whether to corrupt it after checksumming.
-    mutating func apply(count: Int, width: Int = 4, flip: (Int, Int) -> Void) -> (drop: Bool, corrupt: Bool) {
+    package mutating func apply(count: Int, width: Int = 4, flip: (Int, Int) -> Void) -> (drop: Bool, corrupt: Bool) {
         var drop = false
         for fault in faults {
             switch fault.kind {
@@ -40,14 +40,14 @@ struct ResultFaults {
     }
 
     /// Garbles one byte of `bytes` in place (a shared-memory slot after its checksum).
-    mutating func garble(_ bytes: UnsafeMutableRawBufferPointer) {
+    package mutating func garble(_ bytes: UnsafeMutableRawBufferPointer) {
         guard bytes.count > 0 else { return }
         bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= 0x5A
     }
 
     /// Garbles one byte of one payload frame "in transit": a copy replaces the frame, so the
     /// buffer the checksum was computed over is left alone.
-    mutating func garble(_ frames: inout [Frame]) {
+    package mutating func garble(_ frames: inout [Frame]) {
         guard frames.count > 1 else { return }
         let index = 1 + Int.random(in: 0..<(frames.count - 1), using: &rng)
         guard frames[index].bytes.count > 0 else { return }

@@ -1,3 +1,5 @@
+import Cluster
+import Signals
 import Foundation
 
 /// Renders a run as one self-contained HTML page (inline SVG, no external assets): loss and

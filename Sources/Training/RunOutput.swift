@@ -1,4 +1,6 @@
 #if canImport(Glibc)
+import Cluster
+import Signals
 import Glibc
 #endif
 import Checkpoint

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Cluster
 import Foundation
 import Transport
 import WireProtocol
@@ -31,25 +32,38 @@ public struct StressWorkerOptions {
 /// One stress worker: the real worker's protocol (hello-join, welcome, ready-join, work ↔
 /// gradients, heartbeats, leave) with the gradient computation replaced by
 /// ``StressGradients``, and the same fault injection as `chorus worker`.
-public final class StressWorker {
+public final class StressWorker: WorkerWorkload {
     let options: StressWorkerOptions
-    let connection: WorkerConnection
-    var runID: UInt64 { connection.runID }
+    var host: WorkerHost<StressWorker>!
     var gradients: StressGradients?
-    var parameterVersion: UInt64 = .max
     var faults: ResultFaults
     var scratch: UnsafeMutableBufferPointer<Float>?
     /// Payload buffers for gradients sent over the socket, reused.
     var payloads: [PayloadBuffer] = []
     var gradientPool: SharedGradients?
     let pid = UInt32(bitPattern: getpid())
+    package let logName = "chorus stress-worker"
 
     /// Connects the DEALER socket.
-    public init(options: StressWorkerOptions) throws {
+    public convenience init(options: StressWorkerOptions) throws {
+        let context = try ZMQContext(ioThreads: 1)
+        let transport: ZMQMessageTransport
+        do {
+            transport = try ClusterSocket.dealer(context: context, endpoint: options.connect, identityPrefix: "s",
+                                                 heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs)
+        } catch {
+            throw RuntimeError.cluster("chorus stress-worker: cannot connect to \(options.connect): \(error)")
+        }
+        self.init(options: options, transport: transport, owner: context)
+    }
+
+    /// A stress worker over any transport (in-memory in tests), reading time from `clock`.
+    package init(options: StressWorkerOptions, transport: MessageTransport, owner: AnyObject? = nil, clock: @escaping () -> UInt64 = monotonicNanos) {
         self.options = options
         faults = ResultFaults(options.faults)
-        connection = try WorkerConnection(name: "chorus stress-worker", connect: options.connect, identityPrefix: "s",
-                                          heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs, parentPID: options.parentPID)
+        host = WorkerHost(workload: self, transport: transport, owner: owner, heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs,
+                          parentPID: options.parentPID, identity: WorkerIdentity(requestedWorkerID: options.workerID), clock: clock)
+        host.quiet = true
     }
 
     deinit { scratch?.deallocate() }
@@ -64,51 +78,27 @@ public final class StressWorker {
         return fresh
     }
 
-    func join(fingerprint: UInt64) throws {
-        try connection.send(.join(Join(workerName: ProcessInfo.processInfo.hostName, buildVersion: BuildInfo.version,
-                                       dataFingerprint: fingerprint, pid: getpid(), requestedWorkerID: Int32(options.workerID))))
-    }
-
     /// Runs until the coordinator ends the run; returns the exit status.
-    public func run() -> Int32 {
-        connection.run(start: { try join(fingerprint: 0) }, handle: handle)
-    }
+    public func run() -> Int32 { host.run() }
 
-    func handle(_ message: Message, runID messageRunID: UInt64) throws -> Int32? {
-        switch message {
-        case .welcome(let welcome):
-            connection.runID = messageRunID
-            if welcome.timeoutMs > 0 { connection.silenceLimitMs = Int(welcome.timeoutMs) }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(welcome.configJSON)) as? [String: Any],
-                  let stress = object["stress"] as? [String: Any], let params = stress["params"] as? Int,
-                  let seed = (stress["seed"] as? NSNumber)?.uint64Value else {
-                logLine("chorus stress-worker: the coordinator's welcome is not a stress run; exiting")
-                return 2
-            }
-            let generator = StressGradients(seed: seed, count: params)
-            gradients = generator
-            if let name = options.sharedGradients, gradientPool == nil {
-                gradientPool = try SharedGradients.open(name: name, gradientBytes: params * 2)
-            }
-            try join(fingerprint: generator.fingerprint)
-            connection.lastHeard = monotonicNanos()
-        case .reject(let reject):
-            logLine("chorus stress-worker: refused: \(reject.message)")
-            return 2
-        case .leave:
-            return 0
-        case .work(let work):
-            guard messageRunID == runID, let gradients else { return nil }
-            if work.parameters != nil { parameterVersion = work.parameterVersion }
-            guard parameterVersion == work.parameterVersion else { return nil }
-            for shard in work.shards { try compute(work: work, shard: Int(shard), gradients: gradients) }
-        default:
-            break
+    package func prepare(_ welcome: Welcome) throws -> UInt64 {
+        guard let description = try? StressDescription(json: welcome.configJSON) else {
+            throw WorkerExit(status: 2, message: "the coordinator's welcome is not a stress run; exiting")
         }
-        return nil
+        let generator = StressGradients(seed: description.seed, count: description.params)
+        gradients = generator
+        if let name = options.sharedGradients, gradientPool == nil {
+            gradientPool = try SharedGradients.open(name: name, gradientBytes: description.params * 2)
+        }
+        return generator.fingerprint
     }
 
-    func compute(work: Work, shard: Int, gradients: StressGradients) throws {
+    package func compute(_ work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {
+        guard let gradients else { return }
+        for shard in work.shards { try compute(work: work, shard: Int(shard), gradients: gradients, runID: runID, send: send) }
+    }
+
+    func compute(work: Work, shard: Int, gradients: StressGradients, runID: UInt64, send: ([Frame]) throws -> Void) throws {
         let started = monotonicNanos()
         let count = gradients.count
         let dtype = work.gradientDType
@@ -148,6 +138,23 @@ public final class StressWorker {
                                 payload: payload ?? PayloadBuffer(byteCount: 0), sharedSlot: slot, sharedCRC: crc)
         var frames = WireCodec.encode(.gradient(gradient), runID: runID, maxFrameBytes: options.frameBytes)
         if corrupt && claimed == nil { faults.garble(&frames) }
-        try connection.send(frames)
+        try send(frames)
     }
+}
+
+/// What a stress welcome carries: `{"stress": {"params": P, "seed": S}}`.
+struct StressDescription: Codable, Equatable {
+    var params: Int
+    var seed: UInt64
+
+    init(params: Int, seed: UInt64) { self.params = params; self.seed = seed }
+
+    init(json: [UInt8]) throws {
+        guard let description = try JSONDecoder().decode([String: StressDescription].self, from: Data(json))["stress"] else {
+            throw RuntimeError.invalidSetting("not a stress welcome")
+        }
+        self = description
+    }
+
+    var json: [UInt8] { Array((try? JSONEncoder().encode(["stress": self])) ?? Data()) }
 }

@@ -1,4 +1,6 @@
 #if canImport(Glibc)
+import Cluster
+import Signals
 import Glibc
 #endif
 import Checkpoint
@@ -8,11 +10,7 @@ import Foundation
 /// Where a process's run starts: building the session and choosing the executor.
 public enum Launch {
     /// A fresh random run id (never 0).
-    public static func newRunID() -> UInt64 {
-        var id: UInt64 = 0
-        while id == 0 { id = UInt64.random(in: 1...UInt64.max) }
-        return id
-    }
+    public static func newRunID() -> UInt64 { RunID.fresh() }
 
     /// Prints one clear line and exits non-zero.
     public static func fail(_ error: Error) -> Never {

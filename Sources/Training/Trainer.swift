@@ -1,4 +1,6 @@
 #if canImport(Glibc)
+import Cluster
+import Signals
 import Glibc
 #endif
 import CollapseMonitor
@@ -49,16 +51,6 @@ public final class InProcessExecutor: StepExecutor {
 
     public func reportFields() -> [String: Any] { [:] }
     public func shutdown() {}
-}
-
-/// Set by SIGINT/SIGTERM; the training loop stops at the next step boundary.
-nonisolated(unsafe) var interruptSignal: Int32 = 0
-
-/// Installs handlers so Ctrl-C ends the run cleanly (report written, workers stopped).
-public func installInterruptHandlers() {
-    signal(SIGINT) { interruptSignal = $0 }
-    signal(SIGTERM) { interruptSignal = $0 }
-    signal(SIGPIPE, SIG_IGN)
 }
 
 /// Options of a training run beyond its config.

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 
 /// What a `chorus stress` run found: correctness first, then faults, then performance.

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import Cluster
 import Glibc
 #endif
 import Foundation

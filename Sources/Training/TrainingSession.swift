@@ -1,3 +1,5 @@
+import Cluster
+import Signals
 import CollapseMonitor
 import Config
 import Foundation

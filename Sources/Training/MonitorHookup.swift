@@ -1,3 +1,5 @@
+import Cluster
+import Signals
 import CollapseMonitor
 import Config
 import Foundation
@@ -61,20 +63,21 @@ public final class MonitorHookup {
         if let remote = executor as? DistributedExecutor {
             distributed = remote
             let parameterCount = session.model.parameters.count
-            remote.shardSignals = { [unowned self] worker, shard, bytes, contribution, count in
-                guard var signals = try? ShardSignals.decode(bytes) else { return }
+            remote.shardSignals = { [unowned self] received in
+                guard var signals = try? ShardSignals.decode(received.signals) else { return }
                 // Measured here, as received: a worker with bad memory cannot misreport it.
-                signals.gradientNorm = GradientClipping.globalNorm(contribution, count: parameterCount) / Double(max(count, 1))
-                pendingShards.append((Int(worker), shard, signals))
+                signals.gradientNorm = GradientClipping.globalNorm(received.contribution, count: parameterCount) / Double(max(received.count, 1))
+                pendingShards.append((Int(received.worker), received.shard, signals))
             }
-            remote.gradientStatistics = { [unowned self] worker, _, bytes in
+            remote.gradientStatistics = { [unowned self] worker, bytes in
                 // One probe per worker and step, from whichever of its results arrives first.
                 guard !pendingProbes.contains(where: { $0.replica == Int(worker) }),
                       let probe = (try? ShardSignals.decode(bytes))?.probe else { return }
                 pendingProbes.append((Int(worker), probe))
             }
-            remote.auditMismatch = { [unowned self] step, shard, a, b, suspect in
-                monitor.recordAuditMismatch(step: step + 1, shard: shard, replicaA: Int(a), replicaB: Int(b), suspect: suspect.map { Int($0) })
+            remote.auditMismatch = { [unowned self] pair, suspect in
+                monitor.recordAuditMismatch(step: pair.step + 1, shard: pair.shard, replicaA: Int(pair.workerA), replicaB: Int(pair.workerB),
+                                            suspect: suspect.map { Int($0) })
             }
         }
         let interval = max(session.config.monitor.interval, 1)

@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Transport
+import WireProtocol
+
+/// The socket set-up every coordinator and worker of Chorus shares: no linger, ZMTP
+/// heartbeats, unbounded queues (back-pressure comes from the protocol's reorder window), and
+/// optional CURVE encryption.
+package enum ClusterSocket {
+    /// A coordinator's ROUTER on `endpoint` with its context; a clear error when the endpoint is
+    /// in use (an ipc socket someone listens on: binding would steal it) or cannot be bound.
+    package static func bindCoordinator(endpoint: String, heartbeatMs: Int, timeoutMs: Int,
+                                        curve: CurveKeys? = nil) throws -> (ZMQContext, ZMQMessageTransport) {
+        if endpoint.hasPrefix("ipc://"), ipcSocketIsLive(String(endpoint.dropFirst(6))) {
+            throw RuntimeError.cluster("cannot bind \(endpoint): in use (another process is listening on that socket); choose another endpoint")
+        }
+        let context = try ZMQContext(ioThreads: 1)
+        do {
+            return (context, try router(context: context, endpoint: endpoint, heartbeatMs: heartbeatMs, timeoutMs: timeoutMs, curve: curve))
+        } catch {
+            throw RuntimeError.cluster("cannot bind \(endpoint): \(error); is another process using it?")
+        }
+    }
+
+    /// Whether a unix socket at `path` accepts connections (someone is listening).
+    static func ipcSocketIsLive(_ path: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8.prefix(MemoryLayout.size(ofValue: address.sun_path) - 1))
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (index, byte) in bytes.enumerated() { raw[index] = byte } }
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+    }
+
+    /// A coordinator's ROUTER bound to `endpoint`.
+    package static func router(context: ZMQContext, endpoint: String, heartbeatMs: Int, timeoutMs: Int, curve: CurveKeys? = nil) throws -> ZMQMessageTransport {
+        var options: [SocketOption] = [
+            .linger(0), .heartbeatInterval(Int32(heartbeatMs)), .heartbeatTimeout(Int32(timeoutMs)), .sendHWM(0), .receiveHWM(0),
+        ]
+        if let curve { options += [.curveServer(true), .curveSecretKey(curve.secretKey)] }
+        return try ZMQMessageTransport.router(context: context, bind: endpoint, options: options)
+    }
+
+    /// A worker's DEALER connected to `endpoint` with routing id `<prefix><pid>-<random>`;
+    /// with the coordinator's CURVE public key, encrypted under a fresh key pair of its own.
+    package static func dealer(context: ZMQContext, endpoint: String, identityPrefix: String, heartbeatMs: Int, timeoutMs: Int,
+                       curveServerKey: String? = nil) throws -> ZMQMessageTransport {
+        var options: [SocketOption] = [
+            .linger(0), .routingID(PeerID("\(identityPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")),
+            .heartbeatInterval(Int32(heartbeatMs)), .heartbeatTimeout(Int32(timeoutMs)), .sendHWM(0), .receiveHWM(0),
+        ]
+        if let curveServerKey {
+            let mine = try CurveKeys.generate()
+            options += [.curveServerKey(curveServerKey), .curvePublicKey(mine.publicKey), .curveSecretKey(mine.secretKey)]
+        }
+        return try ZMQMessageTransport.dealer(context: context, connect: endpoint, options: options)
+    }
+}

@@ -1,0 +1,412 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Coordination
+import Foundation
+import Transport
+import WireProtocol
+
+/// How a coordinator host runs besides its state machine's configuration.
+package struct HostOptions: Sendable {
+    /// This run's id: messages carrying another are refused.
+    package var runID: UInt64
+    /// Heartbeat interval and worker silence limit, sent to workers in the welcome.
+    package var heartbeatMs: Int
+    package var timeoutMs: Int
+    /// Replace local worker processes that die.
+    package var respawn = true
+    /// `kill` faults: SIGKILL the process in a child slot once it holds work for a step.
+    package var killFaults: [FaultSpec] = []
+    /// Deaths of local workers that no `kill` fault caused, before the run gives up.
+    package var respawnBudget = 64
+
+    package init(runID: UInt64, heartbeatMs: Int, timeoutMs: Int) {
+        self.runID = runID
+        self.heartbeatMs = heartbeatMs
+        self.timeoutMs = timeoutMs
+    }
+}
+
+/// The coordinator's process around a `CoordinatorStateMachine`, for any workload: the one
+/// thread that owns the socket turns wire messages into events and the machine's actions into
+/// messages; it runs the join handshake (hello → welcome → ready join), hands out worker ids
+/// (never reused), starts, watches and replaces local worker processes, injects `kill` faults,
+/// holds results until the machine releases them in shard order, and shuts everything down.
+///
+/// It talks through any `MessageTransport` and reads time from `clock`, so tests run a whole
+/// cluster in one process over ``InMemoryHub`` with a manual clock. Lifecycle in docs/protocol.md.
+package final class CoordinatorHost<Workload: CoordinatorWorkload> {
+    unowned let workload: Workload
+    package let options: HostOptions
+    package let transport: MessageTransport
+    /// Kept alive as long as the transport (a ZeroMQ context).
+    let owner: AnyObject?
+    package private(set) var machine: CoordinatorStateMachine
+    package let children: ChildProcesses?
+    /// The same-host gradient pool, whose slots a reaped child may still hold.
+    package let gradientPool: SharedGradients?
+    package let clock: () -> UInt64
+
+    package private(set) var members: [WorkerID: Member] = [:]
+    var workersByPeer: [PeerID: WorkerID] = [:]
+    var pending: [PeerID: WorkerID] = [:]
+    var assignedIDs = Set<WorkerID>()
+    var nextWorkerID: WorkerID
+    var results: [ResultToken: Workload.Result] = [:]
+    var nextToken: ResultToken = 1
+    package private(set) var started = false
+    package private(set) var stepDone = false
+    var stopping = false
+    var failure: Error?
+    var lastTick: UInt64 = 0
+    /// Pids SIGKILLed by a `kill` fault (their deaths do not count against the respawn budget).
+    var faultKilled = Set<Int32>()
+    var unplannedDeaths = 0
+
+    // Counters for reports.
+    package private(set) var wireBytesSent = 0, wireBytesReceived = 0
+    package private(set) var dropped = 0, corruptPayloads = 0, restarts = 0, auditMismatches = 0
+    package private(set) var kills: [(step: Int, slot: Int)] = []
+    var droppedReasons: [String: Int] = [:]
+
+    /// Called on an audit mismatch, after the state machine was told.
+    package var onAuditMismatch: ((AuditPair) -> Void)?
+
+    package init(workload: Workload, transport: MessageTransport, owner: AnyObject? = nil,
+                 configuration: CoordinatorConfiguration, options: HostOptions, children: ChildProcesses? = nil,
+                 gradientPool: SharedGradients? = nil, clock: @escaping () -> UInt64 = monotonicNanos) throws {
+        self.workload = workload
+        self.transport = transport
+        self.owner = owner
+        self.options = options
+        self.children = children
+        self.gradientPool = gradientPool
+        self.clock = clock
+        nextWorkerID = WorkerID(configuration.expectedWorkers)
+        machine = try CoordinatorStateMachine(configuration: configuration, now: clock())
+    }
+
+    /// The endpoint workers connect to.
+    package var endpoint: String { transport.endpoint }
+    /// Workers taking part now.
+    package var liveWorkers: [WorkerID] { machine.liveWorkers }
+
+    // MARK: Running
+
+    /// Starts `count` local worker processes in slots 0..<count, each asking for the id of its slot.
+    package func spawnChildren(_ count: Int) throws {
+        for slot in 0..<count { try spawn(slot: slot, requestID: slot) }
+    }
+
+    func spawn(slot: Int, requestID: Int) throws {
+        guard let children else { return }
+        try children.spawn(arguments: workload.childArguments(endpoint: endpoint, requestID: requestID, slot: slot), index: slot)
+    }
+
+    /// Pumps until the state machine starts the run (the expected workers joined).
+    package func waitForStart() throws {
+        while !started {
+            try pump(timeoutMs: 50)
+            try checkFailure(while: "waiting for workers")
+        }
+    }
+
+    /// Runs global step `step` against `parameterVersion` until its last result is released;
+    /// `whileWaiting` runs between pumps (progress lines).
+    package func runStep(_ step: Int, parameterVersion: UInt64, whileWaiting: (() -> Void)? = nil) throws {
+        try beginStep(step, parameterVersion: parameterVersion)
+        while !stepDone {
+            try checkFailure(while: "at step \(step)")
+            try pump(timeoutMs: 10)
+            whileWaiting?()
+        }
+        try checkFailure(while: "at step \(step)")
+    }
+
+    /// Starts `step` (for tests that interleave the host with in-process workers).
+    package func beginStep(_ step: Int, parameterVersion: UInt64) throws {
+        stepDone = false
+        let actions: [CoordinatorAction]
+        do { actions = try machine.beginStep(step, parameterVersion: parameterVersion, now: clock()) } catch {
+            throw RuntimeError.cluster("\(workload.logName): \(error)")
+        }
+        try perform(actions)
+    }
+
+    func checkFailure(while what: String) throws {
+        if let failure { throw failure }
+        if interruptSignal != 0 { throw RuntimeError.cluster("interrupted by signal \(interruptSignal) \(what)") }
+    }
+
+    /// Receives and handles messages for up to `timeoutMs` (0: only what is queued), then runs
+    /// timers at most every 20 ms of the clock.
+    package func pump(timeoutMs: Int) throws {
+        var waited = false
+        while !stepDone || !started {
+            let received: (peer: PeerID?, frames: [Frame])?
+            do { received = try transport.receive(timeoutMs: waited ? 0 : timeoutMs) } catch {
+                throw RuntimeError.cluster("\(workload.logName) socket: \(error)")
+            }
+            waited = true
+            guard let (peer, frames) = received else { break }
+            wireBytesReceived += frames.reduce(0) { $0 + $1.count }
+            if let peer { try handle(frames, from: peer) }
+        }
+        let now = clock()
+        if now &- lastTick > 20_000_000 {
+            lastTick = now
+            try watchChildren()
+            try perform(machine.handle(.tick, now: now))
+        }
+    }
+
+    func handle(_ frames: [Frame], from peer: PeerID) throws {
+        let decoded: (runID: UInt64, message: Message)
+        do { decoded = try WireCodec.decode(frames: frames) } catch {
+            if case let .payloadChecksumMismatch(kind, step, shard, _, _) = error, kind == .gradient,
+               let worker = workersByPeer[peer], let shard {
+                workload.corruptPayloadArrived(byteCount: frames.dropFirst().reduce(0) { $0 + $1.count })
+                try corrupt(worker, step: Int(step), shard: Int(shard), "corrupted gradient payload for step \(step) shard \(shard) (checksum mismatch)")
+            } else {
+                drop("malformed message from \(peer): \(error)")
+            }
+            return
+        }
+        let (messageRunID, message) = decoded
+        if case .join(let join) = message { return try handleJoin(join, runID: messageRunID, peer: peer) }
+        guard messageRunID == options.runID else {
+            drop("message from another run (run id \(messageRunID), this run is \(options.runID)) from \(peer)")
+            if messageRunID != 0 {
+                try? send(.reject(Reject(code: .wrongRun, message: "this coordinator runs run \(options.runID); your run \(messageRunID) is over")), to: peer)
+            }
+            return
+        }
+        guard let worker = workersByPeer[peer], let member = members[worker] else {
+            return drop("\(message.kind) from unknown peer \(peer)")
+        }
+        let now = clock()
+        switch message {
+        case .gradient(let gradient):
+            switch workload.accept(gradient, from: member) {
+            case .accepted(let result):
+                let token = nextToken
+                nextToken += 1
+                results[token] = result
+                try perform(machine.handle(.shardResult(worker, step: Int(gradient.step), shard: Int(gradient.shard), token: token), now: now))
+            case .corrupt(let reason):
+                try corrupt(worker, step: Int(gradient.step), shard: Int(gradient.shard), reason)
+            case .invalid(let reason):
+                drop(reason)
+                try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
+            }
+        case .heartbeat: try perform(machine.handle(.heartbeat(worker), now: now))
+        case .leave(let leave):
+            logLine("\(workload.logName): worker \(worker) left: \(leave.reason)")
+            forget(worker)
+            try perform(machine.handle(.workerLeft(worker), now: now))
+        default: drop("unexpected \(message.kind) from worker \(worker)")
+        }
+    }
+
+    func corrupt(_ worker: WorkerID, step: Int, shard: Int, _ reason: String) throws {
+        corruptPayloads += 1
+        if corruptPayloads <= 3 { logLine("\(workload.logName): worker \(worker): \(reason); recomputing") }
+        try perform(machine.handle(.corruptResult(worker, step: step, shard: shard), now: clock()))
+    }
+
+    func drop(_ reason: String) {
+        dropped += 1
+        let key = String(reason.prefix(40))
+        droppedReasons[key, default: 0] += 1
+        if droppedReasons[key]! <= 3 { logLine("\(workload.logName): dropped \(reason)") }
+    }
+
+    // MARK: Membership
+
+    func handleJoin(_ join: Join, runID messageRunID: UInt64, peer: PeerID) throws {
+        func reject(_ code: RejectCode, _ text: String) {
+            logLine("\(workload.logName): refused worker \(join.workerName) (pid \(join.pid)): \(text)")
+            try? send(.reject(Reject(code: code, message: text)), to: peer)
+            pending[peer] = nil
+        }
+        guard join.protocolVersion == WireProtocol.protocolVersion else {
+            return reject(.versionMismatch, "worker speaks protocol version \(join.protocolVersion), coordinator \(WireProtocol.protocolVersion)")
+        }
+        guard join.buildVersion == BuildInfo.version else {
+            return reject(.versionMismatch, "worker build \(join.buildVersion) differs from coordinator build \(BuildInfo.version)")
+        }
+        if messageRunID == 0 {
+            // Hello: an id (the one asked for when it was never handed out) and the welcome.
+            let requested = WorkerID(clamping: max(join.requestedWorkerID, 0))
+            var id: WorkerID
+            if join.requestedWorkerID >= 0, !assignedIDs.contains(requested) { id = requested } else {
+                id = nextWorkerID
+                while assignedIDs.contains(id) { id += 1 }
+                nextWorkerID = id + 1
+            }
+            assignedIDs.insert(id)
+            pending[peer] = id
+            let payload = workload.welcomePayload
+            try? send(.welcome(Welcome(workerID: id, configJSON: payload.configJSON, configHash: payload.configHash,
+                                       heartbeatIntervalMs: UInt32(options.heartbeatMs), timeoutMs: UInt32(options.timeoutMs),
+                                       parameterVersion: payload.parameterVersion)), to: peer)
+            return
+        }
+        guard messageRunID == options.runID else {
+            return reject(.wrongRun, "worker belongs to run \(messageRunID); this coordinator runs \(options.runID)")
+        }
+        guard let id = pending.removeValue(forKey: peer) else { return reject(.other, "join without a welcome; reconnect") }
+        if let (code, text) = workload.refusal(ofReady: join) { return reject(code, text) }
+        let slot = children?.children.first(where: { $0.pid == join.pid })?.index
+        members[id] = Member(id: id, peer: peer, pid: join.pid, slot: slot)
+        workersByPeer[peer] = id
+        logLine("\(workload.logName): worker \(id) joined (\(join.workerName), pid \(join.pid))")
+        try perform(machine.handle(.workerJoined(id), now: clock()))
+    }
+
+    func forget(_ worker: WorkerID) {
+        if let member = members.removeValue(forKey: worker) { workersByPeer[member.peer] = nil }
+    }
+
+    /// Stops sending work to `worker` and ends its process if it is a local one (the monitor's
+    /// answer to a faulty replica).
+    package func evict(worker: WorkerID, reason: String) {
+        guard let member = members[worker] else { return }
+        try? send(.leave(Leave(reason: "evicted: \(reason)")), to: member.peer)
+        if member.isLocalChild { children?.signal(member.pid, SIGTERM) }
+        forget(worker)
+        try? perform(machine.handle(.workerLeft(worker), now: clock()))
+    }
+
+    /// Notices local workers that died, tells the state machine at once, and starts replacements.
+    func watchChildren() throws {
+        guard let children else { return }
+        for (child, status) in children.reapExited() { try childExited(child, status: status) }
+    }
+
+    /// A worker process is gone: its shards go to the others and its slot gets a new process.
+    func childExited(_ child: ChildProcesses.Child, status: String) throws {
+        // Reaped, so nothing can still write the slots it held.
+        gradientPool?.releaseAll(owner: UInt32(bitPattern: child.pid))
+        let worker = members.values.first(where: { $0.pid == child.pid && $0.isLocalChild })?.id
+        logLine("\(workload.logName): worker process \(child.pid)\(worker.map { " (worker \($0))" } ?? "") \(status)")
+        if let worker {
+            forget(worker)
+            try perform(machine.handle(.workerLeft(worker), now: clock()))
+        }
+        guard options.respawn, !stopping, interruptSignal == 0 else { return }
+        if faultKilled.remove(child.pid) == nil {
+            unplannedDeaths += 1
+            guard unplannedDeaths <= options.respawnBudget else {
+                throw RuntimeError.cluster("worker processes keep dying (last: pid \(child.pid) \(status)); giving up after \(unplannedDeaths) deaths that no --fault caused")
+            }
+        }
+        restarts += 1
+        try spawn(slot: child.index, requestID: -1)
+    }
+
+    // MARK: Actions
+
+    func send(_ message: Message, to peer: PeerID) throws {
+        let frames = WireCodec.encode(message, runID: options.runID)
+        try transport.send(frames, to: peer)
+        wireBytesSent += frames.reduce(0) { $0 + $1.count }
+    }
+
+    func send(_ message: Message, to worker: WorkerID) {
+        if let member = members[worker] { try? send(message, to: member.peer) }
+    }
+
+    /// Carries out the state machine's actions in order.
+    func perform(_ actions: [CoordinatorAction]) throws {
+        for action in actions {
+            switch action {
+            case .welcome: break
+            case .startTraining: started = true
+            case let .reject(worker, reason): send(.reject(Reject(code: .other, message: reason)), to: worker)
+            case .sendWork(let assignment): try sendWork(assignment)
+            case .heartbeat(let targets):
+                let beat = Message.heartbeat(Heartbeat(sequence: workload.heartbeatSequence, sentAtNanos: clock()))
+                for worker in targets { send(beat, to: worker) }
+            case .aggregate(let aggregation):
+                let held = aggregation.retainForAudit ? results[aggregation.token] : results.removeValue(forKey: aggregation.token)
+                if let held { workload.aggregate(held, aggregation) }
+            case .discard(let discard): results[discard.token] = nil
+            case .auditPair(let pair): try audit(pair)
+            case let .auditAbandoned(_, _, token): if let token { results[token] = nil }
+            case .stepComplete: stepDone = true
+            case let .evict(worker, reason):
+                logLine("\(workload.logName): evicted worker \(worker): \(reason)")
+                send(.leave(Leave(reason: "evicted: \(reason)")), to: worker)
+                forget(worker)
+            case .shutdown(let targets):
+                for worker in targets { send(.leave(Leave(reason: workload.finishedReason)), to: worker) }
+            case .fail(let error):
+                failure = RuntimeError.cluster("\(workload.logName): \(error)")
+            }
+        }
+    }
+
+    func audit(_ pair: AuditPair) throws {
+        defer { results[pair.tokenA] = nil; results[pair.tokenB] = nil }
+        guard let a = results[pair.tokenA], let b = results[pair.tokenB], workload.auditDiffers(a, b, pair) else { return }
+        auditMismatches += 1
+        onAuditMismatch?(pair)
+        try perform(machine.handle(.auditMismatch(step: pair.step, shard: pair.shard, workerA: pair.workerA, workerB: pair.workerB), now: clock()))
+    }
+
+    func sendWork(_ assignment: WorkAssignment) throws {
+        guard let member = members[assignment.worker] else { return }
+        let work = workload.work(for: assignment, member: member)
+        do {
+            try send(.work(work), to: member.peer)
+        } catch {
+            logLine("\(workload.logName): worker \(assignment.worker) unreachable (\(error)); evicting")
+            forget(assignment.worker)
+            try perform(machine.handle(.workerLeft(assignment.worker), now: clock()))
+            return
+        }
+        if assignment.includeParameters {
+            workload.delivered(work, to: member)
+            try perform(machine.handle(.parametersDelivered(assignment.worker, version: assignment.parameterVersion), now: clock()))
+        }
+        try injectKill(assignment, member: member)
+    }
+
+    /// `kill` faults: a real SIGKILL once the process in the fault's slot holds work for the
+    /// step (once per step and slot), reaped and replaced at once so every kill is followed by
+    /// a restart, the last step's too.
+    func injectKill(_ assignment: WorkAssignment, member: Member) throws {
+        guard let slot = member.slot, let children else { return }
+        for fault in options.killFaults where fault.kind == .kill && fault.worker == slot {
+            let due = fault.step == assignment.step || (fault.every.map { assignment.step > 0 && assignment.step % $0 == 0 } ?? false)
+            guard due, !kills.contains(where: { $0.step == assignment.step && $0.slot == slot }) else { continue }
+            kills.append((assignment.step, slot))
+            logLine("\(workload.logName): fault: SIGKILL worker \(slot) (pid \(member.pid)) at step \(assignment.step)")
+            kill(member.pid, SIGKILL)
+            faultKilled.insert(member.pid)
+            if let (child, status) = children.reap(pid: member.pid) { try childExited(child, status: status) }
+        }
+    }
+
+    /// Ends the run: the state machine finishes, every worker gets a `leave`, local processes
+    /// get a second to exit on their own before SIGTERM/SIGKILL, the socket closes and an ipc
+    /// socket file is removed.
+    package func shutdown() {
+        guard !stopping else { return }
+        stopping = true
+        if machine.phase == .running || machine.phase == .waitingForWorkers { try? perform(machine.finish(now: clock())) }
+        for member in members.values { try? send(.leave(Leave(reason: workload.finishedReason)), to: member.peer) }
+        if let children {
+            let deadline = monotonicNanos() + 1_000_000_000
+            while !children.children.isEmpty && monotonicNanos() < deadline {
+                _ = children.reapExited()
+                usleep(10_000)
+            }
+            children.stopAll(grace: 1)
+        }
+        results.removeAll()
+        transport.close()
+        if endpoint.hasPrefix("ipc://") { unlink(String(endpoint.dropFirst(6))) }
+    }
+}

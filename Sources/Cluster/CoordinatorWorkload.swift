@@ -1,0 +1,66 @@
+import Coordination
+import WireProtocol
+
+/// What a ``CoordinatorHost`` asks of the work it coordinates: training (the model's
+/// gradients) or `chorus stress` (generated gradients checked exactly). The host owns the
+/// socket, the handshake, membership, child processes and the state machine; a workload says
+/// what a welcome carries, what work looks like, what to make of a result, and how to sum one.
+///
+/// Every method is called on the host's one thread.
+package protocol CoordinatorWorkload: AnyObject {
+    /// A result the host holds until the state machine releases it in shard order.
+    associatedtype Result
+
+    /// Log-line prefix: `chorus coordinator`, `chorus stress`.
+    var logName: String { get }
+    /// The reason in the `leave` every worker gets when the run ends.
+    var finishedReason: String { get }
+    /// The sequence number the coordinator's heartbeats carry.
+    var heartbeatSequence: UInt64 { get }
+    /// What a welcome carries besides the worker id and the timeouts: the config (or the
+    /// workload's description), its hash, and the parameter version.
+    var welcomePayload: (configJSON: [UInt8], configHash: UInt64, parameterVersion: UInt64) { get }
+
+    /// Why a worker's ready join (after the welcome) is refused, or nil to take it in.
+    func refusal(ofReady join: Join) -> (code: RejectCode, message: String)?
+    /// The `chorus` arguments of a local worker process for `endpoint`, asking for `requestID` (−1: any).
+    func childArguments(endpoint: String, requestID: Int, slot: Int) -> [String]
+    /// The work message for `assignment` (parameters included when the assignment says so).
+    func work(for assignment: WorkAssignment, member: Member) -> Work
+    /// Called after a work message that carried (or named) parameters went out.
+    func delivered(_ work: Work, to member: Member)
+    /// Reads a gradient from `member` into a result, or says why it is corrupt or malformed.
+    func accept(_ gradient: Gradient, from member: Member) -> GradientIntake<Result>
+    /// Uses a result released in shard order.
+    func aggregate(_ result: Result, _ aggregation: Aggregation)
+    /// Compares an audit's two results; true when they differ (the host tells the state machine).
+    func auditDiffers(_ a: Result, _ b: Result, _ pair: AuditPair) -> Bool
+    /// Counts the payload bytes of a gradient whose checksum failed on the socket.
+    func corruptPayloadArrived(byteCount: Int)
+}
+
+extension CoordinatorWorkload {
+    package func corruptPayloadArrived(byteCount: Int) {}
+}
+
+/// What a workload made of a gradient message.
+package enum GradientIntake<Result> {
+    /// Intact: hold it until it is released.
+    case accepted(Result)
+    /// Its checksum failed: count it and recompute the shard.
+    case corrupt(String)
+    /// It is not what this run's gradients look like (size, type, a slot the worker does not
+    /// hold): drop it and recompute the shard.
+    case invalid(String)
+}
+
+/// A worker the host took in: its id, socket peer, process and, for a local child, the slot it was started in.
+package struct Member: Sendable {
+    package let id: WorkerID
+    package let peer: PeerID
+    package let pid: Int32
+    /// The child-process slot (0..<N) of a worker this coordinator started; nil for others.
+    package let slot: Int?
+    /// Whether this coordinator started the process (it shares this host's memory).
+    package var isLocalChild: Bool { slot != nil }
+}

@@ -1,0 +1,310 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Cluster
+import Signals
+import Config
+import Coordination
+import Foundation
+import NeuralNet
+import TensorCore
+import Transport
+import WireProtocol
+
+/// A shard result as the coordinator received it, handed to the monitor when it is aggregated.
+public struct ReceivedShard {
+    /// The worker that computed it.
+    public let worker: WorkerID
+    public let shard: Int
+    /// The monitor's statistics blob the worker sent with it.
+    public let signals: [UInt8]
+    /// The contribution as received (gradient, then batch-norm statistics).
+    public let contribution: UnsafePointer<Float>
+    /// Examples in the shard.
+    public let count: Int
+}
+
+/// The coordinator's side of distributed training: the training workload of a
+/// ``CoordinatorHost`` (which owns the socket, the handshake, membership and the worker
+/// processes). It sends each step's parameters (shared memory for local workers, the socket for
+/// the others), reads gradients into tensors, adds them to the session in the order the state
+/// machine releases them (shard order), and settles audits by computing the shard itself.
+public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
+    package struct Result { let contribution: TensorStorage; let outcome: ShardOutcome; let signals: [UInt8] }
+
+    let session: TrainingSession
+    let settings: ClusterSettings
+    var host: CoordinatorHost<DistributedExecutor>!
+    let faults: [FaultSpec]
+    let dataFingerprint: UInt64
+    let configJSON: [UInt8]
+    let configHash: UInt64
+    var parameterPayload: PayloadBuffer?
+    var parameterPayloadVersion: UInt64 = .max
+    /// The same-host fast path: parameters for local workers (nil with --no-shm or no children).
+    let sharedParameters: SharedParameters?
+    /// The pool local workers write gradients into (nil with --no-shm or no children, or when it did not fit).
+    let gradientPool: SharedGradients?
+    var sharedVersion: UInt64 = .max
+
+    // Counters for report.json (the host counts the rest).
+    var bytesSent = 0, bytesReceived = 0, sharedBytes = 0, sharedGradientBytes = 0
+    /// Where the coordinator's time goes, in nanoseconds summed over the run.
+    var timing = CoordinatorTiming()
+    /// Computes audited shards at the coordinator when two workers disagree (made on first use).
+    var refereeComputer: ShardComputer?
+
+    /// Called for every aggregated shard.
+    public var shardSignals: ((ReceivedShard) -> Void)?
+    /// Called on an audit mismatch with the pair and the worker the coordinator's own
+    /// computation of the shard disagrees with, when it agrees with the other.
+    public var auditMismatch: ((AuditPair, WorkerID?) -> Void)?
+    /// Called with (worker, statistics) for every intact gradient of the current probe step,
+    /// aggregated or not (a straggler copy or an audit copy still carries its worker's probe).
+    public var gradientStatistics: ((WorkerID, [UInt8]) -> Void)?
+
+    public var workerCount: Int { host.liveWorkers.count }
+
+    package init(session: TrainingSession, settings: ClusterSettings, runID: UInt64, transport: MessageTransport, owner: AnyObject?,
+                 expect: Int, children: ChildProcesses?, faults: [FaultSpec], clock: @escaping () -> UInt64 = monotonicNanos) throws {
+        self.session = session
+        self.settings = settings
+        self.faults = faults
+        var configuration = CoordinatorConfiguration(shardCount: session.shards, expectedWorkers: max(expect, 1))
+        configuration.heartbeatInterval = .milliseconds(settings.heartbeatMs)
+        configuration.workerTimeout = .milliseconds(settings.timeoutMs)
+        configuration.noWorkerTimeout = .milliseconds(settings.noWorkerTimeoutMs)
+        configuration.startTimeout = .milliseconds(settings.startTimeoutMs)
+        configuration.auditEvery = settings.auditEvery
+        if let straggler = settings.stragglerMs { configuration.stragglerDeadline = .milliseconds(straggler) }
+        var parameters: SharedParameters?, pool: SharedGradients?
+        if children != nil && settings.sharedMemory {
+            SharedGradients.removeOrphanedSegments()
+            parameters = try? SharedParameters.create(name: "/chorus-\(getpid())-\(runID % 1_000_000)",
+                                                      count: session.model.parameters.count)
+            do {
+                pool = try SharedGradients.create(
+                    name: "/chorus-\(getpid())-\(runID % 1_000_000)-g", gradientBytes: session.model.contributionCount * 4,
+                    slots: SharedGradients.slots(shards: session.shards, workers: max(expect, 1)))
+            } catch {
+                logLine("chorus coordinator: local workers send gradients over the socket: \(error)")
+            }
+        }
+        sharedParameters = parameters
+        gradientPool = pool
+        dataFingerprint = session.data.fingerprint()
+        configJSON = Array(session.config.jsonData())
+        configHash = session.config.canonicalHash()
+        var options = HostOptions(runID: runID, heartbeatMs: settings.heartbeatMs, timeoutMs: settings.timeoutMs)
+        options.respawn = settings.respawn
+        options.killFaults = faults.filter { $0.kind == .kill }
+        host = try CoordinatorHost(workload: self, transport: transport, owner: owner, configuration: configuration, options: options,
+                                   children: children, gradientPool: pool, clock: clock)
+    }
+
+    /// Binds `endpoint` over ZeroMQ.
+    convenience init(session: TrainingSession, settings: ClusterSettings, runID: UInt64, endpoint: String, expect: Int,
+                     children: ChildProcesses?, faults: [FaultSpec]) throws {
+        let (context, transport) = try ClusterSocket.bindCoordinator(endpoint: endpoint, heartbeatMs: settings.heartbeatMs,
+                                                                     timeoutMs: settings.timeoutMs, curve: settings.curve)
+        try self.init(session: session, settings: settings, runID: runID, transport: transport, owner: context,
+                      expect: expect, children: children, faults: faults)
+    }
+
+    /// The endpoint workers connect to.
+    public var endpoint: String { host.endpoint }
+
+    /// `chorus train --workers N`: binds a local endpoint, starts N worker processes and
+    /// waits until they have joined.
+    public static func launchLocal(session: TrainingSession, workers: Int, faults: [FaultSpec], runID: UInt64,
+                                   settings: ClusterSettings) throws -> DistributedExecutor {
+        let endpoint = settings.endpoint ?? (settings.localTCP ? "tcp://127.0.0.1:*" : "ipc:///tmp/chorus-\(getpid())-\(runID % 1_000_000).sock")
+        let executor = try DistributedExecutor(session: session, settings: settings, runID: runID, endpoint: endpoint,
+                                               expect: workers, children: ChildProcesses(), faults: faults)
+        try executor.host.spawnChildren(workers)
+        try executor.host.waitForStart()
+        return executor
+    }
+
+    /// `chorus coordinator --bind … --expect N`.
+    public static func bind(session: TrainingSession, endpoint: String, expect: Int, runID: UInt64,
+                            settings: ClusterSettings) throws -> DistributedExecutor {
+        let executor = try DistributedExecutor(session: session, settings: settings, runID: runID, endpoint: endpoint,
+                                               expect: expect, children: nil, faults: [])
+        logLine("chorus coordinator: listening on \(executor.endpoint), waiting for \(expect) worker(s)")
+        try executor.host.waitForStart()
+        return executor
+    }
+
+    // MARK: Steps
+
+    public func execute(session: TrainingSession) throws {
+        let stepStarted = monotonicNanos()
+        defer { timing.steps += 1; timing.stepNanos += monotonicNanos() - stepStarted }
+        let version = UInt64(session.globalStep)
+        if let shared = sharedParameters, sharedVersion != version {
+            let copyStarted = monotonicNanos()
+            shared.write(version: version, from: session.model.parameters.values.pointer)
+            sharedVersion = version
+            timing.parameterCopyNanos += monotonicNanos() - copyStarted
+        }
+        if needsSocketParameters { makeParameterPayload(version: version) }
+        try host.runStep(session.globalStep, parameterVersion: version)
+    }
+
+    /// Stops sending work to `worker` (the monitor's rollback for a faulty replica).
+    public func evict(worker: WorkerID, reason: String) { host.evict(worker: worker, reason: reason) }
+
+    public func shutdown() { host.shutdown() }
+
+    /// Whether the workers evaluate the probe batch at global step `step`.
+    func isProbeStep(_ step: Int) -> Bool { settings.probeEvery > 0 && step % settings.probeEvery == 0 }
+
+    /// Copies the current parameters into the socket payload for `version`, once per version.
+    func makeParameterPayload(version: UInt64) {
+        guard parameterPayloadVersion != version else { return }
+        let copyStarted = monotonicNanos()
+        defer { timing.parameterCopyNanos += monotonicNanos() - copyStarted }
+        parameterPayload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: session.model.parameters.values.pointer,
+                                                                        count: session.model.parameters.count * 4))
+        parameterPayloadVersion = version
+    }
+
+    /// Whether some live worker reads its parameters from the socket (not shared memory).
+    var needsSocketParameters: Bool {
+        sharedParameters == nil || host.members.values.contains { !usesSharedMemory($0) }
+    }
+
+    /// Local children (processes this coordinator spawned) read parameters from shared memory.
+    func usesSharedMemory(_ member: Member) -> Bool { sharedParameters != nil && member.isLocalChild }
+
+    // MARK: CoordinatorWorkload
+
+    package let logName = "chorus coordinator"
+    package let finishedReason = "run finished"
+    package var heartbeatSequence: UInt64 { UInt64(session.globalStep) }
+    package var welcomePayload: (configJSON: [UInt8], configHash: UInt64, parameterVersion: UInt64) {
+        (configJSON, configHash, UInt64(session.globalStep))
+    }
+
+    package func refusal(ofReady join: Join) -> (code: RejectCode, message: String)? {
+        guard join.dataFingerprint != dataFingerprint else { return nil }
+        return (.dataMismatch, String(format: "worker's data fingerprint %016llx differs from the coordinator's %016llx: the worker reads other data", join.dataFingerprint, dataFingerprint))
+    }
+
+    package func childArguments(endpoint: String, requestID: Int, slot: Int) -> [String] {
+        var arguments = ["worker", "--connect", endpoint, "--parent-pid", String(getpid()), "--quiet",
+                         "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs)]
+        if requestID >= 0 { arguments += ["--worker-id", String(requestID)] }
+        // "=": a Z85 key may start with "-", which would read as an option.
+        if let curve = settings.curve { arguments += ["--curve-server-key=\(curve.publicKey)"] }
+        if let shared = sharedParameters { arguments += ["--shared-parameters", shared.name] }
+        if let pool = gradientPool { arguments += ["--shared-gradients", pool.name] }
+        for fault in faults where fault.worker == slot && fault.kind != .kill { arguments += ["--fault", fault.description] }
+        return arguments
+    }
+
+    package func work(for assignment: WorkAssignment, member: Member) -> Work {
+        let (epoch, stepInEpoch) = session.plan.position(globalStep: assignment.step)
+        let shared = usesSharedMemory(member) && assignment.parameterVersion == sharedVersion
+        var flags: WorkFlags = isProbeStep(assignment.step) ? [.probe] : []
+        if shared { flags.insert(.sharedParameters) }
+        // A worker that joined this step without shared memory may need the payload only now.
+        if !shared && assignment.includeParameters { makeParameterPayload(version: assignment.parameterVersion) }
+        return Work(step: UInt64(assignment.step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),
+                    parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
+                    shardCount: UInt32(session.shards), flags: flags, gradientDType: settings.wireDType,
+                    parameters: assignment.includeParameters && !shared ? parameterPayload : nil)
+    }
+
+    package func delivered(_ work: Work, to member: Member) {
+        if work.flags.contains(.sharedParameters) { sharedBytes += session.model.parameters.count * 4 } else { bytesSent += work.parameters?.byteCount ?? 0 }
+    }
+
+    package func accept(_ gradient: Gradient, from member: Member) -> GradientIntake<Result> {
+        let count = session.model.contributionCount
+        let decodeStarted = monotonicNanos()
+        let storage = TensorStorage(count: count, zeroed: false)
+        let values = UnsafeMutableBufferPointer(start: storage.pointer, count: count)
+        if gradient.sharedSlot != Gradient.inline {
+            let byteCount = count * gradient.dtype.byteWidth
+            let slot = Int(gradient.sharedSlot), owner = UInt32(bitPattern: member.pid)
+            guard member.isLocalChild, let segment = gradientPool, segment.bytes(slot: slot, byteCount: byteCount) != nil,
+                  segment.owner(ofSlot: slot) == owner else {
+                return .invalid("shared-memory gradient (slot \(gradient.sharedSlot)) from worker \(member.id), which holds no such slot")
+            }
+            // Copy first, then checksum the copy: what is aggregated is what the worker checksummed.
+            // Then the slot is free for the next result, whatever becomes of this one.
+            let crc: UInt32?
+            if gradient.dtype == .fp32 {
+                crc = segment.copy(slot: slot, byteCount: byteCount, into: UnsafeMutableRawPointer(storage.pointer))
+            } else {
+                let copy = PayloadBuffer(byteCount: byteCount)
+                crc = segment.copy(slot: slot, byteCount: byteCount, into: copy.baseAddress)
+                copy.decode(as: gradient.dtype, into: values)
+            }
+            segment.release(slot: slot, owner: owner)
+            guard crc == gradient.sharedCRC else {
+                return .corrupt("corrupted shared-memory gradient for step \(gradient.step) shard \(gradient.shard) (checksum mismatch)")
+            }
+            sharedGradientBytes += byteCount
+        } else {
+            guard gradient.payload.elementCount(as: gradient.dtype) == count else {
+                return .invalid("gradient from worker \(member.id) with \(gradient.payload.elementCount(as: gradient.dtype)) values, expected \(count)")
+            }
+            bytesReceived += gradient.payload.byteCount
+            gradient.payload.decode(as: gradient.dtype, into: values)
+        }
+        timing.decodeNanos += monotonicNanos() - decodeStarted
+        if Int(gradient.step) == session.globalStep, isProbeStep(session.globalStep), !gradient.statistics.isEmpty {
+            gradientStatistics?(member.id, gradient.statistics)
+        }
+        timing.workerComputeNanos += gradient.computeNanos
+        timing.shards += 1
+        return .accepted(Result(contribution: storage,
+                                outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
+                                signals: gradient.statistics))
+    }
+
+    /// Adds a released result to the step's gradient (and hands its signals to the monitor).
+    package func aggregate(_ result: Result, _ aggregation: Aggregation) {
+        let addStarted = monotonicNanos()
+        session.add(shard: aggregation.shard, contribution: result.contribution.pointer, outcome: result.outcome)
+        timing.aggregateNanos += monotonicNanos() - addStarted
+        shardSignals?(ReceivedShard(worker: aggregation.worker, shard: aggregation.shard, signals: result.signals,
+                                    contribution: result.contribution.pointer, count: result.outcome.count))
+    }
+
+    /// Compares an audit's two results bit for bit; on a mismatch, referees and tells the monitor.
+    package func auditDiffers(_ a: Result, _ b: Result, _ pair: AuditPair) -> Bool {
+        guard memcmp(a.contribution.pointer, b.contribution.pointer, session.model.contributionCount * 4) != 0 else { return false }
+        let suspect = referee(step: pair.step, shard: pair.shard, a: (pair.workerA, a.contribution), b: (pair.workerB, b.contribution))
+        logLine("chorus coordinator: audit mismatch at step \(pair.step) shard \(pair.shard): workers \(pair.workerA) and \(pair.workerB) computed different gradients"
+                + (suspect.map { "; the coordinator's own computation agrees with the other, so worker \($0) is at fault" } ?? "; the coordinator's own computation agrees with neither"))
+        auditMismatch?(pair, suspect)
+        return true
+    }
+
+    /// Settles an audit mismatch between two workers: the coordinator computes the shard itself
+    /// (same parameters, data and kernel, so the same bits a healthy worker sends, rounded to the
+    /// wire format) and names the worker whose result differs from it, when the other matches.
+    /// Runs only on a mismatch, which a healthy cluster never has.
+    func referee(step: Int, shard: Int, a: (WorkerID, TensorStorage), b: (WorkerID, TensorStorage)) -> WorkerID? {
+        let count = session.model.contributionCount
+        if refereeComputer == nil {
+            refereeComputer = ShardComputer(model: session.model, train: session.data.train, plan: session.plan,
+                                            loss: session.config.loss, seed: session.config.training.seed)
+        }
+        let own = TensorStorage(count: count)
+        _ = refereeComputer!.compute(globalStep: step, shard: shard, shards: session.shards, into: own.pointer)
+        if settings.wireDType != .fp32 {
+            let payload = PayloadBuffer.encoding(UnsafeBufferPointer(start: own.pointer, count: count), as: settings.wireDType)
+            payload.decode(as: settings.wireDType, into: UnsafeMutableBufferPointer(start: own.pointer, count: count))
+        }
+        let matchesA = memcmp(own.pointer, a.1.pointer, count * 4) == 0
+        let matchesB = memcmp(own.pointer, b.1.pointer, count * 4) == 0
+        if matchesA && !matchesB { return b.0 }
+        if matchesB && !matchesA { return a.0 }
+        return nil
+    }
+}

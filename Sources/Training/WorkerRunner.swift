@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Cluster
+import CollapseMonitor
+import Config
+import Data
+import Foundation
+import NeuralNet
+import Signals
+import TensorCore
+import Transport
+import WireProtocol
+
+/// Options of `chorus worker`.
+public struct WorkerOptions {
+    public var connect: String
+    public var workerID: Int = -1
+    public var parentPID: Int32?
+    public var heartbeatMs = 500
+    public var timeoutMs = 5_000
+    public var faults: [FaultSpec] = []
+    public var quiet = false
+    /// For tests: claim another protocol version or build in the join message.
+    public var pretendProtocolVersion: UInt16?
+    public var pretendBuild: String?
+    /// The coordinator's CURVE public key: the connection is encrypted and the coordinator
+    /// authenticated (the worker uses a fresh key pair of its own).
+    public var curveServerKey: String?
+    /// The coordinator's shared-memory parameter segment (local workers of `train --workers N`).
+    public var sharedParameters: String?
+    /// The coordinator's shared-memory gradient pool (local workers).
+    public var sharedGradients: String?
+    /// For tests: read this data instead of what the coordinator's config names.
+    public var dataOverride: DataConfig.Source?
+    public init(connect: String) { self.connect = connect }
+}
+
+/// One worker process: joins the coordinator, loads its own copy of the data, and computes
+/// the shards it is given with the parameters it is sent, until told to leave.
+///
+/// Lifecycle (docs/protocol.md), carried out by a ``WorkerHost``: hello-join (run id 0) →
+/// welcome with the config → load data, build the model (``prepare(_:)``) → ready-join (run id,
+/// data fingerprint) → work ↔ gradients (``compute(_:runID:send:)``), with heartbeats both
+/// ways → leave.
+public final class WorkerRunner: WorkerWorkload {
+    let options: WorkerOptions
+    var host: WorkerHost<WorkerRunner>!
+    var workerID: UInt32 = 0
+    var computer: ShardComputer?
+    var contribution: TensorStorage?
+    var parameterVersion: UInt64 = .max
+    var faults: ResultFaults
+    var collector: SignalCollector?
+    var probe: ProbeBatch?
+    var shared: SharedParameters?
+    var gradientPool: SharedGradients?
+    var lossKind: LossKind = .crossEntropy
+    package let logName = "chorus worker"
+
+    /// Connects to `options.connect` over ZeroMQ.
+    public convenience init(options: WorkerOptions) throws {
+        let context = try ZMQContext(ioThreads: 1)
+        let transport: ZMQMessageTransport
+        do {
+            transport = try ClusterSocket.dealer(context: context, endpoint: options.connect, identityPrefix: "w", heartbeatMs: options.heartbeatMs,
+                                                 timeoutMs: options.timeoutMs, curveServerKey: options.curveServerKey)
+        } catch {
+            throw RuntimeError.cluster("chorus worker: cannot connect to \(options.connect): \(error)")
+        }
+        self.init(options: options, transport: transport, owner: context)
+    }
+
+    /// A worker over any transport (in-memory in tests), reading time from `clock`.
+    package init(options: WorkerOptions, transport: MessageTransport, owner: AnyObject? = nil, clock: @escaping () -> UInt64 = monotonicNanos) {
+        self.options = options
+        faults = ResultFaults(options.faults)
+        var identity = WorkerIdentity(requestedWorkerID: options.workerID)
+        if let build = options.pretendBuild { identity.buildVersion = build }
+        if let version = options.pretendProtocolVersion { identity.protocolVersion = version }
+        host = WorkerHost(workload: self, transport: transport, owner: owner, heartbeatMs: options.heartbeatMs,
+                          timeoutMs: options.timeoutMs, parentPID: options.parentPID, identity: identity, clock: clock)
+        host.quiet = options.quiet
+    }
+
+    func log(_ text: String) { if !options.quiet { logLine("chorus worker \(workerID): \(text)") } }
+
+    /// Runs until the coordinator ends the run; returns the process exit status.
+    public func run() -> Int32 { host.run() }
+
+    package func prepare(_ welcome: Welcome) throws -> UInt64 {
+        workerID = welcome.workerID
+        var config = try RunConfig.parse(jsonData: Data(welcome.configJSON), source: "coordinator's config")
+        if let override = options.dataOverride { config.data.source = override }
+        let (split, _) = try loadData(config.data)
+        let model = try Model(config: config.model, seed: config.training.seed)
+        let plan = BatchPlan(exampleCount: split.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
+        computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
+        contribution = TensorStorage(count: model.contributionCount)
+        if let name = options.sharedParameters { shared = try SharedParameters.open(name: name, count: model.parameters.count) }
+        if let name = options.sharedGradients { gradientPool = try SharedGradients.open(name: name, gradientBytes: model.contributionCount * 4) }
+        let saturation = config.monitor.thresholds["saturation_threshold"] ?? 5
+        collector = SignalCollector(saturationThreshold: Float(saturation), lossKind: config.loss)
+        probe = ProbeBatch(train: split.train, seed: config.training.seed)
+        lossKind = config.loss
+        log("welcomed; \(model.parameters.count) parameters, \(split.train.count) examples")
+        return split.fingerprint()
+    }
+
+    package func compute(_ work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {
+        guard let computer, let contribution else { return }
+        if work.flags.contains(.sharedParameters) {
+            guard let shared else { throw RuntimeError.cluster("work names shared-memory parameters, but this worker has none") }
+            if parameterVersion != work.parameterVersion {
+                shared.read(version: work.parameterVersion, into: computer.model.parameters.values.pointer)
+                parameterVersion = work.parameterVersion
+            }
+        } else if let parameters = work.parameters {
+            let count = computer.model.parameters.count
+            guard parameters.byteCount == count * 4 else {
+                throw RuntimeError.cluster("work carries \(parameters.byteCount / 4) parameters, model has \(count)")
+            }
+            computer.model.parameters.load(parameters.asFloats.baseAddress!)
+            parameterVersion = work.parameterVersion
+        }
+        // The probe result rides with every shard's statistics: the coordinator keeps one per
+        // worker and step, whichever shard it aggregates (an audit copy is not aggregated).
+        let probeResult = work.flags.contains(.probe) ? probe?.evaluate(computer.model, loss: lossKind) : nil
+        for shard in work.shards {
+            try compute(work: work, shard: Int(shard), computer: computer, contribution: contribution, probe: probeResult,
+                        runID: runID, send: send)
+        }
+    }
+
+    func compute(work: Work, shard: Int, computer: ShardComputer, contribution: TensorStorage, probe: ProbeSignals?,
+                 runID: UInt64, send: ([Frame]) throws -> Void) throws {
+        let started = monotonicNanos()
+        var (outcome, signals) = computer.compute(globalStep: Int(work.step), shard: shard, shards: Int(work.shardCount),
+                                                  into: contribution.pointer, collector: collector)
+        signals?.probe = probe
+        let count = computer.model.contributionCount
+        let (drop, corrupt) = faults.apply(count: count) { index, bit in
+            // Bad memory: before checksumming, so only cross-replica checks notice.
+            contribution.pointer[index] = Float(bitPattern: contribution.pointer[index].bitPattern ^ (1 << UInt32(bit)))
+        }
+        if drop { return }
+        let values = UnsafeBufferPointer(start: contribution.pointer, count: count)
+        var payload = PayloadBuffer(byteCount: 0)
+        var slot = Gradient.inline, crc: UInt32 = 0
+        if let written = gradientPool?.write(values, as: work.gradientDType, owner: UInt32(bitPattern: getpid())) {
+            // Same host: the bytes go into a claimed shared-memory slot, the message names the
+            // slot and checksum; the coordinator releases the slot once it has read it.
+            slot = written.slot
+            crc = written.crc
+            if corrupt { faults.garble(written.bytes) }
+        } else {
+            // Another host, or every shared slot is taken: over the socket.
+            payload = PayloadBuffer.encoding(values, as: work.gradientDType)
+        }
+        let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: UInt32(outcome.count),
+                                parameterVersion: work.parameterVersion, lossSum: outcome.lossSum, correct: UInt32(outcome.correct),
+                                dtype: work.gradientDType, computeNanos: monotonicNanos() - started,
+                                statistics: signals?.encode() ?? [], payload: payload, sharedSlot: slot, sharedCRC: crc)
+        var frames = WireCodec.encode(.gradient(gradient), runID: runID)
+        if corrupt && slot == Gradient.inline { faults.garble(&frames) }
+        try send(frames)
+    }
+}
