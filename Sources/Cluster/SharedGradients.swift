@@ -1,9 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKernels
 import Foundation
 import WireProtocol
-import CKernels
 
 /// The same-host fast path for gradients: one POSIX shared-memory segment holding a pool of
 /// `slots` gradient buffers that every local worker of a coordinator shares, created by the

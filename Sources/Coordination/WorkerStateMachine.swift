@@ -128,7 +128,9 @@ public struct WorkerStateMachine: Sendable {
             case .joining: what = "did not answer the join"
             default: what = "silent"
             }
-            return exit(code: 1, "coordinator at \(coordinatorAddress) \(what) for \(formatSeconds(silence)); exiting")
+            let hint = state == .joining || state == .connecting
+                ? " (is a coordinator running there? if it uses CURVE, does this worker have its public key, --curve-server-key?)" : ""
+            return exit(code: 1, "coordinator at \(coordinatorAddress) \(what) for \(formatSeconds(silence))\(hint); exiting")
         }
         guard state != .connecting, state != .joining, now >= lastHeartbeatSent,
               now - lastHeartbeatSent >= configuration.heartbeatInterval.clampedNanoseconds

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Cluster
 import Glibc
 #endif
+import Cluster
 import WireProtocol
 
 /// The coordinator's arithmetic in `chorus stress`: adds each released contribution into the

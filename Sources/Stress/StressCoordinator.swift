@@ -114,14 +114,24 @@ public final class StressCoordinator: CoordinatorWorkload {
     /// Runs one step and checks its aggregate exactly.
     package func runStep(_ step: Int, whileWaiting: (() -> Void)? = nil) throws {
         let stepStart = monotonicNanos()
-        aggregator.beginStep()
-        parameterPayload = PayloadBuffer(floats: [Float(bitPattern: UInt32(truncatingIfNeeded: settings.seed)), Float(bitPattern: UInt32(truncatingIfNeeded: step)), 0, 0])
+        prepare(step: step)
         try host.runStep(step, parameterVersion: UInt64(step), whileWaiting: whileWaiting)
-        checkAggregate(step: step, started: stepStart)
+        finishStep(step, started: stepStart)
     }
 
-    /// Records a completed step's latency and checks its aggregate.
-    package func checkAggregate(step: Int, started stepStart: UInt64) {
+    /// Starts `step` without waiting for it (tests drive the host and the workers themselves).
+    package func beginStep(_ step: Int) throws {
+        prepare(step: step)
+        try host.beginStep(step, parameterVersion: UInt64(step))
+    }
+
+    func prepare(step: Int) {
+        aggregator.beginStep()
+        parameterPayload = PayloadBuffer(floats: [Float(bitPattern: UInt32(truncatingIfNeeded: settings.seed)), Float(bitPattern: UInt32(truncatingIfNeeded: step)), 0, 0])
+    }
+
+    /// Records a completed step's latency (from `started`) and checks its aggregate.
+    package func finishStep(_ step: Int, started stepStart: UInt64 = monotonicNanos()) {
         let finished = monotonicNanos()
         report.latencies.record(nanoseconds: finished - stepStart)
         let (wrong, index) = aggregator.check(shards: settings.shardCount)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Cluster
 import Glibc
 #endif
+import Cluster
 import Foundation
 import Histogram
 

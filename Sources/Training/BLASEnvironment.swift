@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Cluster
-import Signals
 import Glibc
 #endif
+import Cluster
 import Foundation
+import Signals
 import TensorCore
 
 /// Makes every Chorus process run OpenBLAS on the right kernel with one thread.

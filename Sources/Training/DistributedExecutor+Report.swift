@@ -1,6 +1,6 @@
 import Cluster
-import Signals
 import Foundation
+import Signals
 
 /// Where a distributed run's coordinator spends its time, in nanoseconds summed over the run.
 struct CoordinatorTiming {

@@ -2,11 +2,11 @@
 import Glibc
 #endif
 import Cluster
-import Signals
 import Config
 import Coordination
 import Foundation
 import NeuralNet
+import Signals
 import TensorCore
 import Transport
 import WireProtocol

@@ -1,6 +1,6 @@
 import Cluster
-import Signals
 import Foundation
+import Signals
 
 /// Renders a run as one self-contained HTML page (inline SVG, no external assets): loss and
 /// accuracy, global and per-layer gradient norms, output variance per replica, dead and

@@ -1,11 +1,11 @@
 #if canImport(Glibc)
-import Cluster
-import Signals
 import Glibc
 #endif
 import Checkpoint
+import Cluster
 import Config
 import Foundation
+import Signals
 
 /// Where a process's run starts: building the session and choosing the executor.
 public enum Launch {

@@ -1,10 +1,10 @@
 import Cluster
-import Signals
 import CollapseMonitor
 import Config
 import Foundation
 import NeuralNet
 import Optimizers
+import Signals
 import TensorCore
 
 /// Connects the collapse monitor to a training run: shard signals from every replica, step

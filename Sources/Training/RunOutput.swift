@@ -1,12 +1,12 @@
 #if canImport(Glibc)
-import Cluster
-import Signals
 import Glibc
 #endif
 import Checkpoint
+import Cluster
 import Config
 import Foundation
 import NeuralNet
+import Signals
 
 /// Serializes a JSON-compatible value with sorted keys (stable files, stable diffs).
 public func jsonString(_ value: Any, pretty: Bool = false) -> String {

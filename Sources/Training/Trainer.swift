@@ -1,12 +1,12 @@
 #if canImport(Glibc)
-import Cluster
-import Signals
 import Glibc
 #endif
+import Cluster
 import CollapseMonitor
 import Config
 import Foundation
 import NeuralNet
+import Signals
 import TensorCore
 
 /// Produces one step's shard contributions and adds them to the session in shard order:

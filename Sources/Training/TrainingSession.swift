@@ -1,11 +1,11 @@
 import Cluster
-import Signals
 import CollapseMonitor
 import Config
-import Foundation
 import Data
+import Foundation
 import NeuralNet
 import Optimizers
+import Signals
 import TensorCore
 
 /// Loads the data a config names and normalizes it with training statistics.

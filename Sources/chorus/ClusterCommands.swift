@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Cluster
+import Foundation
 import Stress
 import Training
 import Transport

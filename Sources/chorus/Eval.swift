@@ -1,9 +1,9 @@
 import ArgumentParser
 import Checkpoint
+import Cluster
 import Config
 import Foundation
 import NeuralNet
-import Cluster
 import Stress
 import Training
 

@@ -1,7 +1,7 @@
 import ArgumentParser
+import Cluster
 import Config
 import Foundation
-import Cluster
 import Stress
 import Training
 

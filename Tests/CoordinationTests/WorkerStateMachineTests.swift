@@ -61,7 +61,7 @@ import Testing
         _ = worker.handle(.connected, now: start)
         var now = start
         let actions = run(&worker, from: &now, seconds: 10.1, coordinatorAlive: false)
-        #expect(actions == [.exit(code: 1, message: "coordinator at \(address) did not answer the join for 10 s; exiting")])
+        #expect(actions == [.exit(code: 1, message: "coordinator at \(address) did not answer the join for 10 s (is a coordinator running there? if it uses CURVE, does this worker have its public key, --curve-server-key?); exiting")])
     }
 
     @Test func workWithParametersIsComputedAndVersionRemembered() {
