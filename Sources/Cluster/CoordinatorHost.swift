@@ -142,7 +142,7 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     /// timers at most every 20 ms of the clock.
     package func pump(timeoutMs: Int) throws {
         var waited = false
-        while !stepDone || !started {
+        while true {
             let received: (peer: PeerID?, frames: [Frame])?
             do { received = try transport.receive(timeoutMs: waited ? 0 : timeoutMs) } catch {
                 throw RuntimeError.cluster("\(workload.logName) socket: \(error)")
@@ -151,6 +151,8 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
             guard let (peer, frames) = received else { break }
             wireBytesReceived += frames.reduce(0) { $0 + $1.count }
             if let peer { try handle(frames, from: peer) }
+            // A finished step returns at once (the next one starts sooner); later messages wait.
+            if stepDone && started { break }
         }
         let now = clock()
         if now &- lastTick > 20_000_000 {
