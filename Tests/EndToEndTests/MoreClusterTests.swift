@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite(.serialized, .enabled(if: Chorus.hasFashionMNIST, "needs dataset-fashion-mnist"))
+@Suite(.serialized, .needsFashionMNIST)
 struct MoreClusterTests {
     @Test func slowWorkerStillGivesTheSameParameters() throws {
         let out = Chorus.temporaryDirectory("slow")
@@ -88,7 +88,7 @@ struct CollapseScenarioTests {
         #expect(Self.files.filter { !$0.hasPrefix("healthy--") }.count >= 12)
     }
 
-    @Test(.enabled(if: Chorus.hasFashionMNIST), arguments: files)
+    @Test(.needsFashionMNIST, arguments: files)
     func scenario(_ file: String) throws {
         let name = String(file.dropLast(5))
         let expected = String(name.components(separatedBy: "--")[0])
@@ -107,7 +107,7 @@ struct CollapseScenarioTests {
     }
 }
 
-@Suite(.serialized, .enabled(if: Chorus.hasFashionMNIST, "needs dataset-fashion-mnist"))
+@Suite(.serialized, .needsFashionMNIST)
 struct ProbeBatchTests {
     func probeRows(_ arguments: [String]) throws -> [[String: Any]] {
         let out = Chorus.temporaryDirectory("probe")
