@@ -15,9 +15,6 @@ public final class Tape {
         isRecording = recording
     }
 
-    /// Number of recorded backward steps.
-    public var recordedCount: Int { steps.count }
-
     /// Forgets every recorded step (the tensors they captured are released).
     public func reset() { steps.removeAll(keepingCapacity: true) }
 
