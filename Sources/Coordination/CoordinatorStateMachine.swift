@@ -80,9 +80,6 @@ public struct CoordinatorStateMachine: Sendable {
     /// Live workers, ascending.
     public var liveWorkers: [WorkerID] { workers.keys.sorted() }
 
-    /// The step being aggregated, if one is.
-    public var currentStep: Int? { current?.number }
-
     /// Accepted results waiting for an earlier shard (never more than `reorderWindow − 1`).
     public var heldResultCount: Int { current?.order.heldCount ?? 0 }
 

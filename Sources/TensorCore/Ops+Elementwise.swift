@@ -27,16 +27,6 @@ struct Broadcast {
     }
 }
 
-/// Adds `source` (count `outer`×`inner` when `reduce`) into `target` (count `inner`), summing
-/// over the broadcast repetitions: the single place where gradients are un-broadcast.
-@inline(__always)
-func accumulateUnbroadcast(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, outer: Int, inner: Int, scale: Float = 1) {
-    for o in 0..<outer {
-        let row = source + o * inner
-        for i in 0..<inner { target[i] += scale * row[i] }
-    }
-}
-
 extension Tape {
     private enum Binary { case add, subtract, multiply, divide }
 

@@ -15,18 +15,8 @@ public final class Tape {
         isRecording = recording
     }
 
-    /// Number of recorded backward steps.
-    public var recordedCount: Int { steps.count }
-
     /// Forgets every recorded step (the tensors they captured are released).
     public func reset() { steps.removeAll(keepingCapacity: true) }
-
-    /// Whether an op on these inputs must record a backward step.
-    @inline(__always) func needsGradient(_ inputs: Tensor...) -> Bool {
-        guard isRecording else { return false }
-        for input in inputs where input.requiresGrad { return true }
-        return false
-    }
 
     /// Records `backward` when any of `inputs` requires a gradient, marking `output` so.
     @inline(__always) func record(_ output: Tensor, _ inputs: [Tensor], _ backward: @escaping () -> Void) {

@@ -70,13 +70,6 @@ public final class InMemoryHub: MessageTransport, @unchecked Sendable {
         return peer
     }
 
-    /// The peers connected now.
-    public var connectedPeers: [PeerID] {
-        lock.lock()
-        defer { lock.unlock() }
-        return Array(peers.keys)
-    }
-
     /// Delivers `frames` to `peer`; throws `peerUnreachable` if it is unknown or closed.
     public func send(_ frames: [Frame], to peer: PeerID?) throws {
         guard !mailbox.isClosed else { throw TransportError.closed(endpoint: endpoint) }

@@ -105,9 +105,6 @@ public final class PayloadBuffer: @unchecked Sendable {
             start: baseAddress.assumingMemoryBound(to: UInt16.self), count: byteCount / 2)
     }
 
-    /// A copy of the payload as an fp32 array.
-    public func floatArray() -> [Float] { Array(asFloats) }
-
     /// A copy of the payload as a byte array.
     public func byteArray() -> [UInt8] { Array(bytes) }
 

@@ -33,17 +33,79 @@ import Testing
         #expect(throws: MonitorError.malformedSignals(reason: "version 99, expected \(ShardSignals.codecVersion)")) { try ShardSignals.decode(bytes) }
     }
 
-    @Test func randomGarbageNeverTraps() {
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// A seeded linear congruential generator (Knuth's MMIX constants): the fuzz inputs are the same every run.
+    struct Congruential {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state
+        }
+        mutating func below(_ n: Int) -> Int { Int((next() >> 33) % UInt64(n)) }
+    }
+
+    /// Decodes `bytes`: either to signals that re-encode to the same bytes, or by throwing
+    /// `MonitorError.malformedSignals`; any other error type is a failure. Returns whether it decoded.
+    ///
+    /// The one legitimate difference: the Float32 fields (entropies, layer fractions and std)
+    /// are held as Double, and widening a signaling NaN quiets it (IEEE 754 §6.2: an operation
+    /// on a signaling NaN delivers a quiet one), so such a field re-encodes with its quiet bit,
+    /// bit 22, set: 0x40 in the field's third byte. Those re-encoded bytes are then a fixed point.
+    /// Every other field is exact: Float64 by bit pattern, integers of the field's width, and
+    /// layer names validated UTF-8, kept byte for byte.
+    @discardableResult
+    static func expectRoundTripOrMonitorError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        let signals: ShardSignals
+        do {
+            signals = try ShardSignals.decode(bytes)
+        } catch let error as MonitorError {
+            guard case .malformedSignals = error else {
+                Issue.record("decode threw \(error), not malformedSignals", sourceLocation: sourceLocation)
+                return false
+            }
+            return false
+        } catch {
+            Issue.record("decode threw \(type(of: error)), not MonitorError: \(error)", sourceLocation: sourceLocation)
+            return false
+        }
+        let again = signals.encode()
+        guard again != bytes else { return true }
+        #expect(again.count == bytes.count, sourceLocation: sourceLocation)
+        #expect(zip(again, bytes).allSatisfy { $0 == $1 || $0 ^ $1 == 0x40 },
+                "re-encoding differs by more than quieted NaNs", sourceLocation: sourceLocation)
+        #expect((try? ShardSignals.decode(again).encode()) == again, sourceLocation: sourceLocation)
+        return true
+    }
+
+    @Test func mutatedPayloadsRoundTripOrThrowMonitorError() {
+        var rng = Congruential(state: 0x9E37_79B9_7F4A_7C15)
+        var decoded = 0
         for _ in 0..<2000 {
             var bytes = Self.sample.encode()
-            for _ in 0..<4 {
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                let position = Int(state >> 33) % bytes.count
-                bytes[position] = UInt8(truncatingIfNeeded: state >> 13)
-            }
-            _ = try? ShardSignals.decode(bytes)
+            for _ in 0..<4 { bytes[rng.below(bytes.count)] = UInt8(truncatingIfNeeded: rng.next() >> 13) }
+            if Self.expectRoundTripOrMonitorError(bytes) { decoded += 1 }
         }
+        // Both outcomes were exercised.
+        #expect(decoded > 100 && decoded < 1900, "\(decoded) of 2000 decoded")
+    }
+
+    @Test func randomBytesAfterAValidHeaderRoundTripOrThrowMonitorError() {
+        var rng = Congruential(state: 7)
+        let prefix = Array(Self.sample.encode().prefix(3))
+        for round in 0..<4000 {
+            let body = (0..<rng.below(300)).map { _ in UInt8(truncatingIfNeeded: rng.next() >> 24) }
+            Self.expectRoundTripOrMonitorError(round % 4 == 0 ? body : prefix + body)
+        }
+    }
+
+    @Test func aSignalingNaNInAFloat32FieldReencodesQuiet() throws {
+        var bytes = Self.sample.encode()
+        let entropy = 97  // output.predictionEntropy: after 3 header bytes and 94 bytes of fields
+        #expect(Array(bytes[entropy..<(entropy + 4)]) == [0x00, 0x00, 0xC0, 0x3F])  // 1.5 as Float32
+        bytes.replaceSubrange(entropy..<(entropy + 4), with: [0x00, 0x00, 0xA0, 0x7F])  // signaling NaN 0x7FA00000
+        var quiet = bytes
+        quiet[entropy + 2] = 0xE0  // 0x7FE00000
+        #expect(try ShardSignals.decode(bytes).encode() == quiet)
+        #expect(Self.expectRoundTripOrMonitorError(bytes))
     }
 }
 

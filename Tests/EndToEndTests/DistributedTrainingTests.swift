@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Real processes, real ZeroMQ sockets, the real Fashion-MNIST files.
-@Suite(.serialized, .enabled(if: Chorus.hasFashionMNIST, "needs dataset-fashion-mnist"))
+@Suite(.serialized, .needsFashionMNIST)
 struct DistributedTrainingTests {
     /// params_sha256 of an in-process run with 4 shards: the reference every distributed run must match.
     static let reference: String = {

@@ -92,7 +92,7 @@ struct RefusalTests {
         }
     }
 
-    @Test(.enabled(if: Chorus.hasFashionMNIST)) func checkpointsLoadInPythonSafetensors() throws {
+    @Test(.needsFashionMNIST) func checkpointsLoadInPythonSafetensors() throws {
         let check = Process()
         check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         check.arguments = ["python3", "-c", "import safetensors"]
