@@ -49,7 +49,7 @@ let package = Package(
         // `chorus stress`: generated gradients aggregated by the cluster core and checked exactly.
         .target(
             name: "Stress",
-            dependencies: ["Cluster", "Coordination", "Transport", "WireProtocol", "TensorCore",
+            dependencies: ["Cluster", "Config", "Coordination", "Transport", "WireProtocol", "TensorCore",
                            .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: fastMath
         ),

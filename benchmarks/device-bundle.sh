@@ -41,6 +41,6 @@ check=$(mktemp -d)
 tar -xzf .build-device/bundle.tar.gz -C "$check"
 LD_LIBRARY_PATH="$check/lib" "$check/chorus" train --data .build-device/data --workers 2 --max-steps 5 \
     --quiet --out "$check/out" 2>/dev/null
-grep -q '"status":"completed"' "$check/out/report.json" || grep -q '"status" : "completed"' "$check/out/report.json"
+grep -q '"status" *: *"completed"' "$check/out/report.json"
 rm -rf "$check"
 du -sh .build-device

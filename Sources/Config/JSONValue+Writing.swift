@@ -2,7 +2,7 @@
 /// text, strings escaped minimally; compact, or pretty with two-space indentation.
 extension JSONValue {
     /// Writes this value as JSON text.
-    func serialized(pretty: Bool) -> String {
+    public func serialized(pretty: Bool) -> String {
         var out = ""
         write(into: &out, pretty: pretty, indent: 0)
         return out

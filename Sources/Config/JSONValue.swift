@@ -1,7 +1,7 @@
 /// A parsed JSON value that keeps what `JSONSerialization` loses: member order, duplicate
 /// keys, the bool/number distinction, and each number's literal text (so a `Float` is read
 /// from its decimal text directly, without rounding through `Double` first).
-enum JSONValue: Equatable {
+public enum JSONValue: Equatable {
     case null
     case bool(Bool)
     /// The number's literal text as written, e.g. `"1e-3"`.
@@ -11,7 +11,7 @@ enum JSONValue: Equatable {
     /// Members in document order; duplicates are kept so the reader can report them.
     case object([(key: String, value: JSONValue)])
 
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
         case let (.bool(a), .bool(b)): return a == b

@@ -1,8 +1,9 @@
 import Cluster
+import Config
 import Foundation
 
 /// What a `chorus stress` run found: correctness first, then faults, then performance.
-public struct StressReport {
+public struct StressReport: JSONReport {
     /// The settings the run used.
     public var settings: StressSettings
     /// Set when the run could not go on (no workers left, say): the reason.
@@ -73,7 +74,9 @@ public struct StressReport {
     public var throughputGBps: Double { seconds > 0 ? Double(aggregatedBytes) / seconds / 1e9 : 0 }
 
     /// The report as JSON-compatible values (`--json FILE`); docs/stress.md lists the fields.
-    public var json: [String: Any] {
+    public var json: JSONValue { JSONValue(any: fields) }
+
+    var fields: [String: Any] {
         var result: [String: Any] = [
             "status": failure != nil ? "failed" : (passed ? "exact" : "wrong"),
             "workers": settings.workers, "params": settings.parameters, "steps": settings.steps,

@@ -10,37 +10,41 @@ struct CoordinatorTiming {
 }
 
 extension DistributedExecutor {
-    public func reportFields() -> [String: Any] {
+    public var clusterReport: ClusterReport? {
         let s = host.machine.statistics
-        return [
-            "cluster": [
-                "evictions": s.evictions, "reassignments": s.reassignments, "straggler_duplicates": s.stragglerDuplicates,
-                "duplicates": s.duplicates, "stale": s.stale, "corrupt_payloads": host.corruptPayloads,
-                "dropped_messages": host.dropped, "audits": s.auditsCompared, "audit_mismatches": host.auditMismatches,
-                "workers_killed": host.kills.count, "workers_restarted": host.restarts,
-                "bytes_sent": bytesSent, "bytes_received": bytesReceived,
-                "wire_dtype": settings.wireDType.description,
-                "shared_memory_parameters": sharedParameters != nil, "shared_memory_bytes": sharedBytes,
-                "shared_memory_gradients": gradientPool != nil, "shared_memory_gradient_bytes": sharedGradientBytes,
-            ] as [String: Any],
-            "timing_ms": timingReport(),
-        ]
+        var report = ClusterReport()
+        report.evictions = s.evictions
+        report.reassignments = s.reassignments
+        report.stragglerDuplicates = s.stragglerDuplicates
+        report.duplicates = s.duplicates
+        report.stale = s.stale
+        report.corruptPayloads = host.corruptPayloads
+        report.droppedMessages = host.dropped
+        report.audits = s.auditsCompared
+        report.auditMismatches = host.auditMismatches
+        report.workersKilled = host.kills.count
+        report.workersRestarted = host.restarts
+        report.bytesSent = bytesSent
+        report.bytesReceived = bytesReceived
+        report.wireDType = settings.wireDType.description
+        report.sharedMemoryParameters = sharedParameters != nil
+        report.sharedMemoryBytes = sharedBytes
+        report.sharedMemoryGradients = gradientPool != nil
+        report.sharedMemoryGradientBytes = sharedGradientBytes
+        report.timing = timingReport()
+        return report
     }
 
-    /// Mean milliseconds per step (per shard for worker compute) of each part of a step, as the
-    /// coordinator saw it; `other` is waiting on workers and the wire beyond their compute.
-    func timingReport() -> [String: Any] {
+    func timingReport() -> TimingReport {
         let steps = Double(max(timing.steps, 1)), shards = Double(max(timing.shards, 1))
         func ms(_ nanos: UInt64, per count: Double) -> Double { (Double(nanos) / 1e6 / count * 1000).rounded() / 1000 }
-        let step = ms(timing.stepNanos, per: steps)
-        let copy = ms(timing.parameterCopyNanos, per: steps), decode = ms(timing.decodeNanos, per: steps)
-        let aggregate = ms(timing.aggregateNanos, per: steps)
-        let compute = ms(timing.workerComputeNanos, per: shards)
-        return [
-            "step_exchange": step, "parameter_copy": copy, "gradient_decode": decode, "aggregation": aggregate,
-            "worker_compute_per_shard": compute,
-            "waiting_on_workers_and_wire": max(0, ((step - copy - decode - aggregate) * 1000).rounded() / 1000),
-            "steps": timing.steps,
-        ]
+        var report = TimingReport()
+        report.stepExchange = ms(timing.stepNanos, per: steps)
+        report.parameterCopy = ms(timing.parameterCopyNanos, per: steps)
+        report.gradientDecode = ms(timing.decodeNanos, per: steps)
+        report.aggregation = ms(timing.aggregateNanos, per: steps)
+        report.workerComputePerShard = ms(timing.workerComputeNanos, per: shards)
+        report.steps = timing.steps
+        return report
     }
 }

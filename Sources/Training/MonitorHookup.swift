@@ -96,8 +96,8 @@ public final class MonitorHookup {
             newAlerts += monitor.observe(step: step + 1, signals: signals, shards: pendingShards)
         }
         trainer.afterStep = { [unowned self] result, row in
-            for (key, value) in monitor.latestMetrics { row[key] = value }
-            for (key, value) in probeMetrics { row[key] = value }
+            for (key, value) in monitor.latestMetrics { row.extra[key] = JSONValue(any: value) }
+            for (key, value) in probeMetrics { row.extra[key] = JSONValue(any: value) }
             probeMetrics.removeAll()
             for alert in newAlerts { trainer.progress.line("chorus monitor: step \(alert.step): \(alert.severity.rawValue): \(alert.message)") }
             newAlerts.removeAll()
@@ -106,9 +106,11 @@ public final class MonitorHookup {
         trainer.reportExtras = { [unowned self] in
             var collapse = monitor.verdict.json
             if !actions.isEmpty { collapse["actions"] = actions }
-            return ["collapse": collapse, "alerts": monitor.alertsJSON, "monitor_policy": policy.rawValue]
+            return ["collapse": JSONValue(any: collapse), "alerts": JSONValue(any: monitor.alertsJSON), "monitor_policy": .string(policy.rawValue)]
         }
-        trainer.renderHTML = { rows, report in renderHTMLReport(rows: rows, report: report) }
+        trainer.renderHTML = { rows, report in
+            renderHTMLReport(rows: rows.map { $0.json.anyValue as? [String: Any] ?? [:] }, report: report.json.anyValue as? [String: Any] ?? [:])
+        }
         if policy == .rollback { snapshot() }  // the initial parameters are the first healthy state
     }
 

@@ -8,64 +8,12 @@ import Foundation
 import NeuralNet
 import Signals
 
-/// Serializes a JSON-compatible value with sorted keys (stable files, stable diffs).
-public func jsonString(_ value: Any, pretty: Bool = false) -> String {
-    var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
-    if pretty { options.insert(.prettyPrinted) }
-    guard JSONSerialization.isValidJSONObject(value) || value is NSNull,
-          let data = try? JSONSerialization.data(withJSONObject: value, options: options.union(.fragmentsAllowed)) else {
-        return "null"
-    }
-    return String(decoding: data, as: UTF8.self)
-}
-
-/// Fast JSON for metrics rows: sorted keys, numbers in shortest round-trip form, non-finite
-/// numbers as null. Foundation's JSONSerialization cost ~10% of a training step on Linux.
-public func compactJSON(_ value: Any) -> String {
-    var out = ""
-    out.reserveCapacity(512)
-    appendJSON(value, to: &out)
-    return out
-}
-
-private func appendJSON(_ value: Any, to out: inout String) {
-    switch value {
-    case let number as Double: out += number.isFinite ? (number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)") : "null"
-    case let number as Float: appendJSON(Double(number), to: &out)
-    case let flag as Bool: out += flag ? "true" : "false"
-    case let number as Int: out += String(number)
-    case let number as UInt64: out += String(number)
-    case let number as Int64: out += String(number)
-    case let text as String: appendJSONString(text, to: &out)
-    case let object as [String: Any]:
-        out += "{"
-        for (index, key) in object.keys.sorted().enumerated() {
-            if index > 0 { out += "," }
-            appendJSONString(key, to: &out)
-            out += ":"
-            appendJSON(object[key]!, to: &out)
-        }
-        out += "}"
-    case let array as [Any]:
-        out += "["
-        for (index, element) in array.enumerated() {
-            if index > 0 { out += "," }
-            appendJSON(element, to: &out)
-        }
-        out += "]"
-    default: out += "null"
-    }
-}
-
-/// A Double that JSON can hold (NaN and ±Inf become null).
-public func jsonNumber(_ value: Double) -> Any { value.isFinite ? value : NSNull() }
-
 /// Writes what a run leaves in `--out DIR`: metrics.jsonl, checkpoints, report.json.
 public final class RunOutput {
     public let directory: String
     private let metrics: FileHandle?
     /// Every metrics row written, kept for report.html.
-    public private(set) var rows: [[String: Any]] = []
+    public private(set) var rows: [MetricsRow] = []
 
     public init(directory: String, resume: Bool = false) throws {
         self.directory = directory
@@ -85,16 +33,16 @@ public final class RunOutput {
     }
 
     /// Appends one metrics row.
-    public func record(_ row: [String: Any]) {
+    public func record(_ row: MetricsRow) {
         rows.append(row)
-        metrics?.write(Data((compactJSON(row) + "\n").utf8))
+        metrics?.write(Data((row.json.serialized(pretty: false) + "\n").utf8))
     }
 
     /// Writes report.json (and report.html when a renderer is given).
-    public func writeReport(_ report: [String: Any]) throws {
+    public func writeReport(_ report: RunReport) throws {
         let path = directory + "/report.json"
         do {
-            try (jsonString(report, pretty: true) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            try (report.json.serialized(pretty: true) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
             throw RuntimeError.io("\(path): cannot write (\(error.localizedDescription))")
         }

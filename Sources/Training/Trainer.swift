@@ -17,8 +17,8 @@ public protocol StepExecutor: AnyObject {
     /// Computes every shard of `session.globalStep` and calls `session.add` for shards
     /// 0..<S in order. Throws when the step cannot complete (no workers left, say).
     func execute(session: TrainingSession) throws
-    /// Extra fields for report.json (fault counters, wire bytes…).
-    func reportFields() -> [String: Any]
+    /// The coordinator's counters for report.json (nil in-process).
+    var clusterReport: ClusterReport? { get }
     /// Releases workers and sockets.
     func shutdown()
 }
@@ -49,7 +49,7 @@ public final class InProcessExecutor: StepExecutor {
         }
     }
 
-    public func reportFields() -> [String: Any] { [:] }
+    public var clusterReport: ClusterReport? { nil }
     public func shutdown() {}
 }
 
@@ -77,13 +77,13 @@ public final class Trainer {
     public let blasCore: String
     /// Called after each finished step with its result and metrics row (the monitor hooks in here);
     /// return false to stop the run (status "stopped").
-    public var afterStep: ((StepResult, inout [String: Any]) -> Bool)?
-    /// Extra report fields (the monitor's verdict).
-    public var reportExtras: (() -> [String: Any])?
+    public var afterStep: ((StepResult, inout MetricsRow) -> Bool)?
+    /// Extra report fields (the monitor's verdict), by name.
+    public var reportExtras: (() -> [String: JSONValue])?
     /// Objects that live as long as the trainer (the monitor hookup).
     public var attachments: [AnyObject] = []
     /// Extra HTML renderer (report.html).
-    public var renderHTML: (([[String: Any]], [String: Any]) -> String)?
+    public var renderHTML: (([MetricsRow], RunReport) -> String)?
 
     public init(session: TrainingSession, executor: StepExecutor, options: TrainOptions, blasCore: String) throws {
         self.session = session
@@ -96,7 +96,7 @@ public final class Trainer {
 
     /// Runs to the end; returns the report written.
     @discardableResult
-    public func run() throws -> [String: Any] {
+    public func run() throws -> RunReport {
         let config = session.config
         let epochs = config.training.epochs
         var status = "completed"
@@ -117,12 +117,9 @@ public final class Trainer {
                 trainedExamples += result.examples
                 lastLoss = result.loss
                 windowAccuracy = windowAccuracy == 0 ? result.accuracy : 0.95 * windowAccuracy + 0.05 * result.accuracy
-                var row: [String: Any] = [
-                    "step": result.globalStep + 1, "epoch": result.epoch + 1, "loss": jsonNumber(result.loss),
-                    "accuracy": result.accuracy, "grad_norm": jsonNumber(result.gradNorm), "clipped": result.clipped,
-                    "lr": Double(result.learningRate), "samples_per_s": Double(result.examples) / max(seconds, 1e-9),
-                    "workers": executor.workerCount,
-                ]
+                var row = MetricsRow(step: result.globalStep + 1, epoch: result.epoch + 1, loss: result.loss, accuracy: result.accuracy,
+                                     gradNorm: result.gradNorm, clipped: result.clipped, learningRate: Double(result.learningRate),
+                                     samplesPerSecond: Double(result.examples) / max(seconds, 1e-9), workers: executor.workerCount)
                 let keepGoing = afterStep?(result, &row) ?? true
                 output.record(row)
                 progress.update(String(format: "epoch %d/%d step %d/%d loss %.4f acc %.3f %.1fk samples/s",
@@ -151,30 +148,27 @@ public final class Trainer {
         if status != "completed", session.globalStep > 0 {
             try? CheckpointIO.write(session: session, directory: output.directory, runID: options.runID)
         }
-        var report: [String: Any] = [
-            "status": status,
-            "steps": session.globalStep,
-            "epochs": session.globalStep == 0 ? 0 : session.plan.position(globalStep: session.globalStep - 1).epoch + 1,
-            "workers": executor.workerCount,
-            "shards": session.shards,
-            "final_loss": jsonNumber(lastLoss),
-            "test_accuracy": testAccuracy.map { $0 as Any } ?? NSNull(),
-            "test_loss": testLoss.map { jsonNumber($0) } ?? NSNull(),
-            "samples_per_s": trainedExamples == 0 ? 0.0 : Double(trainedExamples) / max(trainingSeconds, 1e-9),
-            "params_sha256": CheckpointIO.parametersHash(session.model),
-            "parameters": session.model.parameters.count,
-            "blas_core": blasCore,
-            "run_id": String(options.runID),
-            "collapse": ["detected": false, "step": NSNull(), "cause": NSNull(), "causes": [Any](), "replica": NSNull()] as [String: Any],
-            "alerts": [Any](),
-        ]
-        if let failure { report["error"] = failure }
-        report["update_ms_per_step"] = session.globalStep == 0 ? 0 : (Double(session.updateNanos) / 1e6 / Double(session.globalStep) * 1000).rounded() / 1000
-        for (key, value) in executor.reportFields() { report[key] = value }
-        for (key, value) in reportExtras?() ?? [:] { report[key] = value }
+        var report = RunReport()
+        report.status = status
+        report.error = failure
+        report.steps = session.globalStep
+        report.epochs = session.globalStep == 0 ? 0 : session.plan.position(globalStep: session.globalStep - 1).epoch + 1
+        report.workers = executor.workerCount
+        report.shards = session.shards
+        report.finalLoss = lastLoss
+        report.testAccuracy = testAccuracy
+        report.testLoss = testLoss
+        report.samplesPerSecond = trainedExamples == 0 ? 0.0 : Double(trainedExamples) / max(trainingSeconds, 1e-9)
+        report.paramsSHA256 = CheckpointIO.parametersHash(session.model)
+        report.parameters = session.model.parameters.count
+        report.blasCore = blasCore
+        report.runID = options.runID
+        report.updateMsPerStep = session.globalStep == 0 ? 0 : (Double(session.updateNanos) / 1e6 / Double(session.globalStep) * 1000).rounded() / 1000
+        report.cluster = executor.clusterReport
+        for (key, value) in reportExtras?() ?? [:] { report.monitor[key] = value }
         try output.writeReport(report)
         if let renderHTML { try? output.writeFile("report.html", renderHTML(output.rows, report)) }
-        progress.line("chorus: \(status) after \(session.globalStep) steps; test accuracy \(testAccuracy.map { String(format: "%.4f", $0) } ?? "n/a"); params_sha256 \(report["params_sha256"]!)")
+        progress.line("chorus: \(status) after \(session.globalStep) steps; test accuracy \(testAccuracy.map { String(format: "%.4f", $0) } ?? "n/a"); params_sha256 \(report.paramsSHA256)")
         if let failure { throw RuntimeError.cluster(failure) }
         return report
     }

@@ -33,7 +33,7 @@ struct Eval: ParsableCommand {
                     model.evaluate(features: f.baseAddress!, labels: l.baseAddress!, count: split.test.count, loss: runConfig.loss)
                 }
             }
-            print(jsonString(["test_loss": result.loss, "test_accuracy": result.accuracy, "examples": split.test.count], pretty: true))
+            print(JSONValue.members(["test_loss": .real(result.loss), "test_accuracy": .real(result.accuracy), "examples": .integer(split.test.count)]).serialized(pretty: true))
         } catch let error as ValidationError { throw error } catch { Launch.fail(error) }
     }
 }

@@ -69,7 +69,7 @@ struct Stress: ParsableCommand {
             if live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
             print(report.table)
             if let json {
-                do { try (jsonString(report.json, pretty: true) + "\n").write(toFile: json, atomically: true, encoding: .utf8) } catch {
+                do { try (report.json.serialized(pretty: true) + "\n").write(toFile: json, atomically: true, encoding: .utf8) } catch {
                     throw RuntimeError.io("--json \(json): cannot write (\(error))")
                 }
             }

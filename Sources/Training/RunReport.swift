@@ -1,0 +1,119 @@
+import Cluster
+import Config
+import Foundation
+
+/// One line of metrics.jsonl: the step's own numbers, then what the monitor adds (its signals,
+/// probe results), under the names docs/operations.md lists.
+public struct MetricsRow: JSONReport {
+    public var step: Int, epoch: Int
+    public var loss: Double, accuracy: Double, gradNorm: Double
+    public var clipped: Bool
+    public var learningRate: Double
+    public var samplesPerSecond: Double
+    public var workers: Int
+    /// Fields added by the monitor hook-up, by name.
+    public var extra: [String: JSONValue] = [:]
+
+    public var json: JSONValue {
+        var members: [String: JSONValue] = extra
+        members["step"] = .integer(step)
+        members["epoch"] = .integer(epoch)
+        members["loss"] = .real(loss)
+        members["accuracy"] = .real(accuracy)
+        members["grad_norm"] = .real(gradNorm)
+        members["clipped"] = .bool(clipped)
+        members["lr"] = .real(learningRate)
+        members["samples_per_s"] = .real(samplesPerSecond)
+        members["workers"] = .integer(workers)
+        return .members(members)
+    }
+}
+
+/// report.json (../shared/CONTRACT.md): how the run ended, its result and hash, what the
+/// cluster and the monitor saw.
+public struct RunReport: JSONReport {
+    public var status = "completed"
+    public var error: String?
+    public var steps = 0, epochs = 0, workers = 0, shards = 0, parameters = 0
+    public var finalLoss = Double.nan
+    public var testAccuracy: Double?, testLoss: Double?
+    public var samplesPerSecond = 0.0
+    public var paramsSHA256 = ""
+    public var blasCore = ""
+    public var runID: UInt64 = 0
+    public var updateMsPerStep = 0.0
+    /// The coordinator's counters and timing (distributed runs only).
+    public var cluster: ClusterReport?
+    /// `collapse`, `alerts`, `monitor_policy`: the monitor's verdict (a quiet default without it).
+    public var monitor: [String: JSONValue] = [
+        "collapse": .members(["detected": .bool(false), "step": .null, "cause": .null, "causes": .array([]), "replica": .null]),
+        "alerts": .array([]),
+    ]
+
+    public var json: JSONValue {
+        var members = monitor
+        members["status"] = .string(status)
+        if let error { members["error"] = .string(error) }
+        members["steps"] = .integer(steps)
+        members["epochs"] = .integer(epochs)
+        members["workers"] = .integer(workers)
+        members["shards"] = .integer(shards)
+        members["final_loss"] = .real(finalLoss)
+        members["test_accuracy"] = testAccuracy.map(JSONValue.real) ?? .null
+        members["test_loss"] = testLoss.map(JSONValue.real) ?? .null
+        members["samples_per_s"] = .real(samplesPerSecond)
+        members["params_sha256"] = .string(paramsSHA256)
+        members["parameters"] = .integer(parameters)
+        members["blas_core"] = .string(blasCore)
+        members["run_id"] = .string(String(runID))
+        members["update_ms_per_step"] = .real(updateMsPerStep)
+        if let cluster {
+            members["cluster"] = cluster.counters
+            members["timing_ms"] = cluster.timing.json
+        }
+        return .members(members)
+    }
+}
+
+/// What the coordinator of a distributed run counted: report.json's `cluster` and `timing_ms`.
+public struct ClusterReport {
+    public var evictions = 0, reassignments = 0, stragglerDuplicates = 0, duplicates = 0, stale = 0
+    public var corruptPayloads = 0, droppedMessages = 0, audits = 0, auditMismatches = 0
+    public var workersKilled = 0, workersRestarted = 0
+    public var bytesSent = 0, bytesReceived = 0
+    public var wireDType = "fp32"
+    public var sharedMemoryParameters = false, sharedMemoryBytes = 0
+    public var sharedMemoryGradients = false, sharedMemoryGradientBytes = 0
+    public var timing = TimingReport()
+
+    var counters: JSONValue {
+        .members([
+            "evictions": .integer(evictions), "reassignments": .integer(reassignments),
+            "straggler_duplicates": .integer(stragglerDuplicates), "duplicates": .integer(duplicates), "stale": .integer(stale),
+            "corrupt_payloads": .integer(corruptPayloads), "dropped_messages": .integer(droppedMessages),
+            "audits": .integer(audits), "audit_mismatches": .integer(auditMismatches),
+            "workers_killed": .integer(workersKilled), "workers_restarted": .integer(workersRestarted),
+            "bytes_sent": .integer(bytesSent), "bytes_received": .integer(bytesReceived), "wire_dtype": .string(wireDType),
+            "shared_memory_parameters": .bool(sharedMemoryParameters), "shared_memory_bytes": .integer(sharedMemoryBytes),
+            "shared_memory_gradients": .bool(sharedMemoryGradients), "shared_memory_gradient_bytes": .integer(sharedMemoryGradientBytes),
+        ])
+    }
+}
+
+/// Mean milliseconds per step (per shard for worker compute) of each part of a step, as the
+/// coordinator saw it: report.json's `timing_ms`.
+public struct TimingReport: JSONReport {
+    public var stepExchange = 0.0, parameterCopy = 0.0, gradientDecode = 0.0, aggregation = 0.0
+    public var workerComputePerShard = 0.0
+    public var steps = 0
+    /// Waiting on workers and the wire beyond the coordinator's own work.
+    public var waitingOnWorkersAndWire: Double { max(0, ((stepExchange - parameterCopy - gradientDecode - aggregation) * 1000).rounded() / 1000) }
+
+    public var json: JSONValue {
+        .members([
+            "step_exchange": .real(stepExchange), "parameter_copy": .real(parameterCopy), "gradient_decode": .real(gradientDecode),
+            "aggregation": .real(aggregation), "worker_compute_per_shard": .real(workerComputePerShard),
+            "waiting_on_workers_and_wire": .real(waitingOnWorkersAndWire), "steps": .integer(steps),
+        ])
+    }
+}
