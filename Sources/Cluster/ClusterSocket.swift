@@ -24,6 +24,18 @@ package enum ClusterSocket {
         }
     }
 
+    /// A worker's DEALER connected to `endpoint` with its context; `name` starts the error message.
+    package static func connectWorker(name: String, endpoint: String, identityPrefix: String, heartbeatMs: Int, timeoutMs: Int,
+                                      curveServerKey: String? = nil) throws -> (ZMQContext, ZMQMessageTransport) {
+        let context = try ZMQContext(ioThreads: 1)
+        do {
+            return (context, try dealer(context: context, endpoint: endpoint, identityPrefix: identityPrefix, heartbeatMs: heartbeatMs,
+                                        timeoutMs: timeoutMs, curveServerKey: curveServerKey))
+        } catch {
+            throw RuntimeError.cluster("\(name): cannot connect to \(endpoint): \(error)")
+        }
+    }
+
     /// Whether a unix socket at `path` accepts connections (someone is listening).
     static func ipcSocketIsLive(_ path: String) -> Bool {
         guard FileManager.default.fileExists(atPath: path) else { return false }

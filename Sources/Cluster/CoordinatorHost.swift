@@ -41,13 +41,13 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     package let transport: MessageTransport
     /// Kept alive as long as the transport (a ZeroMQ context).
     let owner: AnyObject?
-    package private(set) var machine: CoordinatorStateMachine
+    package internal(set) var machine: CoordinatorStateMachine
     package let children: ChildProcesses?
     /// The same-host gradient pool, whose slots a reaped child may still hold.
     package let gradientPool: SharedGradients?
     package let clock: () -> UInt64
 
-    package private(set) var members: [WorkerID: Member] = [:]
+    package internal(set) var members: [WorkerID: Member] = [:]
     var workersByPeer: [PeerID: WorkerID] = [:]
     var pending: [PeerID: WorkerID] = [:]
     var assignedIDs = Set<WorkerID>()
@@ -65,7 +65,7 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
 
     // Counters for reports.
     package private(set) var wireBytesSent = 0, wireBytesReceived = 0
-    package private(set) var dropped = 0, corruptPayloads = 0, restarts = 0, auditMismatches = 0
+    package internal(set) var dropped = 0, corruptPayloads = 0, restarts = 0, auditMismatches = 0
     package private(set) var kills: [(step: Int, slot: Int)] = []
     var droppedReasons: [String: Int] = [:]
 
@@ -221,90 +221,6 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
         let key = String(reason.prefix(40))
         droppedReasons[key, default: 0] += 1
         if droppedReasons[key]! <= 3 { logLine("\(workload.logName): dropped \(reason)") }
-    }
-
-    // MARK: Membership
-
-    func handleJoin(_ join: Join, runID messageRunID: UInt64, peer: PeerID) throws {
-        func reject(_ code: RejectCode, _ text: String) {
-            logLine("\(workload.logName): refused worker \(join.workerName) (pid \(join.pid)): \(text)")
-            try? send(.reject(Reject(code: code, message: text)), to: peer)
-            pending[peer] = nil
-        }
-        guard join.protocolVersion == WireProtocol.protocolVersion else {
-            return reject(.versionMismatch, "worker speaks protocol version \(join.protocolVersion), coordinator \(WireProtocol.protocolVersion)")
-        }
-        guard join.buildVersion == BuildInfo.version else {
-            return reject(.versionMismatch, "worker build \(join.buildVersion) differs from coordinator build \(BuildInfo.version)")
-        }
-        if messageRunID == 0 {
-            // Hello: an id (the one asked for when it was never handed out) and the welcome.
-            let requested = WorkerID(clamping: max(join.requestedWorkerID, 0))
-            var id: WorkerID
-            if join.requestedWorkerID >= 0, !assignedIDs.contains(requested) { id = requested } else {
-                id = nextWorkerID
-                while assignedIDs.contains(id) { id += 1 }
-                nextWorkerID = id + 1
-            }
-            assignedIDs.insert(id)
-            pending[peer] = id
-            let payload = workload.welcomePayload
-            try? send(.welcome(Welcome(workerID: id, configJSON: payload.configJSON, configHash: payload.configHash,
-                                       heartbeatIntervalMs: UInt32(options.heartbeatMs), timeoutMs: UInt32(options.timeoutMs),
-                                       parameterVersion: payload.parameterVersion)), to: peer)
-            return
-        }
-        guard messageRunID == options.runID else {
-            return reject(.wrongRun, "worker belongs to run \(messageRunID); this coordinator runs \(options.runID)")
-        }
-        guard let id = pending.removeValue(forKey: peer) else { return reject(.other, "join without a welcome; reconnect") }
-        if let (code, text) = workload.refusal(ofReady: join) { return reject(code, text) }
-        let slot = children?.children.first(where: { $0.pid == join.pid })?.index
-        members[id] = Member(id: id, peer: peer, pid: join.pid, slot: slot)
-        workersByPeer[peer] = id
-        logLine("\(workload.logName): worker \(id) joined (\(join.workerName), pid \(join.pid))")
-        try perform(machine.handle(.workerJoined(id), now: clock()))
-    }
-
-    func forget(_ worker: WorkerID) {
-        if let member = members.removeValue(forKey: worker) { workersByPeer[member.peer] = nil }
-    }
-
-    /// Stops sending work to `worker` and ends its process if it is a local one (the monitor's
-    /// answer to a faulty replica).
-    package func evict(worker: WorkerID, reason: String) {
-        guard let member = members[worker] else { return }
-        try? send(.leave(Leave(reason: "evicted: \(reason)")), to: member.peer)
-        if member.isLocalChild { children?.signal(member.pid, SIGTERM) }
-        forget(worker)
-        try? perform(machine.handle(.workerLeft(worker), now: clock()))
-    }
-
-    /// Notices local workers that died, tells the state machine at once, and starts replacements.
-    func watchChildren() throws {
-        guard let children else { return }
-        for (child, status) in children.reapExited() { try childExited(child, status: status) }
-    }
-
-    /// A worker process is gone: its shards go to the others and its slot gets a new process.
-    func childExited(_ child: ChildProcesses.Child, status: String) throws {
-        // Reaped, so nothing can still write the slots it held.
-        gradientPool?.releaseAll(owner: UInt32(bitPattern: child.pid))
-        let worker = members.values.first(where: { $0.pid == child.pid && $0.isLocalChild })?.id
-        logLine("\(workload.logName): worker process \(child.pid)\(worker.map { " (worker \($0))" } ?? "") \(status)")
-        if let worker {
-            forget(worker)
-            try perform(machine.handle(.workerLeft(worker), now: clock()))
-        }
-        guard options.respawn, !stopping, interruptSignal == 0 else { return }
-        if faultKilled.remove(child.pid) == nil {
-            unplannedDeaths += 1
-            guard unplannedDeaths <= options.respawnBudget else {
-                throw RuntimeError.cluster("worker processes keep dying (last: pid \(child.pid) \(status)); giving up after \(unplannedDeaths) deaths that no --fault caused")
-            }
-        }
-        restarts += 1
-        try spawn(slot: child.index, requestID: -1)
     }
 
     // MARK: Actions

@@ -46,14 +46,8 @@ public final class StressWorker: WorkerWorkload {
 
     /// Connects the DEALER socket.
     public convenience init(options: StressWorkerOptions) throws {
-        let context = try ZMQContext(ioThreads: 1)
-        let transport: ZMQMessageTransport
-        do {
-            transport = try ClusterSocket.dealer(context: context, endpoint: options.connect, identityPrefix: "s",
-                                                 heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs)
-        } catch {
-            throw RuntimeError.cluster("chorus stress-worker: cannot connect to \(options.connect): \(error)")
-        }
+        let (context, transport) = try ClusterSocket.connectWorker(name: "chorus stress-worker", endpoint: options.connect, identityPrefix: "s",
+                                                                   heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs)
         self.init(options: options, transport: transport, owner: context)
     }
 

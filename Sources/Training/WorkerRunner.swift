@@ -60,14 +60,8 @@ public final class WorkerRunner: WorkerWorkload {
 
     /// Connects to `options.connect` over ZeroMQ.
     public convenience init(options: WorkerOptions) throws {
-        let context = try ZMQContext(ioThreads: 1)
-        let transport: ZMQMessageTransport
-        do {
-            transport = try ClusterSocket.dealer(context: context, endpoint: options.connect, identityPrefix: "w", heartbeatMs: options.heartbeatMs,
-                                                 timeoutMs: options.timeoutMs, curveServerKey: options.curveServerKey)
-        } catch {
-            throw RuntimeError.cluster("chorus worker: cannot connect to \(options.connect): \(error)")
-        }
+        let (context, transport) = try ClusterSocket.connectWorker(name: "chorus worker", endpoint: options.connect, identityPrefix: "w",
+                                                                   heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs, curveServerKey: options.curveServerKey)
         self.init(options: options, transport: transport, owner: context)
     }
 
