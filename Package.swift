@@ -64,7 +64,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "chorus",
-            dependencies: ["Training", "Stress", "Cluster", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Training", "Stress", "Cluster", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),

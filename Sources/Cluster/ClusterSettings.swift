@@ -33,6 +33,9 @@ public struct ClusterSettings: Sendable {
     public var curve: CurveKeys?
     /// Fixed straggler deadline (default: adaptive, ≥ 2 s).
     public var stragglerMs: Int?
+    /// The compute kernel (OpenBLAS core) every worker must run, sent in the welcome: kernels
+    /// round differently, so a run with two would depend on who computed what. Empty: any.
+    public var kernel = ""
 
     public init() {}
 }

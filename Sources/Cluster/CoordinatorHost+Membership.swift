@@ -33,7 +33,7 @@ extension CoordinatorHost {
             let payload = workload.welcomePayload
             try? send(.welcome(Welcome(workerID: id, configJSON: payload.configJSON, configHash: payload.configHash,
                                        heartbeatIntervalMs: UInt32(options.heartbeatMs), timeoutMs: UInt32(options.timeoutMs),
-                                       parameterVersion: payload.parameterVersion)), to: peer)
+                                       parameterVersion: payload.parameterVersion, kernel: payload.kernel)), to: peer)
             return
         }
         guard messageRunID == options.runID else {

@@ -183,6 +183,9 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
             }
             return
         }
+        if case .leave(let leave) = message, let id = pending.removeValue(forKey: peer) {
+            return logLine("\(workload.logName): worker \(id) did not join: \(leave.reason)")
+        }
         guard let worker = workersByPeer[peer], let member = members[worker] else {
             return drop("\(message.kind) from unknown peer \(peer)")
         }

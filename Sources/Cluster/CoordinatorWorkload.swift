@@ -18,8 +18,8 @@ package protocol CoordinatorWorkload: AnyObject {
     /// The sequence number the coordinator's heartbeats carry.
     var heartbeatSequence: UInt64 { get }
     /// What a welcome carries besides the worker id and the timeouts: the config (or the
-    /// workload's description), its hash, and the parameter version.
-    var welcomePayload: (configJSON: [UInt8], configHash: UInt64, parameterVersion: UInt64) { get }
+    /// workload's description), its hash, the parameter version, and the kernel workers must run.
+    var welcomePayload: WelcomePayload { get }
 
     /// Why a worker's ready join (after the welcome) is refused, or nil to take it in.
     func refusal(ofReady join: Join) -> (code: RejectCode, message: String)?
@@ -41,6 +41,20 @@ package protocol CoordinatorWorkload: AnyObject {
 
 extension CoordinatorWorkload {
     package func corruptPayloadArrived(byteCount: Int) {}
+}
+
+/// The workload's part of a welcome.
+package struct WelcomePayload {
+    package var configJSON: [UInt8]
+    package var configHash: UInt64
+    package var parameterVersion: UInt64
+    package var kernel = ""
+    package init(configJSON: [UInt8], configHash: UInt64, parameterVersion: UInt64, kernel: String = "") {
+        self.configJSON = configJSON
+        self.configHash = configHash
+        self.parameterVersion = parameterVersion
+        self.kernel = kernel
+    }
 }
 
 /// What a workload made of a gradient message.

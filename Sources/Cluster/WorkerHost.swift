@@ -98,6 +98,8 @@ package final class WorkerHost<Workload: WorkerWorkload> {
             logLine("\(workload.logName): dropped malformed message: \(error)")
             return nil
         } catch let exit as WorkerExit {
+            // Tell the coordinator why, so its log names this worker's reason too.
+            if runID != 0 { try? transport.send(.leave(Leave(reason: exit.message)), runID: runID) }
             logLine("\(workload.logName): \(exit.message)")
             return exit.status
         } catch {

@@ -166,7 +166,7 @@ public final class StressCoordinator: CoordinatorWorkload {
     package let logName = "chorus stress"
     package let finishedReason = "stress run finished"
     package let heartbeatSequence: UInt64 = 0
-    package var welcomePayload: (configJSON: [UInt8], configHash: UInt64, parameterVersion: UInt64) { (description.json, fingerprint, 0) }
+    package var welcomePayload: WelcomePayload { WelcomePayload(configJSON: description.json, configHash: fingerprint, parameterVersion: 0) }
 
     package func refusal(ofReady join: Join) -> (code: RejectCode, message: String)? {
         guard join.dataFingerprint != fingerprint else { return nil }

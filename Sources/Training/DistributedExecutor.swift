@@ -183,8 +183,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     package let logName = "chorus coordinator"
     package let finishedReason = "run finished"
     package var heartbeatSequence: UInt64 { UInt64(session.globalStep) }
-    package var welcomePayload: (configJSON: [UInt8], configHash: UInt64, parameterVersion: UInt64) {
-        (configJSON, configHash, UInt64(session.globalStep))
+    package var welcomePayload: WelcomePayload {
+        WelcomePayload(configJSON: configJSON, configHash: configHash, parameterVersion: UInt64(session.globalStep), kernel: settings.kernel)
     }
 
     package func refusal(ofReady join: Join) -> (code: RejectCode, message: String)? {

@@ -84,6 +84,12 @@ public final class WorkerRunner: WorkerWorkload {
 
     package func prepare(_ welcome: Welcome) throws -> UInt64 {
         workerID = welcome.workerID
+        if !welcome.kernel.isEmpty {
+            // The run's kernel, whatever this host's environment says (re-executes when it differs).
+            do { try BLASEnvironment.adopt(kernel: welcome.kernel) } catch {
+                throw WorkerExit(status: 2, message: "refusing to join: \(error)")
+            }
+        }
         var config = try RunConfig.parse(jsonData: Data(welcome.configJSON), source: "coordinator's config")
         if let override = options.dataOverride { config.data.source = override }
         let (split, _) = try loadData(config.data)

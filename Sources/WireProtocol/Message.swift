@@ -1,5 +1,5 @@
 /// The version of the wire format this build speaks; peers must match exactly.
-public let protocolVersion: UInt16 = 2
+public let protocolVersion: UInt16 = 3
 
 /// Identifies one message kind on the wire (the header's `kind` byte).
 public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -94,10 +94,14 @@ public struct Welcome: Equatable, Sendable {
     public var timeoutMs: UInt32
     /// The parameter version the next `work` message refers to.
     public var parameterVersion: UInt64
+    /// The compute kernel every worker of the run must use (the OpenBLAS core name, e.g.
+    /// "Haswell"): kernels round differently, so one run uses one. Empty: no requirement.
+    public var kernel: String
 
     /// A welcome message.
     public init(workerID: UInt32, configJSON: [UInt8], configHash: UInt64, heartbeatIntervalMs: UInt32,
-                timeoutMs: UInt32, parameterVersion: UInt64) {
+                timeoutMs: UInt32, parameterVersion: UInt64, kernel: String = "") {
+        self.kernel = kernel
         self.workerID = workerID
         self.configJSON = configJSON
         self.configHash = configHash

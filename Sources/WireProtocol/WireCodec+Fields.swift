@@ -18,7 +18,8 @@ extension WireCodec {
                 configHash: try reader.read(UInt64.self, "welcome.configHash"),
                 heartbeatIntervalMs: try reader.read(UInt32.self, "welcome.heartbeatIntervalMs"),
                 timeoutMs: try reader.read(UInt32.self, "welcome.timeoutMs"),
-                parameterVersion: try reader.read(UInt64.self, "welcome.parameterVersion")))
+                parameterVersion: try reader.read(UInt64.self, "welcome.parameterVersion"),
+                kernel: try reader.readString("welcome.kernel", limit: Limits.stringBytes)))
         case .reject:
             return .reject(Reject(
                 code: try reader.readEnum(RejectCode.self, "reject.code"),

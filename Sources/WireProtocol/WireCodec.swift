@@ -71,6 +71,7 @@ public enum WireCodec {
             writer.write(welcome.heartbeatIntervalMs)
             writer.write(welcome.timeoutMs)
             writer.write(welcome.parameterVersion)
+            writer.write(string: welcome.kernel)
         case .reject(let reject):
             writer.write(reject.code.rawValue)
             writer.write(string: reject.message)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Foundation
 import Stress
+import TensorCore
 import Training
 import Transport
 import WireProtocol
@@ -18,7 +19,17 @@ struct ClusterOptions: ParsableArguments {
     @Flag(name: .customLong("no-respawn"), help: "Do not replace local workers that die.") var noRespawn = false
     @Flag(name: .customLong("no-shm"), help: "Local workers get the parameters over the socket, not from shared memory.") var noSharedMemory = false
     @Option(name: .customLong("curve-keys"), help: "Encrypt and authenticate the cluster with this CURVE key file (chorus keygen --out FILE); workers need its public key.") var curveKeys: String?
+    @Option(name: .customLong("blas-core"), help: "The OpenBLAS kernel every process of the run uses (default: this host's, e.g. SkylakeX or Haswell); workers switch to it, and a host whose CPU cannot run it is refused.") var blasCore: String?
     @Option(name: .customLong("probe-every"), help: "Every K steps each worker evaluates the fixed probe batch; replicas must agree bit for bit (0: never).") var probeEvery = 10
+
+    /// Switches this process to `--blas-core` when given (re-executing), then checks the live
+    /// kernel; returns its name, the run's kernel.
+    func runKernel() -> String {
+        if let blasCore {
+            do { try BLASEnvironment.adopt(kernel: blasCore) } catch { Launch.fail(error) }
+        }
+        return BLASEnvironment.verifyOrFallBack()
+    }
 
     func settings() throws -> ClusterSettings {
         var settings = ClusterSettings()
@@ -43,6 +54,7 @@ struct ClusterOptions: ParsableArguments {
         }
         guard probeEvery >= 0 else { throw ValidationError("--probe-every must be ≥ 0") }
         settings.probeEvery = probeEvery
+        settings.kernel = BLAS.coreName
         return settings
     }
 }
@@ -68,7 +80,7 @@ struct Coordinator: ParsableCommand {
 
     func run() throws {
         installInterruptHandlers()
-        let core = BLASEnvironment.verifyOrFallBack()
+        let core = cluster.runKernel()
         do {
             var config = try options.runConfig()
             let endpoint = bind ?? LaunchEnvironment.environment["MASTER_PORT"].map { "tcp://0.0.0.0:\($0)" } ?? "tcp://0.0.0.0:5555"

@@ -95,7 +95,7 @@ struct Train: ParsableCommand {
             return try runAsRank(rank, of: world)
         }
         let workers = self.workers ?? 0
-        let core = BLASEnvironment.verifyOrFallBack()
+        let core = cluster.runKernel()
         do {
             var config = try options.runConfig()
             let faults = try fault.map(FaultSpec.parse)
@@ -114,7 +114,7 @@ struct Train: ParsableCommand {
     func runAsRank(_ rank: Int, of world: Int) throws {
         let port = LaunchEnvironment.environment["MASTER_PORT"] ?? "5555"
         if rank == 0 {
-            let core = BLASEnvironment.verifyOrFallBack()
+            let core = cluster.runKernel()
             do {
                 var config = try options.runConfig()
                 if config.training.shards == nil { config.training.shards = world - 1 }
