@@ -1,5 +1,6 @@
 import Testing
 @testable import CollapseMonitor
+import struct TensorCore.DeterministicRNG
 
 @Suite struct ShardSignalsCodecTests {
     static let sample = ShardSignals(
@@ -31,16 +32,6 @@ import Testing
         var bytes = Self.sample.encode()
         bytes[2] = 99
         #expect(throws: MonitorError.malformedSignals(reason: "version 99, expected \(ShardSignals.codecVersion)")) { try ShardSignals.decode(bytes) }
-    }
-
-    /// A seeded linear congruential generator (Knuth's MMIX constants): the fuzz inputs are the same every run.
-    struct Congruential {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return state
-        }
-        mutating func below(_ n: Int) -> Int { Int((next() >> 33) % UInt64(n)) }
     }
 
     /// Decodes `bytes`: either to signals that re-encode to the same bytes, or by throwing
@@ -77,11 +68,11 @@ import Testing
     }
 
     @Test func mutatedPayloadsRoundTripOrThrowMonitorError() {
-        var rng = Congruential(state: 0x9E37_79B9_7F4A_7C15)
+        var rng = DeterministicRNG(0x9E37_79B9_7F4A_7C15)
         var decoded = 0
         for _ in 0..<2000 {
             var bytes = Self.sample.encode()
-            for _ in 0..<4 { bytes[rng.below(bytes.count)] = UInt8(truncatingIfNeeded: rng.next() >> 13) }
+            for _ in 0..<4 { bytes[rng.nextIndex(below: bytes.count)] = UInt8(truncatingIfNeeded: rng.next()) }
             if Self.expectRoundTripOrMonitorError(bytes) { decoded += 1 }
         }
         // Both outcomes were exercised.
@@ -89,10 +80,10 @@ import Testing
     }
 
     @Test func randomBytesAfterAValidHeaderRoundTripOrThrowMonitorError() {
-        var rng = Congruential(state: 7)
+        var rng = DeterministicRNG(7)
         let prefix = Array(Self.sample.encode().prefix(3))
         for round in 0..<4000 {
-            let body = (0..<rng.below(300)).map { _ in UInt8(truncatingIfNeeded: rng.next() >> 24) }
+            let body = (0..<rng.nextIndex(below: 300)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             Self.expectRoundTripOrMonitorError(round % 4 == 0 ? body : prefix + body)
         }
     }

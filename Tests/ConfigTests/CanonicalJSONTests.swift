@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Config
+import struct TensorCore.DeterministicRNG
 
 @Test func defaultConfigRoundTripsThroughCanonicalJSON() throws {
     let json = RunConfig.default.jsonData()
@@ -48,7 +49,7 @@ import Testing
 }
 
 @Test func randomConfigsRoundTrip() throws {
-    var rng = SplitMix64(seed: 42)
+    var rng = DeterministicRNG(42)
     for _ in 0..<300 {
         let config = randomConfig(&rng)
         let parsed = try RunConfig.parse(jsonData: config.jsonData())
@@ -80,38 +81,27 @@ import Testing
 
 // MARK: - Random configs
 
-/// SplitMix64 (Steele et al. 2014), a tiny deterministic generator for test inputs.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+// Test inputs are drawn from TensorCore's seeded `DeterministicRNG` (a `RandomNumberGenerator`).
 
-private func randomFloat(_ rng: inout SplitMix64, in range: ClosedRange<Float> = 0.0001...10) -> Float {
+private func randomFloat(_ rng: inout DeterministicRNG, in range: ClosedRange<Float> = 0.0001...10) -> Float {
     // Random bit patterns in the range, so the decimal text is rarely short.
     Float.random(in: range, using: &rng)
 }
 
-private func randomActivation(_ rng: inout SplitMix64) -> Activation? {
+private func randomActivation(_ rng: inout DeterministicRNG) -> Activation? {
     let options: [Activation?] = [nil, .linear, .relu, .leakyRelu(alpha: randomFloat(&rng, in: 0...1)),
                                   .prelu(initial: randomFloat(&rng, in: -1...1)), .tanh, .sigmoid, .gelu, .softmax]
     return options.randomElement(using: &rng)!
 }
 
-private func randomInitializer(_ rng: inout SplitMix64) -> Initializer? {
+private func randomInitializer(_ rng: inout DeterministicRNG) -> Initializer? {
     let options: [Initializer?] = [nil, .zeros, .ones, .constant(value: randomFloat(&rng, in: -5...5)), .uniform(limit: randomFloat(&rng)),
                                    .normal(std: randomFloat(&rng)), .xavierUniform, .xavierNormal, .heUniform, .heNormal,
                                    .lecunNormal, .orthogonal]
     return options.randomElement(using: &rng)!
 }
 
-private func randomLayers(_ rng: inout SplitMix64, depth: Int) -> [LayerConfig] {
+private func randomLayers(_ rng: inout DeterministicRNG, depth: Int) -> [LayerConfig] {
     (0..<Int.random(in: 1...4, using: &rng)).map { _ in
         switch Int.random(in: 0..<(depth < 2 ? 8 : 7), using: &rng) {
         case 0:
@@ -132,7 +122,7 @@ private func randomLayers(_ rng: inout SplitMix64, depth: Int) -> [LayerConfig] 
     }
 }
 
-private func randomSchedule(_ rng: inout SplitMix64, depth: Int = 0) -> ScheduleConfig {
+private func randomSchedule(_ rng: inout DeterministicRNG, depth: Int = 0) -> ScheduleConfig {
     switch Int.random(in: 0..<(depth == 0 ? 4 : 3), using: &rng) {
     case 0: return .constant
     case 1: return .step(stepSize: .random(in: 1...10_000, using: &rng), gamma: randomFloat(&rng, in: 0.01...1))
@@ -142,7 +132,7 @@ private func randomSchedule(_ rng: inout SplitMix64, depth: Int = 0) -> Schedule
 }
 
 /// A random valid config; optimizer fields that do not apply to the chosen optimizer keep their defaults.
-func randomConfig(_ rng: inout SplitMix64) -> RunConfig {
+func randomConfig(_ rng: inout DeterministicRNG) -> RunConfig {
     let name = OptimizerConfig.Name.allCases.randomElement(using: &rng)!
     var optimizer = OptimizerConfig(name: name, lr: randomFloat(&rng, in: 1e-6...1), weightDecay: randomFloat(&rng, in: 0...0.1),
                                     clipNorm: Bool.random(using: &rng) ? randomFloat(&rng) : nil,

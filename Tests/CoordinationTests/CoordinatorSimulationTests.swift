@@ -1,5 +1,6 @@
 import Testing
 @testable import Coordination
+import struct TensorCore.DeterministicRNG
 
 /// A seeded discrete-time simulation of a cluster with random delays, kills, joins, stragglers,
 /// corrupt and duplicated results, checked against the invariants the maths layer relies on.
@@ -45,7 +46,7 @@ struct Simulation {
         var exitsAt: Nanoseconds = .max
     }
 
-    var rng: SplitMix64
+    var rng: DeterministicRNG
     var harness: Harness
     var workers: [WorkerID: Worker] = [:]
     var inbox: [(at: Nanoseconds, order: Int, event: CoordinatorEvent)] = []
@@ -67,7 +68,7 @@ struct Simulation {
     var retained = Set<ResultToken>()
 
     init(seed: UInt64) throws {
-        rng = SplitMix64(state: seed)
+        rng = DeterministicRNG(seed)
         var configuration = CoordinatorConfiguration(shardCount: Self.shards, expectedWorkers: 3)
         configuration.reorderWindow = window
         configuration.auditEvery = 5
@@ -121,11 +122,11 @@ struct Simulation {
         }
         let alive = workers.keys.filter { workers[$0]!.alive }.sorted()
         if alive.count >= 2, rng.chance(0.003) {
-            workers[alive[rng.below(alive.count)]]!.alive = false
+            workers[alive[rng.nextIndex(below: alive.count)]]!.alive = false
         }
         let busy = alive.filter { workers[$0]!.busyUntil != nil }
         if alive.count >= 2, !busy.isEmpty, rng.chance(0.002) {
-            let paused = busy[rng.below(busy.count)]
+            let paused = busy[rng.nextIndex(below: busy.count)]
             workers[paused]!.pausedUntil = harness.now + rng.between(3_000_000_000, 7_000_000_000)
             if let finish = workers[paused]!.busyUntil { workers[paused]!.busyUntil = max(finish, workers[paused]!.pausedUntil) }
         }

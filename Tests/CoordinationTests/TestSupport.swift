@@ -1,4 +1,5 @@
 @testable import Coordination
+import struct TensorCore.DeterministicRNG
 
 /// A coordinator driven by a manual clock, with helpers to pick actions out of the results.
 struct Harness {
@@ -103,18 +104,10 @@ func permutations<T>(_ items: [T]) -> [[T]] {
     return result
 }
 
-/// SplitMix64: a small seeded generator for the simulation, independent of the code under test.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func chance(_ p: Double) -> Bool { unit() < p }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func between(_ low: UInt64, _ high: UInt64) -> UInt64 { low + next() % (high - low + 1) }
+/// The simulation's draws from TensorCore's seeded generator (Coordination itself draws nothing).
+extension DeterministicRNG {
+    /// True with probability `p`.
+    mutating func chance(_ p: Double) -> Bool { nextUnitDouble() < p }
+    /// A uniform value in `low...high`.
+    mutating func between(_ low: UInt64, _ high: UInt64) -> UInt64 { UInt64.random(in: low...high, using: &self) }
 }

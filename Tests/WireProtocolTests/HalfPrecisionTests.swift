@@ -1,5 +1,6 @@
 import Testing
 @testable import WireProtocol
+import struct TensorCore.DeterministicRNG
 
 @Suite struct HalfPrecisionTests {
     @Test(arguments: [
@@ -54,10 +55,9 @@ import Testing
         for bits in 0...UInt16.max where !Float16(bitPattern: bits).isNaN {
             #expect(HalfPrecision.halfToFloat(bits) == Float(Float16(bitPattern: bits)))
         }
-        var state: UInt32 = 12345
+        var rng = DeterministicRNG(12345)
         for _ in 0..<200_000 {
-            state = state &* 1_664_525 &+ 1_013_904_223
-            let value = Float(bitPattern: state)
+            let value = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))
             if value.isNaN { continue }
             #expect(HalfPrecision.floatToHalf(value) == Float16(value).bitPattern, "value \(value)")
         }
@@ -77,12 +77,12 @@ import Testing
     }
 
     @Test func bfloat16RoundsToNearestAgainstADoubleReference() {
-        var state: UInt32 = 777
+        var rng = DeterministicRNG(777)
         for _ in 0..<100_000 {
-            state = state &* 1_664_525 &+ 1_013_904_223
-            let value = Float(bitPattern: state)
+            let bits = UInt32(truncatingIfNeeded: rng.next())
+            let value = Float(bitPattern: bits)
             guard value.isFinite, abs(value) < 0x1p127 else { continue }
-            let low = UInt16(state >> 16)
+            let low = UInt16(bits >> 16)
             let high = low &+ 1
             let dLow = abs(Double(value) - Double(HalfPrecision.bfloat16ToFloat(low)))
             let dHigh = abs(Double(value) - Double(HalfPrecision.bfloat16ToFloat(high)))

@@ -1,13 +1,11 @@
 import WireProtocol
+import struct TensorCore.DeterministicRNG
 
 /// One example of every message kind, with payloads of awkward sizes.
 enum MessageFixtures {
     static func floats(_ count: Int, seed: UInt64) -> [Float] {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        return (0..<count).map { _ in
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return Float(Int64(bitPattern: state) % 1_000_000) / 1000
-        }
+        var rng = DeterministicRNG(seed)
+        return (0..<count).map { _ in Float(Int64(bitPattern: rng.next()) % 1_000_000) / 1000 }
     }
 
     static var all: [Message] {

@@ -1,23 +1,12 @@
 import Testing
 @testable import WireProtocol
+import struct TensorCore.DeterministicRNG
 
 /// Decoding garbage never crashes, and every input has one of two outcomes: it decodes to a
 /// message that re-encodes to the same frames, or it throws a `WireError`. (`decode` is
 /// declared `throws(WireError)`, so the compiler already rules out any other error type; the
 /// `catch` below is typed by it, not by a cast.)
 @Suite struct WireFuzzTests {
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     /// What of a message's frames the encoder determines, leaving out the two choices the
     /// decoder accepts in any form, which is why the wire format is not canonical byte for byte:
     ///
@@ -92,14 +81,14 @@ import Testing
     }
 
     @Test func randomByteStringsThrow() {
-        var rng = SplitMix(state: 1)
+        var rng = DeterministicRNG(1)
         for round in 0..<10_000 {
-            let length = rng.below(96)
+            let length = rng.nextIndex(below: 96)
             var bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             if round % 2 == 0 && length >= 6 {  // get past the magic and version checks half the time
                 bytes.replaceSubrange(0..<6, with: Array("CHRS".utf8) + Self.version)
             }
-            let frames = [Frame(bytes: bytes)] + (0..<rng.below(3)).map { _ in Frame(bytes: [1, 2, 3]) }
+            let frames = [Frame(bytes: bytes)] + (0..<rng.nextIndex(below: 3)).map { _ in Frame(bytes: [1, 2, 3]) }
             #expect(throws: WireError.self) { try WireCodec.decode(frames: frames) }
         }
     }
@@ -107,16 +96,16 @@ import Testing
     @Test func randomlyResealedHeadersRoundTripOrThrow() {
         // Valid CRC over random field bytes: exercises every field reader on garbage (almost
         // all of it throws; the next test reaches the decoding side).
-        var rng = SplitMix(state: 2)
+        var rng = DeterministicRNG(2)
         for _ in 0..<10_000 {
-            let kind = UInt8(1 + rng.below(7))
-            let flags = rng.below(4) == 0 ? UInt8(truncatingIfNeeded: rng.next()) : 0
+            let kind = UInt8(1 + rng.nextIndex(below: 7))
+            let flags = rng.nextIndex(below: 4) == 0 ? UInt8(truncatingIfNeeded: rng.next()) : 0
             var body = Array("CHRS".utf8) + Self.version + [kind, flags] + [UInt8](repeating: 0, count: 8)
-            body += (0..<rng.below(64)).map { _ in
+            body += (0..<rng.nextIndex(below: 64)).map { _ in
                 // Small values make plausible lengths and counts.
-                rng.below(4) == 0 ? UInt8(truncatingIfNeeded: rng.next()) : UInt8(rng.below(3))
+                rng.nextIndex(below: 4) == 0 ? UInt8(truncatingIfNeeded: rng.next()) : UInt8(rng.nextIndex(below: 3))
             }
-            let frames = [Self.sealed(body)] + (0..<rng.below(3)).map { _ in [0, 0, 0, 0] }
+            let frames = [Self.sealed(body)] + (0..<rng.nextIndex(below: 3)).map { _ in [0, 0, 0, 0] }
             Self.expectRoundTripOrWireError(frames)
         }
     }
@@ -124,13 +113,13 @@ import Testing
     @Test func resealedFieldChangesOfValidMessagesRoundTripOrThrow() {
         // 1-3 bytes after the version (flags, runID, fields, payload table) overwritten in a
         // valid header, the CRC recomputed: many decode to another message, many throw.
-        var rng = SplitMix(state: 4)
+        var rng = DeterministicRNG(4)
         let messages = MessageFixtures.all
         var decoded = 0, withFlags = 0
         for round in 0..<10_000 {
             var frames = WireCodec.encode(messages[round % messages.count], runID: 11, maxFrameBytes: 1000).map(\.byteArray)
             var body = Array(frames[0].dropLast(4))
-            for _ in 0...rng.below(3) { body[7 + rng.below(body.count - 7)] = UInt8(truncatingIfNeeded: rng.next()) }
+            for _ in 0...rng.nextIndex(below: 3) { body[7 + rng.nextIndex(below: body.count - 7)] = UInt8(truncatingIfNeeded: rng.next()) }
             frames[0] = Self.sealed(body)
             if Self.expectRoundTripOrWireError(frames) != nil {
                 decoded += 1
@@ -142,29 +131,29 @@ import Testing
     }
 
     @Test func bitFlipsAndTruncationsOfValidMessagesDecodeIdenticalOrThrow() {
-        var rng = SplitMix(state: 3)
+        var rng = DeterministicRNG(3)
         let messages = MessageFixtures.all
         var thrown = 0
         for round in 0..<10_000 {
             let message = messages[round % messages.count]
             var frames = WireCodec.encode(message, runID: 11, maxFrameBytes: 1000).map(\.byteArray)
-            switch rng.below(5) {
+            switch rng.nextIndex(below: 5) {
             case 0, 1:  // flip 1-3 bits anywhere
-                for _ in 0...rng.below(3) {
-                    let frame = rng.below(frames.count)
+                for _ in 0...rng.nextIndex(below: 3) {
+                    let frame = rng.nextIndex(below: frames.count)
                     guard !frames[frame].isEmpty else { continue }
-                    frames[frame][rng.below(frames[frame].count)] ^= UInt8(1 << rng.below(8))
+                    frames[frame][rng.nextIndex(below: frames[frame].count)] ^= UInt8(1 << rng.nextIndex(below: 8))
                 }
             case 2:  // truncate one frame
-                let frame = rng.below(frames.count)
-                frames[frame] = Array(frames[frame].prefix(rng.below(frames[frame].count + 1)))
+                let frame = rng.nextIndex(below: frames.count)
+                frames[frame] = Array(frames[frame].prefix(rng.nextIndex(below: frames[frame].count + 1)))
             case 3:  // drop or duplicate a frame
-                let frame = rng.below(frames.count)
-                if rng.below(2) == 0 { frames.remove(at: frame) } else { frames.insert(frames[frame], at: frame) }
+                let frame = rng.nextIndex(below: frames.count)
+                if rng.nextIndex(below: 2) == 0 { frames.remove(at: frame) } else { frames.insert(frames[frame], at: frame) }
             default:  // overwrite a random byte
-                let frame = rng.below(frames.count)
+                let frame = rng.nextIndex(below: frames.count)
                 guard !frames[frame].isEmpty else { continue }
-                frames[frame][rng.below(frames[frame].count)] = UInt8(truncatingIfNeeded: rng.next())
+                frames[frame][rng.nextIndex(below: frames[frame].count)] = UInt8(truncatingIfNeeded: rng.next())
             }
             if let decoded = Self.expectRoundTripOrWireError(frames) {
                 // A corruption the checks let through must leave the message as it was.
