@@ -21,9 +21,17 @@ extension CoordinatorHost {
         }
         if messageRunID == 0 {
             // Hello: an id (the one asked for when it was never handed out) and the welcome.
+            if let member = workersByPeer[peer] {
+                // A member that lost contact and starts over: it leaves, and joins anew.
+                logLine("\(workload.logName): worker \(member) says hello again (it lost contact); taking it back under a new id")
+                forget(member)
+                try perform(machine.handle(.workerLeft(member), now: clock()))
+            }
             let requested = WorkerID(clamping: max(join.requestedWorkerID, 0))
             var id: WorkerID
-            if join.requestedWorkerID >= 0, !assignedIDs.contains(requested) { id = requested } else {
+            if let again = pending[peer] {
+                id = again  // a hello sent again while the welcome was on its way: the same id
+            } else if join.requestedWorkerID >= 0, !assignedIDs.contains(requested) { id = requested } else {
                 id = nextWorkerID
                 while assignedIDs.contains(id) { id += 1 }
                 nextWorkerID = id + 1

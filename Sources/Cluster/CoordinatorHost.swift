@@ -187,6 +187,11 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
             return logLine("\(workload.logName): worker \(id) did not join: \(leave.reason)")
         }
         guard let worker = workersByPeer[peer], let member = members[worker] else {
+            if pending[peer] == nil {
+                // One of this run's workers this coordinator does not know: it was restarted from
+                // a checkpoint (same run id), so the worker is asked to join again.
+                try? send(.reject(Reject(code: .rejoin, message: "this coordinator does not know you (it restarted); join again")), to: peer)
+            }
             return drop("\(message.kind) from unknown peer \(peer)")
         }
         let now = clock()

@@ -56,8 +56,11 @@ package final class WorkerHost<Workload: WorkerWorkload> {
     /// Print the exit message of a clean end too.
     package var quiet = false
 
+    /// `timeoutMs`: coordinator silence that ends the worker, or with `reconnectTimeoutMs` makes
+    /// it look for the coordinator again for that long (and wait that long for one at start).
     package init(workload: Workload, transport: MessageTransport, owner: AnyObject? = nil, heartbeatMs: Int, timeoutMs: Int,
-                 parentPID: Int32? = nil, identity: WorkerIdentity = WorkerIdentity(), clock: @escaping () -> UInt64 = monotonicNanos) {
+                 reconnectTimeoutMs: Int? = nil, parentPID: Int32? = nil, identity: WorkerIdentity = WorkerIdentity(),
+                 clock: @escaping () -> UInt64 = monotonicNanos) {
         self.workload = workload
         self.transport = transport
         self.owner = owner
@@ -65,8 +68,9 @@ package final class WorkerHost<Workload: WorkerWorkload> {
         self.parentPID = parentPID
         self.identity = identity
         pollMs = min(max(heartbeatMs, 1), 100)
-        let configuration = WorkerConfiguration(heartbeatInterval: .milliseconds(heartbeatMs), coordinatorTimeout: .milliseconds(timeoutMs),
-                                                joinTimeout: .milliseconds(timeoutMs))
+        var configuration = WorkerConfiguration(heartbeatInterval: .milliseconds(heartbeatMs), coordinatorTimeout: .milliseconds(timeoutMs),
+                                                joinTimeout: .milliseconds(reconnectTimeoutMs ?? timeoutMs))
+        configuration.reconnectTimeout = reconnectTimeoutMs.map { .milliseconds($0) }
         machine = WorkerStateMachine(coordinatorAddress: transport.endpoint, configuration: configuration, now: clock())
     }
 
@@ -117,6 +121,8 @@ package final class WorkerHost<Workload: WorkerWorkload> {
             // After loading, which may take a while: the silence clock starts now.
             let timeout: Duration? = welcome.timeoutMs > 0 ? .milliseconds(Int(welcome.timeoutMs)) : nil
             return carryOut(machine.handle(.welcome(welcome.workerID, coordinatorTimeout: timeout), now: clock()))
+        case .reject(let reject) where reject.code == .rejoin:
+            return carryOut(machine.handle(.rejoin, now: clock()))
         case .reject(let reject):
             return carryOut(machine.handle(.reject(reason: reject.message), now: clock()))
         case .leave(let leave):
@@ -154,6 +160,8 @@ package final class WorkerHost<Workload: WorkerWorkload> {
         for action in actions {
             switch action {
             case .sendJoin:
+                // A hello: run id 0, whatever run this worker was in (its coordinator may have restarted).
+                runID = 0
                 do { try sendJoin(fingerprint: 0) } catch { return fail(error) }
             case .sendHeartbeat:
                 beatSequence += 1

@@ -37,6 +37,9 @@ public struct WorkerStateMachine: Sendable {
     private var lastHeardFromCoordinator: Nanoseconds
     private var lastHeartbeatSent: Nanoseconds
     private var latestStep: Int?
+    /// Set while the worker looks for a coordinator that went away: when it was last heard.
+    private var reconnectingSince: Nanoseconds?
+    private var lastHelloSent: Nanoseconds = 0
 
     /// Starts a worker at time `now` that will talk to `coordinatorAddress`.
     public init(coordinatorAddress: String, configuration: WorkerConfiguration = WorkerConfiguration(),
@@ -56,15 +59,24 @@ public struct WorkerStateMachine: Sendable {
             guard state == .connecting else { return [] }
             state = .joining
             lastHeardFromCoordinator = now
+            lastHelloSent = now
             return [.sendJoin(parameterVersion: parameterVersion)]
         case let .welcome(id, coordinatorTimeout):
             heard(now)
             guard state == .joining else { return [] }
             workerID = id
             if let coordinatorTimeout { configuration.coordinatorTimeout = coordinatorTimeout }
+            // A coordinator that came back (from a checkpoint) may start from an earlier step.
+            latestStep = nil
+            reconnectingSince = nil
             state = .joined
             lastHeartbeatSent = now
             return [.sendHeartbeat]
+        case .rejoin:
+            // The coordinator does not know this worker (it restarted): say hello again.
+            guard state == .joined || isWorking else { return [] }
+            heard(now)
+            return startOver(now: now, since: now)
         case let .reject(reason):
             return exit(code: 2, "coordinator at \(coordinatorAddress) refused this worker: \(reason)")
         case let .protocolMismatch(received, supported):
@@ -115,28 +127,47 @@ public struct WorkerStateMachine: Sendable {
     }
 
     private mutating func tick(now: Nanoseconds) -> [WorkerAction] {
-        let timeout: Duration
-        switch state {
-        case .connecting, .joining: timeout = configuration.joinTimeout
-        default: timeout = configuration.coordinatorTimeout
-        }
         let silence = now >= lastHeardFromCoordinator ? now - lastHeardFromCoordinator : 0
-        if silence >= timeout.clampedNanoseconds {
-            let what: String
-            switch state {
-            case .connecting: what = "could not be reached"
-            case .joining: what = "did not answer the join"
-            default: what = "silent"
+        let helloDue = now - min(now, lastHelloSent) >= configuration.helloInterval.clampedNanoseconds
+        if let since = reconnectingSince, let limit = configuration.reconnectTimeout {
+            // Looking for a coordinator that went away: hello again every second, for so long.
+            let gone = now >= since ? now - since : 0
+            if gone >= limit.clampedNanoseconds {
+                return exit(code: 1, "coordinator at \(coordinatorAddress) gone for \(formatSeconds(gone)) and did not come back; exiting")
             }
-            let hint = state == .joining || state == .connecting
-                ? " (is a coordinator running there? if it uses CURVE, does this worker have its public key, --curve-server-key?)" : ""
-            return exit(code: 1, "coordinator at \(coordinatorAddress) \(what) for \(formatSeconds(silence))\(hint); exiting")
+            guard helloDue else { return [] }
+            lastHelloSent = now
+            return [.sendJoin(parameterVersion: parameterVersion)]
         }
-        guard state != .connecting, state != .joining, now >= lastHeartbeatSent,
-              now - lastHeartbeatSent >= configuration.heartbeatInterval.clampedNanoseconds
-        else { return [] }
-        lastHeartbeatSent = now
-        return [.sendHeartbeat]
+        switch state {
+        case .connecting, .joining:
+            if silence >= configuration.joinTimeout.clampedNanoseconds {
+                let what = state == .connecting ? "could not be reached" : "did not answer the join"
+                return exit(code: 1, "coordinator at \(coordinatorAddress) \(what) for \(formatSeconds(silence)) (is a coordinator running there? "
+                            + "if it uses CURVE, does this worker have its public key, --curve-server-key?); exiting")
+            }
+            guard state == .joining, helloDue else { return [] }
+            // No answer yet (a coordinator not started yet, or one that lost the hello): ask again.
+            lastHelloSent = now
+            return [.sendJoin(parameterVersion: parameterVersion)]
+        default:
+            if silence >= configuration.coordinatorTimeout.clampedNanoseconds {
+                if configuration.reconnectTimeout != nil { return startOver(now: now, since: lastHeardFromCoordinator) }
+                return exit(code: 1, "coordinator at \(coordinatorAddress) silent for \(formatSeconds(silence)); exiting")
+            }
+            guard now >= lastHeartbeatSent, now - lastHeartbeatSent >= configuration.heartbeatInterval.clampedNanoseconds else { return [] }
+            lastHeartbeatSent = now
+            return [.sendHeartbeat]
+        }
+    }
+
+    /// Back to `joining` after the coordinator went away (last heard `since`): a fresh hello.
+    private mutating func startOver(now: Nanoseconds, since: Nanoseconds) -> [WorkerAction] {
+        state = .joining
+        workerID = nil
+        reconnectingSince = reconnectingSince ?? since
+        lastHelloSent = now
+        return [.sendJoin(parameterVersion: parameterVersion)]
     }
 
     private mutating func exit(code: Int32, _ message: String) -> [WorkerAction] {
@@ -153,6 +184,12 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var coordinatorTimeout: Duration
     /// The worker exits when the transport does not connect or the join is not answered this long; default 10 s.
     public var joinTimeout: Duration
+    /// When set, a coordinator silent past `coordinatorTimeout` is looked for again (hello
+    /// every `helloInterval`) for this long before the worker exits: a restarted coordinator
+    /// takes its workers back. Nil: exit at once.
+    public var reconnectTimeout: Duration?
+    /// How often an unanswered hello is sent again; default 1 s.
+    public var helloInterval: Duration = .seconds(1)
 
     /// Makes a configuration with the documented defaults.
     public init(heartbeatInterval: Duration = .milliseconds(500), coordinatorTimeout: Duration = .seconds(10),
@@ -167,6 +204,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
 public enum WorkerEvent: Equatable, Sendable {
     /// The transport to the coordinator is up.
     case connected
+    /// The coordinator does not know this worker (it restarted from a checkpoint): join again.
+    case rejoin
     /// The coordinator accepted the join under this id (and may set the silence that ends the worker).
     case welcome(WorkerID, coordinatorTimeout: Duration? = nil)
     /// The coordinator refused or removed this worker.

@@ -194,7 +194,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
 
     package func childArguments(endpoint: String, requestID: Int, slot: Int) -> [String] {
         var arguments = ["worker", "--connect", endpoint, "--parent-pid", String(getpid()), "--quiet",
-                         "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs)]
+                         "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs),
+                         "--coordinator-timeout-ms", String(settings.timeoutMs)]
         if requestID >= 0 { arguments += ["--worker-id", String(requestID)] }
         // "=": a Z85 key may start with "-", which would read as an option.
         if let curve = settings.curve { arguments += ["--curve-server-key=\(curve.publicKey)"] }

@@ -51,6 +51,11 @@ public enum Launch {
 
 /// Restores a run's config from its checkpoint directory (for `--resume` without `--config`).
 public enum ResumeSupport {
+    /// The run id a checkpoint directory's latest checkpoint was written by (nil: none readable).
+    public static func runID(fromCheckpointDirectory directory: String) -> UInt64? {
+        (try? SafetensorsReader.read(path: directory + "/latest.safetensors"))?.metadata["run_id"].flatMap(UInt64.init)
+    }
+
     public static func config(fromCheckpointDirectory directory: String) throws -> RunConfig {
         let path = directory + "/latest.safetensors"
         let file: SafetensorsFile

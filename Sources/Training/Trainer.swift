@@ -62,6 +62,12 @@ public struct TrainOptions {
     public var runID: UInt64 = 0
     /// Attach the collapse monitor (on unless --no-monitor).
     public var monitor = true
+    /// A checkpoint every K steps as well as at each epoch end (0: epoch ends only).
+    public var checkpointEvery = TrainOptions.defaultCheckpointEvery
+    /// Keep only the newest N `checkpoint-STEP` files (0: all).
+    public var keepCheckpoints = 0
+    /// A few hundred steps: a coordinator that dies loses at most this much work.
+    public static let defaultCheckpointEvery = 200
     public init() {}
 }
 
@@ -127,13 +133,17 @@ public final class Trainer {
                                        windowAccuracy, Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
                 if !keepGoing { status = "stopped"; break }
                 let endOfEpoch = session.plan.position(globalStep: session.globalStep).epoch != result.epoch
+                if !endOfEpoch, session.globalStep != session.totalSteps, options.checkpointEvery > 0,
+                   session.globalStep % options.checkpointEvery == 0 {
+                    try writeCheckpoint()
+                }
                 if endOfEpoch || session.globalStep == session.totalSteps {
                     let evaluation = session.evaluate()
                     testLoss = evaluation.loss; testAccuracy = evaluation.accuracy
                     progress.line(String(format: "epoch %d: train loss %.4f, test loss %.4f, test accuracy %.4f, %.1fk samples/s",
                                          result.epoch + 1, result.loss, evaluation.loss, evaluation.accuracy,
                                          Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
-                    try CheckpointIO.write(session: session, directory: output.directory, runID: options.runID)
+                    try writeCheckpoint()
                 }
             }
         } catch {
@@ -171,5 +181,18 @@ public final class Trainer {
         progress.line("chorus: \(status) after \(session.globalStep) steps; test accuracy \(testAccuracy.map { String(format: "%.4f", $0) } ?? "n/a"); params_sha256 \(report.paramsSHA256)")
         if let failure { throw RuntimeError.cluster(failure) }
         return report
+    }
+
+    /// Writes `checkpoint-STEP` and `latest` (atomically), then removes checkpoints beyond `--keep-checkpoints`.
+    func writeCheckpoint() throws {
+        try CheckpointIO.write(session: session, directory: output.directory, runID: options.runID)
+        guard options.keepCheckpoints > 0 else { return }
+        let steps = ((try? FileManager.default.contentsOfDirectory(atPath: output.directory)) ?? []).compactMap { name -> Int? in
+            guard name.hasPrefix("checkpoint-"), name.hasSuffix(".safetensors") else { return nil }
+            return Int(name.dropFirst("checkpoint-".count).dropLast(".safetensors".count))
+        }
+        for step in steps.sorted().dropLast(options.keepCheckpoints) {
+            try? FileManager.default.removeItem(atPath: "\(output.directory)/checkpoint-\(step).safetensors")
+        }
     }
 }

@@ -19,6 +19,9 @@ public struct WorkerOptions {
     public var parentPID: Int32?
     public var heartbeatMs = 500
     public var timeoutMs = 5_000
+    /// How long a worker waits for a coordinator that is not there yet, or looks for one that
+    /// went silent (it may come back from a checkpoint) before exiting; nil: exit at `timeoutMs`.
+    public var coordinatorTimeoutMs: Int? = 60_000
     public var faults: [FaultSpec] = []
     public var quiet = false
     /// For tests: claim another protocol version or build in the join message.
@@ -56,6 +59,8 @@ public final class WorkerRunner: WorkerWorkload {
     var shared: SharedParameters?
     var gradientPool: SharedGradients?
     var lossKind: LossKind = .crossEntropy
+    /// The config hash and data fingerprint this worker loaded.
+    var prepared: (configHash: UInt64, fingerprint: UInt64)?
     package let logName = "chorus worker"
 
     /// Connects to `options.connect` over ZeroMQ.
@@ -73,7 +78,8 @@ public final class WorkerRunner: WorkerWorkload {
         if let build = options.pretendBuild { identity.buildVersion = build }
         if let version = options.pretendProtocolVersion { identity.protocolVersion = version }
         host = WorkerHost(workload: self, transport: transport, owner: owner, heartbeatMs: options.heartbeatMs,
-                          timeoutMs: options.timeoutMs, parentPID: options.parentPID, identity: identity, clock: clock)
+                          timeoutMs: options.timeoutMs, reconnectTimeoutMs: options.coordinatorTimeoutMs, parentPID: options.parentPID,
+                          identity: identity, clock: clock)
         host.quiet = options.quiet
     }
 
@@ -90,6 +96,11 @@ public final class WorkerRunner: WorkerWorkload {
                 throw WorkerExit(status: 2, message: "refusing to join: \(error)")
             }
         }
+        if let prepared, prepared.configHash == welcome.configHash, computer != nil {
+            // The same run's coordinator again (restarted from a checkpoint): data and model are loaded.
+            log("welcomed again; same config")
+            return prepared.fingerprint
+        }
         var config = try RunConfig.parse(jsonData: Data(welcome.configJSON), source: "coordinator's config")
         if let override = options.dataOverride { config.data.source = override }
         let (split, _) = try loadData(config.data)
@@ -104,7 +115,10 @@ public final class WorkerRunner: WorkerWorkload {
         probe = ProbeBatch(train: split.train, seed: config.training.seed)
         lossKind = config.loss
         log("welcomed; \(model.parameters.count) parameters, \(split.train.count) examples")
-        return split.fingerprint()
+        let fingerprint = split.fingerprint()
+        prepared = (welcome.configHash, fingerprint)
+        parameterVersion = .max
+        return fingerprint
     }
 
     package func compute(_ work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {

@@ -115,6 +115,8 @@ public struct Welcome: Equatable, Sendable {
 public enum RejectCode: UInt8, Sendable, CaseIterable {
     case versionMismatch = 1, dataMismatch = 2, wrongRun = 3, configMismatch = 4, full = 5
     case malformed = 6, other = 7
+    /// The coordinator does not know this worker of its run (it restarted from a checkpoint): say hello again.
+    case rejoin = 8
 }
 
 /// A refusal, or a fatal error reported to the peer.

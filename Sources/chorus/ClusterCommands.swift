@@ -106,7 +106,8 @@ struct Worker: ParsableCommand {
     @Option(name: .customLong("worker-id"), help: "Ask for this worker id.") var workerID: Int = -1
     @Option(name: .customLong("parent-pid"), help: .hidden) var parentPID: Int32?
     @Option(name: .customLong("heartbeat-ms")) var heartbeatMs = 500
-    @Option(name: .customLong("timeout-ms"), help: "Exit when the coordinator is silent this long.") var timeoutMs = 5_000
+    @Option(name: .customLong("timeout-ms"), help: "The coordinator silent this long counts as gone.") var timeoutMs = 5_000
+    @Option(name: .customLong("coordinator-timeout-ms"), help: "Wait this long for a coordinator that is not up yet, or for one that went away to come back (restarted with --resume), before exiting; 0: exit as soon as it is gone.") var coordinatorTimeoutMs = 60_000
     @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help).") var fault: [String] = []
     @Option(name: .customLong("data"), help: "Read this data instead of the coordinator's (testing).") var data: String?
     @Option(name: .customLong("shared-parameters"), help: .hidden) var sharedParameters: String?
@@ -127,6 +128,8 @@ struct Worker: ParsableCommand {
         options.parentPID = parentPID
         options.heartbeatMs = heartbeatMs
         options.timeoutMs = timeoutMs
+        guard coordinatorTimeoutMs >= 0 else { throw ValidationError("--coordinator-timeout-ms must be ≥ 0") }
+        options.coordinatorTimeoutMs = coordinatorTimeoutMs == 0 ? nil : coordinatorTimeoutMs
         options.quiet = quiet
         options.pretendProtocolVersion = pretendProtocolVersion
         options.pretendBuild = pretendBuild

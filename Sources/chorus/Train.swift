@@ -19,6 +19,8 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Collapse monitor policy: warn, stop or rollback.") var monitor: String?
     @Option(name: .customLong("init-from"), help: "Start from the weights in this safetensors file.") var initFrom: String?
     @Option(help: "Resume from the latest checkpoint in this directory.") var resume: String?
+    @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every K steps too (default 200; 0: only at epoch ends).") var checkpointEvery = TrainOptions.defaultCheckpointEvery
+    @Option(name: .customLong("keep-checkpoints"), help: "Keep only the newest N checkpoint-STEP files (0: keep all).") var keepCheckpoints = 0
     @Flag(help: "No progress display.") var quiet = false
     @Flag(name: .customLong("no-monitor"), help: "Run without the collapse monitor (for measuring its overhead).") var noMonitor = false
 
@@ -53,6 +55,11 @@ struct RunOptions: ParsableArguments {
         options.quiet = quiet
         options.runID = runID
         options.monitor = !noMonitor
+        options.checkpointEvery = max(checkpointEvery, 0)
+        options.keepCheckpoints = max(keepCheckpoints, 0)
+        // A resumed run is the same run: its workers (waiting for their coordinator to come
+        // back) rejoin it, and a worker of another run is still told apart.
+        if let resume, let id = ResumeSupport.runID(fromCheckpointDirectory: resume) { options.runID = id }
         return options
     }
 }
@@ -135,7 +142,8 @@ struct Train: ParsableCommand {
             _ = BLASEnvironment.verifyOrFallBack()
             var workerOptions = WorkerOptions(connect: endpoint)
             workerOptions.quiet = options.quiet
-            workerOptions.timeoutMs = max(cluster.timeoutMs, 60_000)  // ranks start in any order
+            workerOptions.timeoutMs = cluster.timeoutMs
+            workerOptions.coordinatorTimeoutMs = 60_000  // ranks start in any order; a coordinator may come back
             do {
                 workerOptions.faults = try fault.map(FaultSpec.parse)
                 workerOptions.curveServerKey = try cluster.settings().curve?.publicKey

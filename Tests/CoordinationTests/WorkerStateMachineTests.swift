@@ -61,7 +61,9 @@ import Testing
         _ = worker.handle(.connected, now: start)
         var now = start
         let actions = run(&worker, from: &now, seconds: 10.1, coordinatorAlive: false)
-        #expect(actions == [.exit(code: 1, message: "coordinator at \(address) did not answer the join for 10 s (is a coordinator running there? if it uses CURVE, does this worker have its public key, --curve-server-key?); exiting")])
+        // The hello goes out again every second until the join times out.
+        #expect(actions.dropLast() == Array(repeating: .sendJoin(parameterVersion: nil), count: 9))
+        #expect(actions.last == .exit(code: 1, message: "coordinator at \(address) did not answer the join for 10 s (is a coordinator running there? if it uses CURVE, does this worker have its public key, --curve-server-key?); exiting"))
     }
 
     @Test func workWithParametersIsComputedAndVersionRemembered() {
@@ -97,5 +99,50 @@ import Testing
         now += 1
         #expect(finished.handle(.shutdown(reason: "training complete"), now: now)
             == [.exit(code: 0, message: "coordinator at \(address) ended the run: training complete")])
+    }
+
+    @Test func aSilentCoordinatorIsLookedForAgainAndARestartedOneTakesTheWorkerBack() {
+        var configuration = WorkerConfiguration(heartbeatInterval: .milliseconds(500), coordinatorTimeout: .seconds(5), joinTimeout: .seconds(5))
+        configuration.reconnectTimeout = .seconds(60)
+        var worker = WorkerStateMachine(coordinatorAddress: address, configuration: configuration, now: start)
+        _ = worker.handle(.connected, now: start)
+        _ = worker.handle(.welcome(3), now: start)
+        _ = worker.handle(.work(step: 40, shards: [0], parameterVersion: 40, includesParameters: true), now: start)
+        _ = worker.handle(.computeFinished(step: 40), now: start)
+        var now = start
+        // Silent for 5 s: back to joining with a fresh hello, not an exit.
+        var actions = run(&worker, from: &now, seconds: 5.05, coordinatorAlive: false)
+        #expect(actions.last == .sendJoin(parameterVersion: 40))
+        #expect(worker.state == .joining)
+        #expect(worker.workerID == nil)
+        // Hellos every second while it is gone; a restarted coordinator's welcome takes it back,
+        // and work for an earlier step (from the checkpoint) is computed.
+        actions = run(&worker, from: &now, seconds: 3, coordinatorAlive: false)
+        #expect(actions.filter { $0 == .sendJoin(parameterVersion: 40) }.count == 3)
+        #expect(worker.handle(.welcome(7), now: now) == [.sendHeartbeat])
+        #expect(worker.handle(.work(step: 20, shards: [1], parameterVersion: 20, includesParameters: true), now: now)
+            == [.compute(WorkerComputation(step: 20, shards: [1], parameterVersion: 20))])
+    }
+
+    @Test func aCoordinatorThatNeverComesBackEndsTheWorkerAfterTheReconnectTimeout() {
+        var configuration = WorkerConfiguration(coordinatorTimeout: .seconds(5))
+        configuration.reconnectTimeout = .seconds(20)
+        var worker = WorkerStateMachine(coordinatorAddress: address, configuration: configuration, now: start)
+        _ = worker.handle(.connected, now: start)
+        _ = worker.handle(.welcome(3), now: start)
+        var now = start
+        var actions = run(&worker, from: &now, seconds: 19.9, coordinatorAlive: false)
+        #expect(!actions.contains { if case .exit = $0 { return true } else { return false } })
+        actions = run(&worker, from: &now, seconds: 0.2, coordinatorAlive: false)
+        #expect(actions.last == .exit(code: 1, message: "coordinator at \(address) gone for 20 s and did not come back; exiting"))
+    }
+
+    @Test func aRejoinRequestFromARestartedCoordinatorSendsAFreshHello() {
+        var (worker, now) = joinedWorker()
+        #expect(worker.handle(.rejoin, now: now) == [.sendJoin(parameterVersion: nil)])
+        #expect(worker.state == .joining)
+        now += 1_000_000
+        #expect(worker.handle(.welcome(9), now: now) == [.sendHeartbeat])
+        #expect(worker.workerID == 9)
     }
 }
