@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libzmq3-dev libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist python3-pip)
+packages=(libzmq3-dev libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist python3-pip iproute2 nftables)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -45,14 +45,14 @@ public enum BLASEnvironment {
     /// otherwise, and throws a message naming the kernel, the missing CPU feature and the flag
     /// to choose another when this host cannot run it.
     public static func adopt(kernel: String) throws {
-        guard kernel != BLAS.coreName else { return }
-        guard requiredFlags(kernel: kernel) != nil else {
+        guard requiredFlags(kernel: kernel) != nil || kernel == BLAS.coreName else {
             throw RuntimeError.invalidSetting("unknown OpenBLAS kernel \"\(kernel)\" (this host runs \(BLAS.coreName); known: SkylakeX, Haswell, Zen, SandyBridge, Prescott, …)")
         }
         let missing = missingFlags(kernel: kernel)
         guard missing.isEmpty else {
             throw RuntimeError.invalidSetting("this host's CPU cannot run the run's OpenBLAS kernel \(kernel): it lacks \(missing.joined(separator: ", ")); start the coordinator with --blas-core \(recommendedCoreType(cpuFlags: cpuFlags()) ?? "Prescott") or another kernel every host can run")
         }
+        guard kernel != BLAS.coreName else { return }
         if ProcessInfo.processInfo.environment[adoptedVariable] == kernel {
             throw RuntimeError.invalidSetting("OpenBLAS did not switch to kernel \(kernel) (it runs \(BLAS.coreName)); start the coordinator with --blas-core \(BLAS.coreName)")
         }

@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+
+/// Test hosts: network namespaces on a bridge (cluster/testhosts.sh), each with its own
+/// address on a private test subnet; processes on them talk over real TCP between real kernels'
+/// network stacks. Needs root (CI is).
+enum TestHosts {
+    static let script = Chorus.repositoryRoot + "/cluster/testhosts.sh"
+    static var available: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") }
+
+    static func address(_ host: Int) -> String { "10.213.7.\(host + 1)" }
+    static func endpoint(_ host: Int, port: Int = 5555) -> String { "tcp://\(address(host)):\(port)" }
+
+    /// Runs the script with `arguments`; throws with its output when it fails.
+    @discardableResult
+    static func control(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw NSError(domain: "testhosts", code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: "testhosts \(arguments.joined(separator: " ")): \(output)"])
+        }
+        return output
+    }
+
+    /// Makes `count` hosts, runs `body`, and removes the hosts again whatever happens.
+    static func with(_ count: Int, _ body: () throws -> Void) throws {
+        try control(["up", String(count)])
+        defer { _ = try? control(["down"]) }
+        try body()
+    }
+
+    /// Starts `chorus arguments` on `host` with extra environment variables.
+    static func start(on host: Int, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", "chorus-h\(host)", "/usr/bin/env"] + environment.map { "\($0.key)=\($0.value)" } + [Chorus.binary] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return (process, out, err)
+    }
+
+    /// Lines of metrics.jsonl so far.
+    static func stepsWritten(_ directory: String) -> Int {
+        ((try? String(contentsOfFile: directory + "/metrics.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+
+    /// Waits until `directory`'s metrics.jsonl has `steps` lines (false after `timeout` seconds).
+    static func waitForSteps(_ directory: String, _ steps: Int, timeout: TimeInterval = 120) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stepsWritten(directory) >= steps { return true }
+            usleep(5_000)
+        }
+        return false
+    }
+}
+
+/// Coordinator and workers on separate test hosts.
+@Suite(.serialized, .enabled(if: TestHosts.available, "needs root for network-namespace test hosts (cluster/testhosts.sh)"), .needsFashionMNIST)
+struct MultiHostTests {
+    let run = ["--shards", "4", "--max-steps", "60", "--batch-size", "128", "--seed", "9", "--quiet"]
+
+    /// params_sha256 of the same run in one process.
+    func inProcessHash(_ run: [String]) throws -> String {
+        let out = Chorus.temporaryDirectory("mh-ref")
+        let result = try Chorus.run(["train", "--workers", "0", "--out", out] + run, timeout: 300)
+        #expect(result.status == 0, "\(result.error)")
+        return try Chorus.report(out)["params_sha256"] as? String ?? "?"
+    }
+
+    @Test func aWorkerHostOnAnotherKernelRunsTheCoordinatorsAndGivesTheSameBitsWithCurve() throws {
+        let expected = try inProcessHash(run)
+        let directory = Chorus.temporaryDirectory("mh-kernel")
+        let keys = directory + "/cluster.key"
+        let keygen = try Chorus.run(["keygen", "--out", keys])
+        let publicKey = keygen.output.replacingOccurrences(of: "public: ", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        try TestHosts.with(3) {
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--curve-keys", keys,
+                                                          "--out", directory + "/out"] + run)
+            let same = try TestHosts.start(on: 1, ["worker", "--connect", TestHosts.endpoint(0), "--curve-server-key=\(publicKey)"])
+            // This host's environment asks for another kernel (as an AVX2-only or differently
+            // configured host would pick): the worker must run the coordinator's anyway.
+            let other = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0), "--curve-server-key=\(publicKey)"],
+                                            environment: ["OPENBLAS_CORETYPE": "Prescott"])
+            let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 300)
+            let a = Chorus.finish(same.0, same.1, same.2, timeout: 30), b = Chorus.finish(other.0, other.1, other.2, timeout: 30)
+            #expect(result.status == 0, "\(result.error)")
+            #expect(a.status == 0 && b.status == 0, "\(a.error) / \(b.error)")
+            let report = try Chorus.report(directory + "/out")
+            #expect(report["params_sha256"] as? String == expected)
+            let causes = (report["collapse"] as? [String: Any])?["causes"] as? [Any] ?? []
+            #expect(!"\(causes)".contains("replica_fault"), "\(causes)")
+            #expect(!result.error.contains("differ from worker"), "\(result.error)")
+        }
+    }
+
+    @Test func aHostWhoseCPUCannotRunTheKernelIsRefusedNamingTheFeatureAndTheFlag() throws {
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        try #require(flags.contains(" avx2") && flags.contains(" fma"), "this test needs an AVX2 machine")
+        let directory = Chorus.temporaryDirectory("mh-refuse")
+        try TestHosts.with(2) {
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "1", "--blas-core", "Haswell",
+                                                          "--out", directory + "/out"] + run)
+            defer { coordinator.0.terminate(); _ = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 20) }
+            // Test-only switch: this host pretends its CPU lacks AVX2.
+            let refused = try TestHosts.start(on: 1, ["worker", "--connect", TestHosts.endpoint(0)], environment: ["CHORUS_TEST_HIDE_CPU_FLAGS": "avx2"])
+            let result = Chorus.finish(refused.0, refused.1, refused.2, timeout: 60)
+            #expect(result.status == 2, "\(result.error)")
+            #expect(result.error.contains("Haswell") && result.error.contains("avx2") && result.error.contains("--blas-core"), "\(result.error)")
+        }
+    }
+
+    @Test func aCoordinatorSIGKILLedMidRunAndResumedOnItsEndpointFinishesWithTheSameBits() throws {
+        let long = ["--shards", "4", "--max-steps", "400", "--batch-size", "128", "--seed", "9", "--quiet"]
+        let expected = try inProcessHash(long)
+        let out = Chorus.temporaryDirectory("mh-resume")
+        let coordinatorArguments = ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--checkpoint-every", "20", "--out", out] + long
+        try TestHosts.with(3) {
+            let first = try TestHosts.start(on: 0, coordinatorArguments)
+            let workers = try [1, 2].map { try TestHosts.start(on: $0, ["worker", "--connect", TestHosts.endpoint(0)]) }
+            #expect(TestHosts.waitForSteps(out, 130), "the run did not reach step 130")
+            kill(first.0.processIdentifier, SIGKILL)
+            let killedAt = TestHosts.stepsWritten(out)
+            _ = Chorus.finish(first.0, first.1, first.2, timeout: 10)
+            try #require(killedAt < 400, "the run finished before it could be killed")
+            #expect(first.0.terminationReason == .uncaughtSignal && first.0.terminationStatus == SIGKILL)
+            // The workers wait for their coordinator; it comes back from its last checkpoint.
+            let second = try TestHosts.start(on: 0, coordinatorArguments + ["--resume", out])
+            let result = Chorus.finish(second.0, second.1, second.2, timeout: 300)
+            #expect(result.status == 0, "\(result.error)")
+            for worker in workers {
+                let ended = Chorus.finish(worker.0, worker.1, worker.2, timeout: 30)
+                #expect(ended.status == 0, "\(ended.error)")
+            }
+            let report = try Chorus.report(out)
+            #expect(report["params_sha256"] as? String == expected)
+            #expect(report["steps"] as? Int == 400)
+        }
+    }
+
+    @Test func aWorkerHostCutOffPastTheEvictionTimeoutIsEvictedAndRejoinsWhenItsLinkReturns() throws {
+        let long = ["--shards", "4", "--max-steps", "500", "--batch-size", "128", "--seed", "9", "--quiet", "--timeout-ms", "1500", "--heartbeat-ms", "250"]
+        let expected = try inProcessHash(long)
+        let out = Chorus.temporaryDirectory("mh-cut")
+        try TestHosts.with(3) {
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--out", out] + long)
+            let workers = try [1, 2].map { try TestHosts.start(on: $0, ["worker", "--connect", TestHosts.endpoint(0)]) }
+            #expect(TestHosts.waitForSteps(out, 60))
+            try TestHosts.control(["cut", "2"])
+            usleep(3_000_000)  // twice the eviction timeout
+            try TestHosts.control(["mend", "2"])
+            let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 300)
+            for worker in workers { _ = Chorus.finish(worker.0, worker.1, worker.2, timeout: 30) }
+            #expect(result.status == 0, "\(result.error)")
+            let report = try Chorus.report(out)
+            #expect(report["params_sha256"] as? String == expected)
+            let cluster = report["cluster"] as? [String: Any] ?? [:]
+            #expect((cluster["evictions"] as? Int ?? 0) >= 1, "\(cluster)")
+            // The cut-off worker came back: more joins than the two at the start.
+            #expect(result.error.components(separatedBy: " joined (").count - 1 >= 3, "\(result.error)")
+        }
+    }
+
+    @Test func onePercentPacketLossOnEveryLinkAndADelayedWorkerLeaveTheBitsAlone() throws {
+        let long = ["--shards", "4", "--max-steps", "150", "--batch-size", "128", "--seed", "9", "--quiet"]
+        let expected = try inProcessHash(long)
+        let out = Chorus.temporaryDirectory("mh-loss")
+        try TestHosts.with(3) {
+            for host in 0..<3 { try TestHosts.control(["loss", String(host), "1"]) }
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--out", out] + long)
+            let plain = try TestHosts.start(on: 1, ["worker", "--connect", TestHosts.endpoint(0)])
+            let delayed = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0), "--fault", "delay:worker=0,rate=0.2,ms=30"])
+            let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 300)
+            _ = Chorus.finish(plain.0, plain.1, plain.2, timeout: 30)
+            _ = Chorus.finish(delayed.0, delayed.1, delayed.2, timeout: 30)
+            #expect(result.status == 0, "\(result.error)")
+            #expect(try Chorus.report(out)["params_sha256"] as? String == expected)
+        }
+    }
+
+    @Test func aWorkerHostThatVanishesForGoodLeavesTheRunToTheOthersWithTheSameBits() throws {
+        let long = ["--shards", "4", "--max-steps", "300", "--batch-size", "128", "--seed", "9", "--quiet", "--timeout-ms", "1500", "--heartbeat-ms", "250"]
+        let expected = try inProcessHash(long)
+        let out = Chorus.temporaryDirectory("mh-vanish")
+        try TestHosts.with(3) {
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--out", out] + long)
+            let staying = try TestHosts.start(on: 1, ["worker", "--connect", TestHosts.endpoint(0)])
+            let vanishing = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0)])
+            #expect(TestHosts.waitForSteps(out, 40))
+            try TestHosts.control(["cut", "2"])
+            kill(vanishing.0.processIdentifier, SIGKILL)
+            let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 300)
+            _ = Chorus.finish(staying.0, staying.1, staying.2, timeout: 30)
+            _ = Chorus.finish(vanishing.0, vanishing.1, vanishing.2, timeout: 5)
+            #expect(result.status == 0, "\(result.error)")
+            let report = try Chorus.report(out)
+            #expect(report["params_sha256"] as? String == expected)
+            #expect(((report["cluster"] as? [String: Any])?["evictions"] as? Int ?? 0) >= 1)
+        }
+    }
+}
