@@ -10,6 +10,8 @@
 #   cluster/testhosts.sh rate I RATE     limit host I's link to RATE (tc tbf, e.g. 1gbit); RATE=off lifts it
 #   cluster/testhosts.sh loss I PCT      drop PCT % of host I's incoming packets (nftables); 0 lifts it
 #   cluster/testhosts.sh cut I | mend I  take host I's link down / up (ip link)
+#   cluster/testhosts.sh sshd I KEYS     run an sshd on host I (port 22, key-only root login
+#                                        for the public keys in file KEYS; Debian's openssh-server)
 #
 # This kernel has no netem, so there is no network-level delay: use the product's
 # `--fault delay`. Needs root (CI is). Every address is inside 10.213.7.0/24 and reachable
@@ -77,7 +79,26 @@ case "$command" in
             ip netns exec "$h" nft add chain inet chorusloss input '{ type filter hook input priority 0; policy accept; }'
             ip netns exec "$h" nft add rule inet chorusloss input iifname "ch$i" numgen random mod 100 '<' "$pct" drop
         fi ;;
+    sshd)
+        i=${2:?}; keys=${3:?usage: testhosts.sh sshd I AUTHORIZED_KEYS}
+        state=/run/chorus-testhosts/sshd-$i
+        mkdir -p "$state" /run/sshd
+        [ -f "$state/host_key" ] || ssh-keygen -q -t ed25519 -N "" -f "$state/host_key"
+        cp "$keys" "$state/authorized_keys"; chmod 600 "$state/authorized_keys"
+        cat > "$state/sshd_config" <<CONFIG
+ListenAddress $(addr "$i")
+HostKey $state/host_key
+PidFile $state/sshd.pid
+AuthorizedKeysFile $state/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+CONFIG
+        ip netns exec "$(host "$i")" /usr/sbin/sshd -f "$state/sshd_config"
+        ;;
     cut) ip -n "$SWITCH" link set "sw${2:?}" down ;;
     mend) ip -n "$SWITCH" link set "sw${2:?}" up ;;
-    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
