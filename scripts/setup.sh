@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(libzmq3-dev libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist python3-pip)
 # --cluster-tests: what the multi-host tests run on (test hosts, ssh, a real Slurm).
 if [ "${1:-}" = "--cluster-tests" ]; then
-    packages+=(iproute2 nftables openssh-server openssh-client slurm-wlm munge bc)
+    packages+=(iproute2 nftables openssh-server openssh-client slurm-wlm munge)
 fi
 missing=()
 for package in "${packages[@]}"; do

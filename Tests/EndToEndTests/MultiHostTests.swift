@@ -172,6 +172,7 @@ struct MultiHostTests {
 
     @Test func onePercentPacketLossOnEveryLinkAndADelayedWorkerLeaveTheBitsAlone() throws {
         let long = ["--shards", "4", "--max-steps", "150", "--batch-size", "128", "--seed", "9", "--quiet"]
+        guard Chorus.require(FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft"), "nftables") else { return }
         let expected = try inProcessHash(long)
         let out = Chorus.temporaryDirectory("mh-loss")
         try TestHosts.with(3) {
