@@ -67,6 +67,9 @@ package enum ClusterSocket {
         var options: [SocketOption] = [
             .linger(0), .routingID(PeerID("\(identityPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")),
             .heartbeatInterval(Int32(heartbeatMs)), .heartbeatTimeout(Int32(timeoutMs)), .sendHWM(0), .receiveHWM(0),
+            // A send waits for a connection at most this long (none while the coordinator is
+            // gone, or while a CURVE handshake keeps failing): the worker keeps its clock going.
+            .sendTimeout(Int32(min(max(heartbeatMs, 10), 1_000))),
         ]
         if let curveServerKey {
             let mine = try CurveKeys.generate()

@@ -136,7 +136,13 @@ package final class WorkerHost<Workload: WorkerWorkload> {
                                          parameterVersion: work.parameterVersion, includesParameters: carries)
             for action in machine.handle(event, now: clock()) {
                 if case .compute = action {
-                    try workload.compute(work, runID: runID) { try transport.send($0, to: nil) }
+                    try workload.compute(work, runID: runID) { frames in
+                        do { try transport.send(frames, to: nil) } catch TransportError.wouldBlock {
+                            // No connection to the coordinator now: the result is lost, and the
+                            // coordinator gives the shard to another worker (or to this one again).
+                            logLine("\(workload.logName): could not send a result of step \(work.step): the coordinator is unreachable; it will be recomputed")
+                        }
+                    }
                     _ = machine.handle(.computeFinished(step: Int(work.step)), now: clock())
                 } else if let status = carryOut([action]) {
                     return status
@@ -160,9 +166,10 @@ package final class WorkerHost<Workload: WorkerWorkload> {
         for action in actions {
             switch action {
             case .sendJoin:
-                // A hello: run id 0, whatever run this worker was in (its coordinator may have restarted).
+                // A hello: run id 0, whatever run this worker was in (its coordinator may have
+                // restarted). One that cannot go out now is sent again in a second.
                 runID = 0
-                do { try sendJoin(fingerprint: 0) } catch { return fail(error) }
+                try? sendJoin(fingerprint: 0)
             case .sendHeartbeat:
                 beatSequence += 1
                 try? transport.send(.heartbeat(Heartbeat(sequence: beatSequence, sentAtNanos: clock())), runID: runID)
@@ -170,6 +177,8 @@ package final class WorkerHost<Workload: WorkerWorkload> {
                 try? transport.send(.leave(Leave(reason: reason)), runID: runID)
             case .compute:
                 break  // handled with the work message that caused it
+            case .notice(let text):
+                logLine("\(workload.logName): \(text)")
             case let .exit(code, message):
                 // A clean end and a signal (the coordinator stopping its children) are news only when not quiet.
                 if (code != 0 && code != 130) || !quiet { logLine("\(workload.logName): \(message)") }

@@ -40,6 +40,8 @@ public struct WorkerStateMachine: Sendable {
     /// Set while the worker looks for a coordinator that went away: when it was last heard.
     private var reconnectingSince: Nanoseconds?
     private var lastHelloSent: Nanoseconds = 0
+    /// Whether the "still waiting" notice of this join went out.
+    private var waitNoticeSent = false
 
     /// Starts a worker at time `now` that will talk to `coordinatorAddress`.
     public init(coordinatorAddress: String, configuration: WorkerConfiguration = WorkerConfiguration(),
@@ -139,6 +141,14 @@ public struct WorkerStateMachine: Sendable {
             lastHelloSent = now
             return [.sendJoin(parameterVersion: parameterVersion)]
         }
+        var notices: [WorkerAction] = []
+        if state == .joining, !waitNoticeSent, silence >= configuration.waitNoticeAfter.clampedNanoseconds,
+           configuration.joinTimeout > configuration.waitNoticeAfter {
+            // A long wait should not look like a hang: say once what the worker waits for.
+            waitNoticeSent = true
+            notices.append(.notice("no answer yet from a coordinator at \(coordinatorAddress) after \(formatSeconds(silence)); "
+                                   + "waiting up to \(formatSeconds(configuration.joinTimeout.clampedNanoseconds)) (is it running, is the port right, does a firewall drop it?)"))
+        }
         switch state {
         case .connecting, .joining:
             if silence >= configuration.joinTimeout.clampedNanoseconds {
@@ -146,13 +156,16 @@ public struct WorkerStateMachine: Sendable {
                 return exit(code: 1, "coordinator at \(coordinatorAddress) \(what) for \(formatSeconds(silence)) (is a coordinator running there? "
                             + "if it uses CURVE, does this worker have its public key, --curve-server-key?); exiting")
             }
-            guard state == .joining, helloDue else { return [] }
+            guard state == .joining, helloDue else { return notices }
             // No answer yet (a coordinator not started yet, or one that lost the hello): ask again.
             lastHelloSent = now
-            return [.sendJoin(parameterVersion: parameterVersion)]
+            return notices + [.sendJoin(parameterVersion: parameterVersion)]
         default:
             if silence >= configuration.coordinatorTimeout.clampedNanoseconds {
-                if configuration.reconnectTimeout != nil { return startOver(now: now, since: lastHeardFromCoordinator) }
+                if let limit = configuration.reconnectTimeout {
+                    return [.notice("coordinator at \(coordinatorAddress) silent for \(formatSeconds(silence)); looking for it again for up to \(formatSeconds(limit.clampedNanoseconds))")]
+                        + startOver(now: now, since: lastHeardFromCoordinator)
+                }
                 return exit(code: 1, "coordinator at \(coordinatorAddress) silent for \(formatSeconds(silence)); exiting")
             }
             guard now >= lastHeartbeatSent, now - lastHeartbeatSent >= configuration.heartbeatInterval.clampedNanoseconds else { return [] }
@@ -167,6 +180,7 @@ public struct WorkerStateMachine: Sendable {
         workerID = nil
         reconnectingSince = reconnectingSince ?? since
         lastHelloSent = now
+        waitNoticeSent = true
         return [.sendJoin(parameterVersion: parameterVersion)]
     }
 
@@ -190,6 +204,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var reconnectTimeout: Duration?
     /// How often an unanswered hello is sent again; default 1 s.
     public var helloInterval: Duration = .seconds(1)
+    /// After this long without an answer to a join, say once what the worker waits for; default 5 s.
+    public var waitNoticeAfter: Duration = .seconds(5)
 
     /// Makes a configuration with the documented defaults.
     public init(heartbeatInterval: Duration = .milliseconds(500), coordinatorTimeout: Duration = .seconds(10),
@@ -236,6 +252,8 @@ public enum WorkerAction: Equatable, Sendable {
     case sendHeartbeat
     /// Tell the coordinator this worker is leaving.
     case sendLeave(reason: String)
+    /// Print this line (a wait that should not look like a hang).
+    case notice(String)
     /// Compute these shards and send one result per shard.
     case compute(WorkerComputation)
     /// Exit the process with this status after printing `message` (one line, to stderr when `code != 0`).

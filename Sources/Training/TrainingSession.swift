@@ -26,23 +26,20 @@ public func loadData(_ config: DataConfig) throws -> (split: DataSplit, normaliz
     return (split, statistics)
 }
 
-/// Checks that a model and a data set fit together before any step runs.
-public func validate(model: Model, loss: LossKind, train: Dataset) throws {
+/// Checks that a model and a data split fit together before anything reads it: the feature
+/// width, and for cross-entropy every label a class index the model has (a label indexes the
+/// model's outputs, and release builds do not check bounds). `split` names it in the error.
+public func validate(model: Model, loss: LossKind, data: Dataset, split: String) throws {
     let width = model.config.input.reduce(1, *)
-    guard width == train.featureCount else {
-        throw RuntimeError.dataMismatch("model.input \(model.config.input) has \(width) features but the data has \(train.featureCount) per example (shape \(train.exampleShape))")
+    guard width == data.featureCount else {
+        throw RuntimeError.dataMismatch("\(split) data: model.input \(model.config.input) has \(width) features but the data has \(data.featureCount) per example (shape \(data.exampleShape))")
     }
     if loss == .crossEntropy {
         let units = model.outputUnits
-        var maximum: Float = -1
-        for label in train.labels {
-            guard label >= 0, label == label.rounded() else {
-                throw RuntimeError.dataMismatch("loss cross_entropy needs class indices as labels; found label \(label)")
+        for (index, label) in data.labels.enumerated() {
+            guard label >= 0, label == label.rounded(), label < Float(units) else {
+                throw RuntimeError.dataMismatch("\(split) data, example \(index) (0-based, in file order): label \(label) is not a class index of a model with \(units) output unit\(units == 1 ? "" : "s") (loss cross_entropy needs 0…\(units - 1))")
             }
-            maximum = max(maximum, label)
-        }
-        guard Int(maximum) < units else {
-            throw RuntimeError.dataMismatch("loss cross_entropy: labels go up to \(Int(maximum)) but the model has \(units) output unit\(units == 1 ? "" : "s")")
         }
     }
 }
@@ -130,7 +127,8 @@ public final class TrainingSession {
             (self.data, self.normalization) = try loadData(config.data)
         }
         model = try Model(config: config.model, seed: config.training.seed)
-        try validate(model: model, loss: config.loss, train: self.data.train)
+        try validate(model: model, loss: config.loss, data: self.data.train, split: "training")
+        try validate(model: model, loss: config.loss, data: self.data.test, split: "test")
         plan = BatchPlan(exampleCount: self.data.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
         let epochSteps = plan.stepsPerEpoch * config.training.epochs
         totalSteps = min(epochSteps, config.training.maxSteps ?? epochSteps)

@@ -28,6 +28,7 @@ struct Eval: ParsableCommand {
             let (split, _) = try loadData(runConfig.data)
             let model = try Model(config: runConfig.model, seed: runConfig.training.seed)
             try CheckpointIO.loadWeights(into: model, from: file)
+            try Training.validate(model: model, loss: runConfig.loss, data: split.test, split: "test")
             let result = split.test.features.withUnsafeBufferPointer { f in
                 split.test.labels.withUnsafeBufferPointer { l in
                     model.evaluate(features: f.baseAddress!, labels: l.baseAddress!, count: split.test.count, loss: runConfig.loss)

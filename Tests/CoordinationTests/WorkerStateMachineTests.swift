@@ -61,8 +61,11 @@ import Testing
         _ = worker.handle(.connected, now: start)
         var now = start
         let actions = run(&worker, from: &now, seconds: 10.1, coordinatorAlive: false)
-        // The hello goes out again every second until the join times out.
-        #expect(actions.dropLast() == Array(repeating: .sendJoin(parameterVersion: nil), count: 9))
+        // The hello goes out again every second until the join times out; at 5 s the worker says what it waits for.
+        let notices = actions.filter { if case .notice = $0 { return true } else { return false } }
+        #expect(notices.count == 1)
+        #expect("\(notices)".contains("no answer yet from a coordinator at \(address) after 5 s; waiting up to 10 s"))
+        #expect(actions.dropLast().filter { !notices.contains($0) } == Array(repeating: .sendJoin(parameterVersion: nil), count: 9))
         #expect(actions.last == .exit(code: 1, message: "coordinator at \(address) did not answer the join for 10 s (is a coordinator running there? if it uses CURVE, does this worker have its public key, --curve-server-key?); exiting"))
     }
 
@@ -113,6 +116,7 @@ import Testing
         // Silent for 5 s: back to joining with a fresh hello, not an exit.
         var actions = run(&worker, from: &now, seconds: 5.05, coordinatorAlive: false)
         #expect(actions.last == .sendJoin(parameterVersion: 40))
+        #expect(actions.contains(.notice("coordinator at \(address) silent for 5 s; looking for it again for up to 60 s")))
         #expect(worker.state == .joining)
         #expect(worker.workerID == nil)
         // Hellos every second while it is gone; a restarted coordinator's welcome takes it back,

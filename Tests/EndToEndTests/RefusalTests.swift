@@ -132,7 +132,7 @@ struct CurveTests {
                                                           "--max-steps", "2", "--batch-size", "8", "--data", directory,
                                                           "--out", directory + "/out", "--quiet", "--curve-keys", keyFile])
         // Without the key the worker never hears the coordinator.
-        let stranger = try Chorus.run(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--timeout-ms", "1500"], timeout: 60)
+        let stranger = try Chorus.run(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--timeout-ms", "1500", "--coordinator-timeout-ms", "1500"], timeout: 60)
         #expect(stranger.status != 0)
         #expect(stranger.error.contains("did not answer the join") && stranger.error.contains("--curve-server-key"), "\(stranger.error)")
         // With the coordinator's public key it trains.
