@@ -18,5 +18,5 @@ public enum RunID {
 
 /// Writes one line to stderr.
 package func logLine(_ text: String) {
-    FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
+    FileOutput.standardError(text + "\n")
 }

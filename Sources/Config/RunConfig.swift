@@ -106,3 +106,24 @@ public struct RunConfig: Equatable, Sendable {
         return hash
     }
 }
+
+extension RunConfig {
+    /// The settings (dotted paths such as `training.seed`) whose values differ between this
+    /// config and `other`, sorted; paths under an `ignoring` prefix are left out.
+    public func differences(from other: RunConfig, ignoring: [String] = []) -> [String] {
+        func flatten(_ value: JSONValue, _ path: String, into leaves: inout [String: String]) {
+            switch value {
+            case .object(let members):
+                for member in members { flatten(member.value, path.isEmpty ? member.key : "\(path).\(member.key)", into: &leaves) }
+            default:
+                leaves[path] = value.serialized(pretty: false)
+            }
+        }
+        var mine: [String: String] = [:], theirs: [String: String] = [:]
+        flatten(json, "", into: &mine)
+        flatten(other.json, "", into: &theirs)
+        return Set(mine.keys).union(theirs.keys)
+            .filter { key in mine[key] != theirs[key] && !ignoring.contains { key == $0 || key.hasPrefix($0 + ".") } }
+            .sorted()
+    }
+}

@@ -100,15 +100,15 @@ public enum BLASEnvironment {
         if let error = BLAS.verifyKernel() {
             if let adopted = ProcessInfo.processInfo.environment[adoptedVariable] {
                 // The run requires this kernel: falling back would compute other bits than the rest.
-                FileHandle.standardError.write("chorus: error: the run's OpenBLAS kernel \(adopted) computes wrong products on this host (relative error \(error)); start the coordinator with --blas-core NAME for a kernel every host computes correctly\n".data(using: .utf8)!)
+                FileOutput.standardError("chorus: error: the run's OpenBLAS kernel \(adopted) computes wrong products on this host (relative error \(error)); start the coordinator with --blas-core NAME for a kernel every host computes correctly\n")
                 exit(2)
             }
             if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != "Prescott" {
-                FileHandle.standardError.write("chorus: OpenBLAS kernel \(BLAS.coreName) failed verification (relative error \(error)); restarting on Prescott\n".data(using: .utf8)!)
+                FileOutput.standardError("chorus: OpenBLAS kernel \(BLAS.coreName) failed verification (relative error \(error)); restarting on Prescott\n")
                 setenv("OPENBLAS_CORETYPE", "Prescott", 1)
                 reexec()
             }
-            FileHandle.standardError.write("chorus: warning: OpenBLAS kernel \(BLAS.coreName) failed verification (relative error \(error))\n".data(using: .utf8)!)
+            FileOutput.standardError("chorus: warning: OpenBLAS kernel \(BLAS.coreName) failed verification (relative error \(error))\n")
         }
         return BLAS.coreName
     }

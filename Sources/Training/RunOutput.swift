@@ -11,11 +11,13 @@ import Signals
 /// Writes what a run leaves in `--out DIR`: metrics.jsonl, checkpoints, report.json.
 public final class RunOutput {
     public let directory: String
-    private let metrics: FileHandle?
+    private let metrics: AppendingFile
     /// Every metrics row written, kept for report.html.
     public private(set) var rows: [MetricsRow] = []
 
-    public init(directory: String, resume: Bool = false) throws {
+    /// Makes `directory`; with `resumeAt` (a resumed run's step), keeps the metrics rows of
+    /// steps up to it and drops the later ones, which the resumed run computes again.
+    public init(directory: String, resumeAt: Int? = nil) throws {
         self.directory = directory
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -23,19 +25,23 @@ public final class RunOutput {
             throw RuntimeError.io("--out \(directory): cannot create directory (\(error.localizedDescription))")
         }
         let path = directory + "/metrics.jsonl"
-        if !resume || !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw RuntimeError.io("\(path): cannot create file")
+        var kept = ""
+        if let step = resumeAt, let existing = try? String(contentsOfFile: path, encoding: .utf8) {
+            for line in existing.split(separator: "\n") {
+                guard let data = line.data(using: .utf8),
+                      let row = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                      let rowStep = row["step"] as? Int, rowStep <= step else { continue }
+                kept += line + "\n"
             }
         }
-        metrics = FileHandle(forWritingAtPath: path)
-        metrics?.seekToEndOfFile()
+        metrics = try AppendingFile(path: path, truncate: true)
+        try metrics.append(kept)
     }
 
     /// Appends one metrics row.
-    public func record(_ row: MetricsRow) {
+    public func record(_ row: MetricsRow) throws {
         rows.append(row)
-        metrics?.write(Data((row.json.serialized(pretty: false) + "\n").utf8))
+        try metrics.append(row.json.serialized(pretty: false) + "\n")
     }
 
     /// Writes report.json (and report.html when a renderer is given).
@@ -95,12 +101,32 @@ public enum CheckpointIO {
         metadata["run_id"] = String(runID)
         metadata["config"] = String(decoding: session.config.jsonData(), as: UTF8.self)
         metadata["format"] = "chorus-checkpoint-1"
+        metadata["config_hash"] = String(session.config.canonicalHash())
+        metadata["tensors_sha256"] = tensorsSHA256(tensors)
         let path = "\(directory)/checkpoint-\(session.globalStep).safetensors"
         do {
             try SafetensorsWriter.write(tensors: tensors, metadata: metadata, to: path)
             try SafetensorsWriter.write(tensors: tensors, metadata: metadata, to: "\(directory)/latest.safetensors")
         } catch {
             throw RuntimeError.checkpoint("\(path): \(error)")
+        }
+    }
+
+    /// SHA-256 of every tensor's values, in name order: a checkpoint's own checksum.
+    static func tensorsSHA256(_ tensors: [NamedTensor]) -> String {
+        parametersSHA256(tensors.sorted { $0.name < $1.name }.map(\.values))
+    }
+
+    /// Checks a checkpoint against the checksum in its metadata (files without one, from
+    /// before checksums, pass); throws naming the file when a byte of a tensor changed.
+    public static func verify(_ file: SafetensorsFile) throws {
+        guard let expected = file.metadata["tensors_sha256"] else { return }
+        let tensors: [NamedTensor]
+        do { tensors = try file.tensors.map { try file.floatTensor(named: $0.name) } } catch {
+            throw RuntimeError.checkpoint("\(file.path): \(error)")
+        }
+        guard tensorsSHA256(tensors) == expected else {
+            throw RuntimeError.checkpoint("\(file.path): its tensors do not match the checksum in its metadata: the file is corrupt")
         }
     }
 
@@ -122,9 +148,8 @@ public enum CheckpointIO {
     }
 
     /// Restores parameters, optimizer state and the step from a checkpoint: `--resume`.
-    public static func resume(session: TrainingSession, from path: String) throws {
-        let file: SafetensorsFile
-        do { file = try SafetensorsReader.read(path: path) } catch { throw RuntimeError.checkpoint("\(error)") }
+    public static func resume(session: TrainingSession, from file: SafetensorsFile) throws {
+        let path = file.path
         guard let shards = file.metadata["shards"].flatMap(Int.init), shards == session.shards else {
             throw RuntimeError.checkpoint("\(path): checkpoint was made with \(file.metadata["shards"] ?? "?") shards; resume with --shards \(file.metadata["shards"] ?? "?")")
         }
@@ -156,15 +181,15 @@ public final class Progress {
     public func update(_ text: String, force: Bool = false) {
         guard !quiet else { return }
         if isTerminal {
-            FileHandle.standardError.write("\r\u{1B}[2K\(text)".data(using: .utf8)!)
+            FileOutput.standardError("\r\u{1B}[2K\(text)")
         } else if force || Date().timeIntervalSince(lastPlain) >= 2 {
             lastPlain = Date()
-            FileHandle.standardError.write("\(text)\n".data(using: .utf8)!)
+            FileOutput.standardError("\(text)\n")
         }
     }
 
     public func line(_ text: String) {
-        if isTerminal { FileHandle.standardError.write("\r\u{1B}[2K".data(using: .utf8)!) }
-        FileHandle.standardError.write("\(text)\n".data(using: .utf8)!)
+        if isTerminal { FileOutput.standardError("\r\u{1B}[2K") }
+        FileOutput.standardError("\(text)\n")
     }
 }

@@ -42,6 +42,8 @@ public struct RunReport: JSONReport {
     public var blasCore = ""
     public var runID: UInt64 = 0
     public var updateMsPerStep = 0.0
+    /// Settings that differ from the resumed checkpoint's (`--resume-changed`).
+    public var resumeChanges: [String] = []
     /// The coordinator's counters and timing (distributed runs only).
     public var cluster: ClusterReport?
     /// `collapse`, `alerts`, `monitor_policy`: the monitor's verdict (a quiet default without it).
@@ -67,6 +69,7 @@ public struct RunReport: JSONReport {
         members["blas_core"] = .string(blasCore)
         members["run_id"] = .string(String(runID))
         members["update_ms_per_step"] = .real(updateMsPerStep)
+        if !resumeChanges.isEmpty { members["resume_changes"] = .array(resumeChanges.map(JSONValue.string)) }
         if let cluster {
             members["cluster"] = cluster.counters
             members["timing_ms"] = cluster.timing.json

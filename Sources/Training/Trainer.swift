@@ -66,6 +66,8 @@ public struct TrainOptions {
     public var checkpointEvery = TrainOptions.defaultCheckpointEvery
     /// Keep only the newest N `checkpoint-STEP` files (0: all).
     public var keepCheckpoints = 0
+    /// `--resume-changed`: resume although the settings differ from the checkpoint's.
+    public var allowChangedResume = false
     /// A few hundred steps: a coordinator that dies loses at most this much work.
     public static let defaultCheckpointEvery = 200
     public init() {}
@@ -96,7 +98,7 @@ public final class Trainer {
         self.executor = executor
         self.options = options
         self.blasCore = blasCore
-        output = try RunOutput(directory: options.outputDirectory, resume: options.resumeDirectory != nil)
+        output = try RunOutput(directory: options.outputDirectory, resumeAt: options.resumeDirectory != nil ? session.globalStep : nil)
         progress.quiet = options.quiet
     }
 
@@ -127,7 +129,7 @@ public final class Trainer {
                                      gradNorm: result.gradNorm, clipped: result.clipped, learningRate: Double(result.learningRate),
                                      samplesPerSecond: Double(result.examples) / max(seconds, 1e-9), workers: executor.workerCount)
                 let keepGoing = afterStep?(result, &row) ?? true
-                output.record(row)
+                try output.record(row)
                 progress.update(String(format: "epoch %d/%d step %d/%d loss %.4f acc %.3f %.1fk samples/s",
                                        result.epoch + 1, epochs, session.globalStep, session.totalSteps, result.loss,
                                        windowAccuracy, Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
@@ -175,6 +177,7 @@ public final class Trainer {
         report.runID = options.runID
         report.updateMsPerStep = session.globalStep == 0 ? 0 : (Double(session.updateNanos) / 1e6 / Double(session.globalStep) * 1000).rounded() / 1000
         report.cluster = executor.clusterReport
+        report.resumeChanges = session.resumeChanges
         for (key, value) in reportExtras?() ?? [:] { report.monitor[key] = value }
         try output.writeReport(report)
         if let renderHTML { try? output.writeFile("report.html", renderHTML(output.rows, report)) }

@@ -97,6 +97,8 @@ public struct StepResult: Sendable {
 /// The coordinator's side of training: the model whose parameters are authoritative, the
 /// optimizer state, the batch plan, and the canonical-order aggregation buffer.
 public final class TrainingSession {
+    /// Settings that differ from the checkpoint this run resumed from (`--resume-changed`).
+    public var resumeChanges: [String] = []
     public let config: RunConfig
     public let data: DataSplit
     public let normalization: NormalizationStatistics

@@ -64,9 +64,9 @@ struct Stress: ParsableCommand {
                 let line = String(format: "\rstep %d/%d  %.2f GB/s  p50 %.1f ms  wrong %d  corrupt %d  killed %d ",
                                   step, settings.steps, report.throughputGBps, report.latencies.milliseconds(atPercentile: 50),
                                   report.wrongAggregates, report.corruptDetected, report.kills.count)
-                FileHandle.standardError.write(line.data(using: .utf8)!)
+                FileOutput.standardError(line)
             } : nil)
-            if live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+            if live { FileOutput.standardError("\r\u{1B}[K") }
             print(report.table)
             if let json {
                 do { try (report.json.serialized(pretty: true) + "\n").write(toFile: json, atomically: true, encoding: .utf8) } catch {
@@ -75,7 +75,7 @@ struct Stress: ParsableCommand {
             }
             if !report.passed {
                 let reason = report.failure ?? "\(report.wrongAggregates) wrong aggregate(s), \(report.stepsLost) lost step(s), \(report.outOfOrderReleases) out-of-order release(s)"
-                FileHandle.standardError.write("chorus: error: stress check failed: \(reason)\n".data(using: .utf8)!)
+                FileOutput.standardError("chorus: error: stress check failed: \(reason)\n")
                 Foundation.exit(1)
             }
         } catch let error as ValidationError { throw error } catch { Launch.fail(error) }

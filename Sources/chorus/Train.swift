@@ -19,6 +19,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Collapse monitor policy: warn, stop or rollback.") var monitor: String?
     @Option(name: .customLong("init-from"), help: "Start from the weights in this safetensors file.") var initFrom: String?
     @Option(help: "Resume from the latest checkpoint in this directory.") var resume: String?
+    @Flag(name: .customLong("resume-changed"), help: "Resume although settings differ from the checkpoint's (they are listed in report.json's resume_changes).") var resumeChanged = false
     @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every K steps too (default 200; 0: only at epoch ends).") var checkpointEvery = TrainOptions.defaultCheckpointEvery
     @Option(name: .customLong("keep-checkpoints"), help: "Keep only the newest N checkpoint-STEP files (0: keep all).") var keepCheckpoints = 0
     @Flag(help: "No progress display.") var quiet = false
@@ -57,6 +58,7 @@ struct RunOptions: ParsableArguments {
         options.monitor = !noMonitor
         options.checkpointEvery = max(checkpointEvery, 0)
         options.keepCheckpoints = max(keepCheckpoints, 0)
+        options.allowChangedResume = resumeChanged
         // A resumed run is the same run: its workers (waiting for their coordinator to come
         // back) rejoin it, and a worker of another run is still told apart.
         if let resume, let id = ResumeSupport.runID(fromCheckpointDirectory: resume) { options.runID = id }

@@ -216,3 +216,11 @@ final class FixedFingerprintWorkload: WorkerWorkload {
     func prepare(_ welcome: Welcome) throws -> UInt64 { prepared += 1; return fingerprint }
     func compute(_ work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {}
 }
+
+@Suite struct FileOutputTests {
+    @Test func aFailedWriteIsAnErrorNamingTheFileNotATrap() throws {
+        let full = try AppendingFile(path: "/dev/full", truncate: false)
+        #expect(throws: RuntimeError.self) { try full.append("a metrics row\n") }
+        do { try full.append("x") } catch { #expect("\(error)".contains("/dev/full") && "\(error)".contains("No space left on device"), "\(error)") }
+    }
+}
