@@ -35,6 +35,10 @@ public enum SafetensorsReader {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CheckpointError.fileNotFound(path: path) }
         guard !isDirectory.boolValue else { throw CheckpointError.ioFailed(path: path, reason: "is a directory, not a checkpoint file") }
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              attributes[.type] as? FileAttributeType == .typeRegular else {
+            throw CheckpointError.ioFailed(path: path, reason: "is not a regular file (a safetensors checkpoint is one)")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))

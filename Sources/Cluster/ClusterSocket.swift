@@ -13,6 +13,14 @@ package enum ClusterSocket {
     /// in use (an ipc socket someone listens on: binding would steal it) or cannot be bound.
     package static func bindCoordinator(endpoint: String, heartbeatMs: Int, timeoutMs: Int,
                                         curve: CurveKeys? = nil) throws -> (ZMQContext, ZMQMessageTransport) {
+        if endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"), endpoint.distance(from: endpoint.startIndex, to: colon) > 5 {
+            let port = endpoint[endpoint.index(after: colon)...]
+            guard port == "*" || (Int(port).map { (1...65535).contains($0) } ?? false) else {
+                throw RuntimeError.invalidSetting("cannot bind \(endpoint): port \(port) is not 1…65535 (or * for any free one)")
+            }
+        } else if endpoint.hasPrefix("tcp://") {
+            throw RuntimeError.invalidSetting("cannot bind \(endpoint): no port (write tcp://HOST:PORT)")
+        }
         if endpoint.hasPrefix("ipc://"), ipcSocketIsLive(String(endpoint.dropFirst(6))) {
             throw RuntimeError.cluster("cannot bind \(endpoint): in use (another process is listening on that socket); choose another endpoint")
         }

@@ -22,6 +22,10 @@ public struct CurveKeys: Equatable, Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw RuntimeError.invalidSetting("\(path): cannot read the CURVE key file")
         }
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & 0o077 != 0 {
+            throw RuntimeError.invalidSetting("\(path): the secret key is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 \(path)")
+        }
         var values: [String: String] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }

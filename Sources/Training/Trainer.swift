@@ -112,6 +112,9 @@ public final class Trainer {
         var trainingSeconds = 0.0, trainedExamples = 0
         var lastLoss = Double.nan, testAccuracy: Double?, testLoss: Double?
         var windowAccuracy = 0.0
+        if config.training.batchSize > session.data.train.count {
+            progress.line("chorus: warning: --batch-size \(config.training.batchSize) is larger than the \(session.data.train.count) training examples; every step uses all of them")
+        }
         progress.line("chorus: \(session.model.parameters.count) parameters, \(session.data.train.count) training examples, \(session.totalSteps) steps, \(session.shards) shard(s), \(executor.workerCount) worker(s), OpenBLAS kernel \(blasCore)")
         do {
             while session.globalStep < session.totalSteps {

@@ -84,9 +84,10 @@ struct Coordinator: ParsableCommand {
         do {
             var config = try options.runConfig()
             let endpoint = bind ?? LaunchEnvironment.environment["MASTER_PORT"].map { "tcp://0.0.0.0:\($0)" } ?? "tcp://0.0.0.0:5555"
-            guard let expected = expect ?? LaunchEnvironment.worldSize.map({ $0 - 1 }), expected >= 1 else {
+            guard let expected = expect ?? LaunchEnvironment.worldSize.map({ $0 - 1 }) else {
                 throw ValidationError("--expect N is required (or WORLD_SIZE / SLURM_NTASKS)")
             }
+            guard expected >= 1 && expected <= 4096 else { throw ValidationError("--expect must be between 1 and 4096 workers, got \(expected)") }
             if config.training.shards == nil { config.training.shards = expected }
             let trainOptions = options.trainOptions(runID: Launch.newRunID())
             let session = try Launch.makeSession(config: config, options: trainOptions)
@@ -150,11 +151,16 @@ struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Make a CURVE key pair for authenticated clusters.",
         discussion: "With --out, writes the pair to FILE (mode 0600) for `--curve-keys FILE` and prints the public key for workers' `--curve-server-key`.")
     @Option(help: "Write the key pair to this file instead of printing both keys.") var out: String?
+    @Flag(help: "Overwrite an existing key file (workers holding the old public key can no longer join).") var force = false
 
     func run() throws {
         do {
             let keys = try CurveKeys.generate()
             guard let out else { print(keys.text, terminator: ""); return }
+            if FileManager.default.fileExists(atPath: out) && !force {
+                throw RuntimeError.io("\(out) exists; pass --force to replace it (workers with its public key could no longer join)")
+            }
+            if force { try? FileManager.default.removeItem(atPath: out) }
             guard FileManager.default.createFile(atPath: out, contents: Data(keys.text.utf8), attributes: [.posixPermissions: 0o600]) else {
                 throw RuntimeError.io("\(out): cannot write the key file")
             }

@@ -96,6 +96,12 @@ struct Train: ParsableCommand {
         let workers = self.workers ?? 0
         guard workers >= 0 && workers <= 256 else { throw ValidationError("--workers must be between 0 and 256, got \(workers)") }
         if self.workers != nil && workers == 0 && !fault.isEmpty { throw ValidationError("--fault needs worker processes (--workers ≥ 1)") }
+        for text in fault {
+            guard let spec = try? FaultSpec.parse(text) else { continue }  // parse errors are reported in run()
+            if workers > 0 && spec.worker >= workers {
+                throw ValidationError("--fault \(text): there is no worker \(spec.worker) (workers are 0…\(workers - 1))")
+            }
+        }
     }
 
     func run() throws {

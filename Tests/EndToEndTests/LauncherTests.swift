@@ -36,7 +36,8 @@ extension Chorus {
 
 /// `cluster/ssh-launch.sh`: the coordinator here, workers started over ssh on the hosts of a
 /// hostfile, each host a network-namespace test host running a real sshd (key-only login).
-@Suite(.serialized, .enabled(if: TestHosts.available || Chorus.isCI, "needs root for network-namespace test hosts"), .needsFashionMNIST)
+extension TestHostSuites {
+@Suite(.needsFashionMNIST)
 struct SSHLauncherTests {
     @Test func aHostfileRunStartsEveryWorkerOverSSHAndGivesTheInProcessBits() throws {
         guard Chorus.require(FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd"), "openssh-server") else { return }
@@ -97,6 +98,7 @@ struct SSHLauncherTests {
             #expect((try? Chorus.report(directory + "/out"))?["status"] as? String == "failed", "after \(Date().timeIntervalSince(started)) s: \(text.suffix(1500))")
         }
     }
+}
 }
 
 /// `cluster/slurm/chorus.sbatch` on a real Slurm (slurmctld and two slurmd on this machine).

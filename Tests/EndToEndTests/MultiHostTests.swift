@@ -64,8 +64,13 @@ enum TestHosts {
     }
 }
 
+/// Every suite that makes test hosts, one test at a time: the hosts' names and subnet are shared.
+@Suite(.serialized, .enabled(if: TestHosts.available || Chorus.isCI, "needs root for network-namespace test hosts (cluster/testhosts.sh)"))
+struct TestHostSuites {}
+
 /// Coordinator and workers on separate test hosts.
-@Suite(.serialized, .enabled(if: TestHosts.available, "needs root for network-namespace test hosts (cluster/testhosts.sh)"), .needsFashionMNIST)
+extension TestHostSuites {
+@Suite(.needsFashionMNIST)
 struct MultiHostTests {
     let run = ["--shards", "4", "--max-steps", "60", "--batch-size", "128", "--seed", "9", "--quiet"]
 
@@ -208,4 +213,5 @@ struct MultiHostTests {
             #expect(((report["cluster"] as? [String: Any])?["evictions"] as? Int ?? 0) >= 1)
         }
     }
+}
 }
