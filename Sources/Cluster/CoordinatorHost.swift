@@ -15,8 +15,9 @@ package struct HostOptions: Sendable {
     package var timeoutMs: Int
     /// Replace local worker processes that die.
     package var respawn = true
-    /// `kill` faults: SIGKILL the process in a child slot once it holds work for a step.
-    package var killFaults: [FaultSpec] = []
+    /// Faults by child slot: `kill` ones the host carries out (SIGKILL once the slot's process
+    /// holds work for the step), the others go to that slot's process as `--fault`.
+    package var faults: [FaultSpec] = []
     /// Deaths of local workers that no `kill` fault caused, before the run gives up.
     package var respawnBudget = 64
 
@@ -69,9 +70,6 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     package private(set) var kills: [(step: Int, slot: Int)] = []
     var droppedReasons: [String: Int] = [:]
 
-    /// Called on an audit mismatch, after the state machine was told.
-    package var onAuditMismatch: ((AuditPair) -> Void)?
-
     package init(workload: Workload, transport: MessageTransport, owner: AnyObject? = nil,
                  configuration: CoordinatorConfiguration, options: HostOptions, children: ChildProcesses? = nil,
                  gradientPool: SharedGradients? = nil, clock: @escaping () -> UInt64 = monotonicNanos) throws {
@@ -100,7 +98,12 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
 
     func spawn(slot: Int, requestID: Int) throws {
         guard let children else { return }
-        try children.spawn(arguments: workload.childArguments(endpoint: endpoint, requestID: requestID, slot: slot), index: slot)
+        var arguments = [workload.childCommand, "--connect", endpoint, "--parent-pid", String(getpid()),
+                         "--heartbeat-ms", String(options.heartbeatMs), "--timeout-ms", String(options.timeoutMs)]
+        if requestID >= 0 { arguments.append("--worker-id=\(requestID)") }
+        arguments += workload.childArguments
+        for fault in options.faults where fault.worker == slot && fault.kind != .kill { arguments += ["--fault", fault.description] }
+        try children.spawn(arguments: arguments, index: slot)
     }
 
     /// Pumps until the state machine starts the run (the expected workers joined).
@@ -277,7 +280,6 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
         defer { results[pair.tokenA] = nil; results[pair.tokenB] = nil }
         guard let a = results[pair.tokenA], let b = results[pair.tokenB], workload.auditDiffers(a, b, pair) else { return }
         auditMismatches += 1
-        onAuditMismatch?(pair)
         try perform(machine.handle(.auditMismatch(step: pair.step, shard: pair.shard, workerA: pair.workerA, workerB: pair.workerB), now: clock()))
     }
 
@@ -304,7 +306,7 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     /// a restart, the last step's too.
     func injectKill(_ assignment: WorkAssignment, member: Member) throws {
         guard let slot = member.slot, let children else { return }
-        for fault in options.killFaults where fault.kind == .kill && fault.worker == slot {
+        for fault in options.faults where fault.kind == .kill && fault.worker == slot {
             let due = fault.step == assignment.step || (fault.every.map { assignment.step > 0 && assignment.step % $0 == 0 } ?? false)
             guard due, !kills.contains(where: { $0.step == assignment.step && $0.slot == slot }) else { continue }
             kills.append((assignment.step, slot))

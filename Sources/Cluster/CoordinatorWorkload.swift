@@ -23,8 +23,11 @@ package protocol CoordinatorWorkload: AnyObject {
 
     /// Why a worker's ready join (after the welcome) is refused, or nil to take it in.
     func refusal(ofReady join: Join) -> (code: RejectCode, message: String)?
-    /// The `chorus` arguments of a local worker process for `endpoint`, asking for `requestID` (−1: any).
-    func childArguments(endpoint: String, requestID: Int, slot: Int) -> [String]
+    /// The `chorus` subcommand of a local worker process (`worker`, `stress-worker`).
+    var childCommand: String { get }
+    /// What a local worker process gets besides the endpoint, parent, timeouts, id and faults
+    /// the host passes to every one (shared-memory names, keys).
+    var childArguments: [String] { get }
     /// The work message for `assignment` (parameters included when the assignment says so).
     func work(for assignment: WorkAssignment, member: Member) -> Work
     /// Called after a work message that carried (or named) parameters went out.

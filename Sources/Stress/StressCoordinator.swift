@@ -76,7 +76,7 @@ public final class StressCoordinator: CoordinatorWorkload {
         configuration.stragglerMinimum = .milliseconds(settings.stragglerMinimumMs)
         configuration.startTimeout = .seconds(120)
         var options = HostOptions(runID: runID, heartbeatMs: settings.heartbeatMs, timeoutMs: settings.timeoutMs)
-        options.killFaults = settings.faults.filter { $0.kind == .kill }
+        options.faults = settings.faults
         host = try CoordinatorHost(workload: self, transport: transport, owner: owner, configuration: configuration, options: options,
                                    children: children, gradientPool: pool, clock: clock)
     }
@@ -173,13 +173,10 @@ public final class StressCoordinator: CoordinatorWorkload {
         return (.dataMismatch, String(format: "worker's gradient fingerprint %016llx differs from the coordinator's %016llx", join.dataFingerprint, fingerprint))
     }
 
-    package func childArguments(endpoint: String, requestID: Int, slot: Int) -> [String] {
-        var arguments = ["stress-worker", "--connect", endpoint, "--parent-pid", String(getpid()), "--worker-id=\(requestID)",
-                         "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs),
-                         "--frame-bytes", String(settings.frameBytes)]
-        if let gradientPool { arguments += ["--shared-gradients", gradientPool.name] }
-        for fault in settings.faults where fault.worker == slot && fault.kind != .kill { arguments += ["--fault", fault.description] }
-        return arguments
+    package let childCommand = "stress-worker"
+
+    package var childArguments: [String] {
+        ["--frame-bytes", String(settings.frameBytes)] + (gradientPool.map { ["--shared-gradients", $0.name] } ?? [])
     }
 
     package func work(for assignment: WorkAssignment, member: Member) -> Work {

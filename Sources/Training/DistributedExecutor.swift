@@ -35,7 +35,6 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     let session: TrainingSession
     let settings: ClusterSettings
     var host: CoordinatorHost<DistributedExecutor>!
-    let faults: [FaultSpec]
     let dataFingerprint: UInt64
     let configJSON: [UInt8]
     let configHash: UInt64
@@ -69,7 +68,6 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
                  expect: Int, children: ChildProcesses?, faults: [FaultSpec], clock: @escaping () -> UInt64 = monotonicNanos) throws {
         self.session = session
         self.settings = settings
-        self.faults = faults
         var configuration = CoordinatorConfiguration(shardCount: session.shards, expectedWorkers: max(expect, 1))
         configuration.heartbeatInterval = .milliseconds(settings.heartbeatMs)
         configuration.workerTimeout = .milliseconds(settings.timeoutMs)
@@ -97,7 +95,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         configHash = session.config.canonicalHash()
         var options = HostOptions(runID: runID, heartbeatMs: settings.heartbeatMs, timeoutMs: settings.timeoutMs)
         options.respawn = settings.respawn
-        options.killFaults = faults.filter { $0.kind == .kill }
+        options.faults = faults
         host = try CoordinatorHost(workload: self, transport: transport, owner: owner, configuration: configuration, options: options,
                                    children: children, gradientPool: pool, clock: clock)
     }
@@ -192,16 +190,14 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         return (.dataMismatch, String(format: "worker's data fingerprint %016llx differs from the coordinator's %016llx: the worker reads other data", join.dataFingerprint, dataFingerprint))
     }
 
-    package func childArguments(endpoint: String, requestID: Int, slot: Int) -> [String] {
-        var arguments = ["worker", "--connect", endpoint, "--parent-pid", String(getpid()), "--quiet",
-                         "--heartbeat-ms", String(settings.heartbeatMs), "--timeout-ms", String(settings.timeoutMs),
-                         "--coordinator-timeout-ms", String(settings.timeoutMs)]
-        if requestID >= 0 { arguments += ["--worker-id", String(requestID)] }
+    package let childCommand = "worker"
+
+    package var childArguments: [String] {
+        var arguments = ["--quiet", "--coordinator-timeout-ms", String(settings.timeoutMs)]
         // "=": a Z85 key may start with "-", which would read as an option.
         if let curve = settings.curve { arguments += ["--curve-server-key=\(curve.publicKey)"] }
         if let shared = sharedParameters { arguments += ["--shared-parameters", shared.name] }
         if let pool = gradientPool { arguments += ["--shared-gradients", pool.name] }
-        for fault in faults where fault.worker == slot && fault.kind != .kill { arguments += ["--fault", fault.description] }
         return arguments
     }
 
