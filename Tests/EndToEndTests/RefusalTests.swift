@@ -93,24 +93,19 @@ struct RefusalTests {
     }
 
     @Test(.needsFashionMNIST) func checkpointsLoadInPythonSafetensors() throws {
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        check.arguments = ["python3", "-c", "import safetensors"]
-        try check.run(); check.waitUntilExit()
-        guard check.terminationStatus == 0 else {
-            #expect(ProcessInfo.processInfo.environment["CI"] != "true", "CI must install safetensors (scripts/setup.sh)")
+        guard try shell("python3 -c 'import safetensors'", timeout: 60).status == 0 else {
+            #expect(!Chorus.isCI, "CI must install safetensors (scripts/setup.sh)")
             return
         }
         let out = Chorus.temporaryDirectory("safetensors")
         let result = try Chorus.run(["train", "--workers", "0", "--max-steps", "2", "--out", out, "--quiet"])
         #expect(result.status == 0, "\(result.error)")
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", Chorus.repositoryRoot + "/scripts/check_safetensors.py", out + "/latest.safetensors",
-                            "--expect", "layers.0.weight:256,784", "--expect", "layers.0.bias:256",
-                            "--expect", "layers.1.weight:128,256", "--expect", "layers.2.weight:10,128"]
-        try python.run(); python.waitUntilExit()
-        #expect(python.terminationStatus == 0)
+        // Its listing is captured, not printed: test output is the test runner's alone.
+        let check = try shell("python3 '\(Chorus.repositoryRoot)/scripts/check_safetensors.py' '\(out)/latest.safetensors'"
+                              + " --expect layers.0.weight:256,784 --expect layers.0.bias:256"
+                              + " --expect layers.1.weight:128,256 --expect layers.2.weight:10,128", timeout: 120)
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.contains("layers.0.weight float32 256,784"), "\(check.output)")
     }
 }
 
