@@ -71,12 +71,14 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers", "TensorCore", "Config"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "TensorCore"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TensorCore"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
+        // Test helpers: running programs and waiting for them (Tests/ProcessTestSupport).
+        .target(name: "ProcessTestSupport", path: "Tests/ProcessTestSupport"),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "ProcessTestSupport"]),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "TensorCore"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "WireProtocol"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "WireProtocol", "TensorCore"]),
         .testTarget(name: "CollapseMonitorTests", dependencies: ["CollapseMonitor", "TensorCore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Stress", "Cluster", "Signals"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Stress", "Cluster", "Signals", "ProcessTestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Stress", "Training", "Coordination", "Transport", "WireProtocol"]),
     ],
     swiftLanguageModes: [.v5]

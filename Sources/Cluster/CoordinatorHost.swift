@@ -168,10 +168,12 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     func handle(_ frames: [Frame], from peer: PeerID) throws {
         let decoded: (runID: UInt64, message: Message)
         do { decoded = try WireCodec.decode(frames: frames) } catch {
-            if case let .payloadChecksumMismatch(kind, step, shard, _, _) = error, kind == .gradient,
+            if case let .payloadChecksumMismatch(kind, step, shard, span, _, _) = error, kind == .gradient,
                let worker = workersByPeer[peer], let shard {
                 workload.corruptPayloadArrived(byteCount: frames.dropFirst().reduce(0) { $0 + $1.count })
-                try corrupt(worker, step: Int(step), shard: Int(shard), "corrupted gradient payload for step \(step) shard \(shard) (checksum mismatch)")
+                let shards = Int(shard)..<(Int(shard) + Int(span))
+                try corrupt(worker, step: Int(step), shards: shards,
+                            "corrupted gradient payload for step \(step) \(span > 1 ? "shards \(shards)" : "shard \(shard)") (checksum mismatch)")
             } else {
                 drop("malformed message from \(peer): \(error)")
             }
@@ -205,12 +207,13 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
                 let token = nextToken
                 nextToken += 1
                 results[token] = result
-                try perform(machine.handle(.shardResult(worker, step: Int(gradient.step), shard: Int(gradient.shard), token: token), now: now))
+                try perform(machine.handle(.shardResult(worker, step: Int(gradient.step), shard: Int(gradient.shard), token: token,
+                                                        span: Int(gradient.span)), now: now))
             case .corrupt(let reason):
-                try corrupt(worker, step: Int(gradient.step), shard: Int(gradient.shard), reason)
+                try corrupt(worker, step: Int(gradient.step), shards: gradient.shards, reason)
             case .invalid(let reason):
                 drop(reason)
-                try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
+                try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard), span: Int(gradient.span)), now: now))
             }
         case .heartbeat: try perform(machine.handle(.heartbeat(worker), now: now))
         case .leave(let leave):
@@ -221,10 +224,10 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
         }
     }
 
-    func corrupt(_ worker: WorkerID, step: Int, shard: Int, _ reason: String) throws {
+    func corrupt(_ worker: WorkerID, step: Int, shards: Range<Int>, _ reason: String) throws {
         corruptPayloads += 1
         if corruptPayloads <= 3 { logLine("\(workload.logName): worker \(worker): \(reason); recomputing") }
-        try perform(machine.handle(.corruptResult(worker, step: step, shard: shard), now: clock()))
+        try perform(machine.handle(.corruptResult(worker, step: step, shard: shards.lowerBound, span: shards.count), now: clock()))
     }
 
     func drop(_ reason: String) {

@@ -6,10 +6,13 @@ public enum CoordinatorEvent: Equatable, Sendable {
     case workerLeft(WorkerID)
     /// A worker's heartbeat arrived.
     case heartbeat(WorkerID)
-    /// A worker's shard result arrived and passed its checksum; the caller holds the payload under `token`.
-    case shardResult(WorkerID, step: Int, shard: Int, token: ResultToken)
-    /// A worker's shard result arrived but failed its checksum or decoding; the payload is already gone.
-    case corruptResult(WorkerID, step: Int, shard: Int)
+    /// A worker's result for shards `shard ..< shard + span` arrived and passed its checksum; the
+    /// caller holds the payload under `token`. A span over 1 is the sum of a node of the shard
+    /// tree (``ShardTree``), which is used whole or not at all.
+    case shardResult(WorkerID, step: Int, shard: Int, token: ResultToken, span: Int = 1)
+    /// A worker's result for shards `shard ..< shard + span` arrived but failed its checksum or
+    /// decoding; the payload is already gone.
+    case corruptResult(WorkerID, step: Int, shard: Int, span: Int = 1)
     /// The caller compared an ``AuditPair`` and found the two results differ.
     case auditMismatch(step: Int, shard: Int, workerA: WorkerID, workerB: WorkerID)
     /// The caller delivered `version` of the parameters to a worker outside a work message (for example a broadcast).
@@ -61,9 +64,13 @@ public struct WorkAssignment: Equatable, Sendable {
     public var parameterVersion: UInt64
     /// Whether the message must carry the parameters (the worker does not hold `parameterVersion`).
     public var includeParameters: Bool
+    /// Whether the worker may send the sum of each node of the shard tree it holds entirely
+    /// instead of one result per shard (false when a shard of the batch is audited).
+    public var sumNodes: Bool
 
     /// Makes an assignment.
-    public init(worker: WorkerID, step: Int, shards: [Int], parameterVersion: UInt64, includeParameters: Bool) {
+    public init(worker: WorkerID, step: Int, shards: [Int], parameterVersion: UInt64, includeParameters: Bool, sumNodes: Bool = false) {
+        self.sumNodes = sumNodes
         self.worker = worker
         self.step = step
         self.shards = shards
@@ -76,8 +83,12 @@ public struct WorkAssignment: Equatable, Sendable {
 public struct Aggregation: Equatable, Sendable {
     /// The step.
     public var step: Int
-    /// The shard index; consecutive per step starting at 0.
+    /// The first shard of the result; consecutive per step starting at 0.
     public var shard: Int
+    /// The shards it covers: `shard ..< shard + span` (a node of the shard tree when over 1).
+    public var span: Int = 1
+    /// `shard ..< shard + span`.
+    public var shards: Range<Int> { shard..<(shard + span) }
     /// The caller's handle on the payload.
     public var token: ResultToken
     /// The worker that computed it (for statistics and fault attribution only; the sum does not depend on it).

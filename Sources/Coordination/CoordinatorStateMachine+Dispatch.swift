@@ -53,12 +53,15 @@ extension CoordinatorStateMachine {
     /// One `sendWork` per worker, in worker order, with parameters only where the worker lacks this version.
     mutating func sendBatches(_ batches: [WorkerID: [Int]], step: StepState) -> [CoordinatorAction] {
         var actions: [CoordinatorAction] = []
+        let audited = step.audit.flatMap { $0.resolved ? nil : $0.shard }
         for worker in batches.keys.sorted() {
             let needsParameters = workers[worker]!.parameterVersion != step.parameterVersion
             workers[worker]!.parameterVersion = step.parameterVersion
+            let shards = batches[worker]!.sorted()
             actions.append(.sendWork(WorkAssignment(
-                worker: worker, step: step.number, shards: batches[worker]!.sorted(),
-                parameterVersion: step.parameterVersion, includeParameters: needsParameters
+                worker: worker, step: step.number, shards: shards,
+                parameterVersion: step.parameterVersion, includeParameters: needsParameters,
+                sumNodes: shards.count > 1 && !shards.contains { $0 == audited }
             )))
         }
         return actions

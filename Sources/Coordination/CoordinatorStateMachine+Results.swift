@@ -1,10 +1,10 @@
 /// Shard results: exactly-once acceptance, in-order release, audits and step completion.
 extension CoordinatorStateMachine {
     mutating func receiveResult(
-        from worker: WorkerID, step number: Int, shard: Int, token: ResultToken, now: Nanoseconds
+        from worker: WorkerID, step number: Int, shards: Range<Int>, token: ResultToken, now: Nanoseconds
     ) -> [CoordinatorAction] {
         func drop(_ reason: DropReason) -> [CoordinatorAction] {
-            [.discard(Discard(worker: worker, step: number, shard: shard, token: token, reason: reason))]
+            [.discard(Discard(worker: worker, step: number, shard: shards.lowerBound, token: token, reason: reason))]
         }
         guard workers[worker] != nil else {
             statistics.unknownWorker += 1
@@ -16,23 +16,25 @@ extension CoordinatorStateMachine {
             if workers[worker]!.inFlight.isEmpty == false { workers[worker]!.progressAt = now }
             return drop(.wrongStep(current: current?.number))
         }
-        guard shard >= 0, shard < configuration.shardCount, step.shards[shard].hasAttempt(by: worker) else {
+        guard shards.lowerBound >= 0, shards.upperBound <= configuration.shardCount,
+              shards.allSatisfy({ step.shards[$0].hasAttempt(by: worker) }), shards.count == 1 || tree.isNode(shards) else {
             statistics.notAssigned += 1
             return drop(.notAssigned)
         }
-        if current!.shards[shard].finishAttempt(by: worker) {
-            let latency = now &- workers[worker]!.progressAt
-            if now >= workers[worker]!.progressAt {
-                latencies.record(latency)
-                statistics.workers[worker, default: WorkerStatistics()].lastLatency =
-                    .nanoseconds(Int64(clamping: latency))
-            }
-            workers[worker]!.inFlight.remove(shard)
-            workers[worker]!.progressAt = now
-        }
+        finishAttempts(by: worker, shards: shards, now: now, recordLatency: true)
         let result = AcceptedResult(worker: worker, token: token)
         var actions: [CoordinatorAction] = []
-        if let accepted = current!.shards[shard].accepted {
+        if shards.count > 1 {
+            // A node's sum is used whole or not at all: when one of its shards already has a result
+            // (a straggler copy won) or is audited, the others are computed again, one by one.
+            let audited = step.audit.flatMap { $0.resolved ? nil : $0.shard }
+            guard !shards.contains(where: { step.shards[$0].accepted != nil || $0 == audited }) else {
+                statistics.duplicates += 1
+                return drop(.duplicate) + dispatchNeeded(now: now) + rescueOrAbandonAudit(now: now) + completeStepIfDone()
+            }
+        }
+        let shard = shards.lowerBound
+        if shards.count == 1, let accepted = current!.shards[shard].accepted {
             if var audit = current!.audit, audit.shard == shard, !audit.resolved, audit.second == nil,
                accepted.worker != worker {
                 audit.second = result
@@ -44,21 +46,14 @@ extension CoordinatorStateMachine {
                 return drop(.duplicate)
             }
         } else {
-            current!.shards[shard].accepted = result
-            statistics.workers[worker, default: WorkerStatistics()].shardsComputed += 1
-            if current!.audit?.shard == shard { current!.audit!.first = result }
-            for released in current!.order.insert(shard, result) {
-                var retain = false
-                if var audit = current!.audit, audit.shard == released.index, !audit.resolved {
-                    audit.firstAggregated = true
-                    current!.audit = audit
-                    retain = true
-                }
-                actions.append(.aggregate(Aggregation(
-                    step: number, shard: released.index, token: released.payload.token,
-                    worker: released.payload.worker, retainForAudit: retain
-                )))
+            var released: [(index: Int, payload: AcceptedResult)] = []
+            for shard in shards {
+                current!.shards[shard].accepted = result
+                statistics.workers[worker, default: WorkerStatistics()].shardsComputed += 1
+                if current!.audit?.shard == shard { current!.audit!.first = result }
+                released += current!.order.insert(shard, result)
             }
+            actions += aggregations(of: released, step: number)
             actions += emitAuditPairIfReady()
             actions += dispatchNeeded(now: now)
         }
@@ -67,18 +62,57 @@ extension CoordinatorStateMachine {
         return actions
     }
 
-    mutating func receiveCorrupt(from worker: WorkerID, step number: Int, shard: Int, now: Nanoseconds) -> [CoordinatorAction] {
+    /// Marks `worker`'s copies of `shards` answered, recording its latency once.
+    mutating func finishAttempts(by worker: WorkerID, shards: Range<Int>, now: Nanoseconds, recordLatency: Bool) {
+        var recorded = !recordLatency
+        for shard in shards where current!.shards[shard].finishAttempt(by: worker) {
+            if !recorded {
+                recorded = true
+                let latency = now &- workers[worker]!.progressAt
+                if now >= workers[worker]!.progressAt {
+                    latencies.record(latency)
+                    statistics.workers[worker, default: WorkerStatistics()].lastLatency =
+                        .nanoseconds(Int64(clamping: latency))
+                }
+            }
+            workers[worker]!.inFlight.remove(shard)
+            workers[worker]!.progressAt = now
+        }
+    }
+
+    /// One `aggregate` per released result: the shards of one node sum (same token) go as one.
+    mutating func aggregations(of released: [(index: Int, payload: AcceptedResult)], step number: Int) -> [CoordinatorAction] {
+        var actions: [CoordinatorAction] = []
+        for entry in released {
+            if case .aggregate(var last) = actions.last, last.token == entry.payload.token, last.shards.upperBound == entry.index {
+                last.span += 1
+                actions[actions.count - 1] = .aggregate(last)
+                continue
+            }
+            var retain = false
+            if var audit = current!.audit, audit.shard == entry.index, !audit.resolved {
+                audit.firstAggregated = true
+                current!.audit = audit
+                retain = true
+            }
+            actions.append(.aggregate(Aggregation(
+                step: number, shard: entry.index, token: entry.payload.token,
+                worker: entry.payload.worker, retainForAudit: retain
+            )))
+        }
+        return actions
+    }
+
+    mutating func receiveCorrupt(from worker: WorkerID, step number: Int, shards: Range<Int>, now: Nanoseconds) -> [CoordinatorAction] {
         statistics.corrupt += 1
         statistics.workers[worker]?.corrupt += 1  // only workers that ever joined have an entry
         guard workers[worker] != nil else { return [] }
         workers[worker]!.lastHeard = now
         guard phase == .running, let step = current, step.number == number,
-              shard >= 0, shard < configuration.shardCount, step.shards[shard].hasAttempt(by: worker)
+              shards.lowerBound >= 0, shards.upperBound <= configuration.shardCount,
+              shards.allSatisfy({ step.shards[$0].hasAttempt(by: worker) })
         else { return [] }
-        if current!.shards[shard].finishAttempt(by: worker) {
-            workers[worker]!.inFlight.remove(shard)
-            workers[worker]!.progressAt = now
-        }
+        finishAttempts(by: worker, shards: shards, now: now, recordLatency: false)
         var actions = dispatchNeeded(now: now)
         actions += rescueOrAbandonAudit(now: now)
         actions += completeStepIfDone()

@@ -5,13 +5,16 @@
 /// 1. `init(configuration:now:)` starts the run in `waitingForWorkers`. Each `workerJoined` is
 ///    answered with `welcome`. When `expectedWorkers` are alive, `startTraining` is emitted and the
 ///    phase becomes `running`. If that takes longer than `startTimeout`, `fail(.startTimeout)`.
-/// 2. The caller calls `beginStep(n, parameterVersion:now:)`. Shard `i` of the S shards is planned
-///    on live worker `i mod W` (live workers sorted by id). Shards inside the reorder window
-///    (`next … next + reorderWindow − 1`) go out as one `sendWork` per worker, carrying the
-///    parameters only when that worker does not hold `parameterVersion` yet.
+/// 2. The caller calls `beginStep(n, parameterVersion:now:)`. The S shards are planned in
+///    contiguous blocks: shard `i` on live worker `⌊i·W/S⌋` (live workers sorted by id), so a
+///    worker holds whole nodes of the shard tree where W divides S. Shards inside the reorder
+///    window (`next … next + reorderWindow − 1`) go out as one `sendWork` per worker, carrying
+///    the parameters only when that worker does not hold `parameterVersion` yet, and allowed to
+///    come back as node sums (`sumNodes`) unless the batch holds the audited shard.
 /// 3. On an audit step (`n` a multiple of `auditEvery`) one shard also goes to a second, distinct worker.
 /// 4. Each `shardResult` is checked: sender alive, step current, shard assigned to the sender, no
-///    result yet. Failures come back as `discard` with a reason and are counted. The first valid
+///    result yet (for a node sum: every shard of the node, which must be a node of the tree, and
+///    none audited; a node is used whole or refused whole, and refused shards are sent again). Failures come back as `discard` with a reason and are counted. The first valid
 ///    result for a shard is accepted; accepted results are released as `aggregate` strictly in
 ///    shard order 0, 1, …, S−1, each as soon as all before it are in; later ones wait (their number
 ///    is bounded by the reorder window). Each release may open the window to more shards (step 2).
@@ -30,6 +33,9 @@
 /// 10. With no live worker for `noWorkerTimeout` while running, `fail(.noWorkers)`. `finish` and
 ///    `fail` discard every held result and send `shutdown` to the live workers.
 public struct CoordinatorStateMachine: Sendable {
+    /// The order of every step's sum, which node results must respect.
+    public var tree: ShardTree { ShardTree(count: configuration.shardCount) }
+
     /// Where the run is.
     public enum Phase: Equatable, Sendable {
         /// Waiting for `expectedWorkers` to join.
@@ -103,10 +109,10 @@ public struct CoordinatorStateMachine: Sendable {
             return leave(worker, now: now)
         case let .heartbeat(worker):
             return heartbeat(from: worker, now: now)
-        case let .shardResult(worker, step, shard, token):
-            return receiveResult(from: worker, step: step, shard: shard, token: token, now: now)
-        case let .corruptResult(worker, step, shard):
-            return receiveCorrupt(from: worker, step: step, shard: shard, now: now)
+        case let .shardResult(worker, step, shard, token, span):
+            return receiveResult(from: worker, step: step, shards: shard..<(shard + max(span, 1)), token: token, now: now)
+        case let .corruptResult(worker, step, shard, span):
+            return receiveCorrupt(from: worker, step: step, shards: shard..<(shard + max(span, 1)), now: now)
         case let .auditMismatch(_, _, workerA, workerB):
             statistics.auditMismatches += 1
             statistics.workers[workerA, default: WorkerStatistics()].auditMismatches += 1
@@ -140,7 +146,7 @@ public struct CoordinatorStateMachine: Sendable {
         var step = StepState(number: number, parameterVersion: parameterVersion, shardCount: configuration.shardCount)
         if !live.isEmpty {
             for shard in 0..<configuration.shardCount {
-                step.shards[shard].plannedWorker = live[shard % live.count]
+                step.shards[shard].plannedWorker = live[shard * live.count / configuration.shardCount]
             }
         }
         var actions: [CoordinatorAction] = []

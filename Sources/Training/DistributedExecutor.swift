@@ -11,16 +11,17 @@ import TensorCore
 import Transport
 import WireProtocol
 
-/// A shard result as the coordinator received it, handed to the monitor when it is aggregated.
+/// A result as the coordinator received it, handed to the monitor when it is aggregated: one
+/// shard's, or a node sum's (its shards' statistics, one contribution for all of them).
 public struct ReceivedShard {
     /// The worker that computed it.
     public let worker: WorkerID
-    public let shard: Int
-    /// The monitor's statistics blob the worker sent with it.
-    public let signals: [UInt8]
+    public let shards: Range<Int>
+    /// The monitor's statistics blob the worker sent with each shard, in shard order.
+    public let signals: [[UInt8]]
     /// The contribution as received (gradient, then batch-norm statistics).
     public let contribution: UnsafePointer<Float>
-    /// Examples in the shard.
+    /// Examples in the shards.
     public let count: Int
 }
 
@@ -30,7 +31,7 @@ public struct ReceivedShard {
 /// the others), reads gradients into tensors, adds them to the session in the order the state
 /// machine releases them (shard order), and settles audits by computing the shard itself.
 public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
-    package struct Result { let contribution: TensorStorage; let outcome: ShardOutcome; let signals: [UInt8] }
+    package struct Result { let contribution: TensorStorage; let outcome: ShardOutcome; let signals: [[UInt8]] }
 
     let session: TrainingSession
     let settings: ClusterSettings
@@ -210,7 +211,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         if !shared && assignment.includeParameters { makeParameterPayload(version: assignment.parameterVersion) }
         return Work(step: UInt64(assignment.step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),
                     parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
-                    shardCount: UInt32(session.shards), flags: flags, gradientDType: settings.wireDType,
+                    shardCount: UInt32(session.shards), flags: assignment.sumNodes ? flags.union(.sumNodes) : flags, gradientDType: settings.wireDType,
                     parameters: assignment.includeParameters && !shared ? parameterPayload : nil)
     }
 
@@ -221,7 +222,15 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     package func accept(_ gradient: Gradient, from member: Member) -> GradientIntake<Result> {
         let count = session.model.contributionCount
         let decodeStarted = monotonicNanos()
-        let storage = TensorStorage(count: count, zeroed: false)
+        let signals: [[UInt8]]
+        if gradient.span == 1 {
+            signals = [gradient.statistics]
+        } else if let unpacked = NodeStatistics.unpack(gradient.statistics, count: Int(gradient.span)) {
+            signals = unpacked
+        } else {
+            return .invalid("node sum for step \(gradient.step) shards \(gradient.shards) from worker \(member.id) without one statistics entry per shard")
+        }
+        let storage = session.contributionBuffer()
         let values = UnsafeMutableBufferPointer(start: storage.pointer, count: count)
         if gradient.sharedSlot != Gradient.inline {
             let byteCount = count * gradient.dtype.byteWidth
@@ -253,23 +262,30 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
             gradient.payload.decode(as: gradient.dtype, into: values)
         }
         timing.decodeNanos += monotonicNanos() - decodeStarted
-        if Int(gradient.step) == session.globalStep, isProbeStep(session.globalStep), !gradient.statistics.isEmpty {
-            gradientStatistics?(member.id, gradient.statistics)
+        if Int(gradient.step) == session.globalStep, isProbeStep(session.globalStep), let first = signals.first, !first.isEmpty {
+            gradientStatistics?(member.id, first)
         }
         timing.workerComputeNanos += gradient.computeNanos
-        timing.shards += 1
+        timing.shards += Int(gradient.span)
         return .accepted(Result(contribution: storage,
                                 outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
-                                signals: gradient.statistics))
+                                signals: signals))
     }
 
-    /// Adds a released result to the step's gradient (and hands its signals to the monitor).
+    /// Adds a released result to the step's gradient (and hands its signals to the monitor first:
+    /// the sum takes the buffer over).
     package func aggregate(_ result: Result, _ aggregation: Aggregation) {
-        let addStarted = monotonicNanos()
-        session.add(shard: aggregation.shard, contribution: result.contribution.pointer, outcome: result.outcome)
-        timing.aggregateNanos += monotonicNanos() - addStarted
-        shardSignals?(ReceivedShard(worker: aggregation.worker, shard: aggregation.shard, signals: result.signals,
+        shardSignals?(ReceivedShard(worker: aggregation.worker, shards: aggregation.shards, signals: result.signals,
                                     contribution: result.contribution.pointer, count: result.outcome.count))
+        let addStarted = monotonicNanos()
+        var contribution = result.contribution
+        if aggregation.retainForAudit {
+            // The audit compares this result later: the sum gets a copy.
+            contribution = session.contributionBuffer()
+            contribution.pointer.update(from: result.contribution.pointer, count: contribution.count)
+        }
+        session.add(shards: aggregation.shards, contribution: contribution, outcome: result.outcome)
+        timing.aggregateNanos += monotonicNanos() - addStarted
     }
 
     /// Compares an audit's two results bit for bit; on a mismatch, referees and tells the monitor.

@@ -64,10 +64,14 @@ public final class MonitorHookup {
             distributed = remote
             let parameterCount = session.model.parameters.count
             remote.shardSignals = { [unowned self] received in
-                guard var signals = try? ShardSignals.decode(received.signals) else { return }
-                // Measured here, as received: a worker with bad memory cannot misreport it.
-                signals.gradientNorm = GradientClipping.globalNorm(received.contribution, count: parameterCount) / Double(max(received.count, 1))
-                pendingShards.append((Int(received.worker), received.shard, signals))
+                // Measured here, as received: a worker with bad memory cannot misreport it (a node
+                // sum's norm, per example, stands for each of its shards).
+                let norm = GradientClipping.globalNorm(received.contribution, count: parameterCount) / Double(max(received.count, 1))
+                for (shard, blob) in zip(received.shards, received.signals) {
+                    guard var signals = try? ShardSignals.decode(blob) else { continue }
+                    signals.gradientNorm = norm
+                    pendingShards.append((Int(received.worker), shard, signals))
+                }
             }
             remote.gradientStatistics = { [unowned self] worker, bytes in
                 // One probe per worker and step, from whichever of its results arrives first.

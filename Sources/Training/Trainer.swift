@@ -15,7 +15,7 @@ public protocol StepExecutor: AnyObject {
     /// Workers computing shards (0 in-process).
     var workerCount: Int { get }
     /// Computes every shard of `session.globalStep` and calls `session.add` for shards
-    /// 0..<S in order. Throws when the step cannot complete (no workers left, say).
+    /// 0..<S (or nodes of the shard tree covering them) in order. Throws when the step cannot complete (no workers left, say).
     func execute(session: TrainingSession) throws
     /// The coordinator's counters for report.json (nil in-process).
     var clusterReport: ClusterReport? { get }
@@ -26,7 +26,6 @@ public protocol StepExecutor: AnyObject {
 /// Computes every shard in this process, in shard order: `--workers 0`.
 public final class InProcessExecutor: StepExecutor {
     let computer: ShardComputer
-    let contribution: TensorStorage
     /// Collects each shard's monitor signals when set.
     public var collector: SignalCollector?
     /// Receives (shard, signals) for every shard when a collector is set.
@@ -35,17 +34,17 @@ public final class InProcessExecutor: StepExecutor {
     public init(session: TrainingSession) {
         computer = ShardComputer(model: session.model, train: session.data.train, plan: session.plan,
                                  loss: session.config.loss, seed: session.config.training.seed)
-        contribution = TensorStorage(count: session.model.contributionCount)
     }
 
     public var workerCount: Int { 0 }
 
     public func execute(session: TrainingSession) throws {
         for shard in 0..<session.shards {
+            let contribution = session.contributionBuffer()
             let (outcome, signals) = computer.compute(globalStep: session.globalStep, shard: shard, shards: session.shards,
                                                       into: contribution.pointer, collector: collector)
             if let signals { shardSignals?(shard, signals) }
-            session.add(shard: shard, contribution: contribution.pointer, outcome: outcome)
+            session.add(shards: shard..<(shard + 1), contribution: contribution, outcome: outcome)
         }
     }
 

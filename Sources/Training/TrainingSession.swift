@@ -1,5 +1,6 @@
 import Cluster
 import CollapseMonitor
+import Coordination
 import Config
 import Data
 import Foundation
@@ -95,7 +96,7 @@ public struct StepResult: Sendable {
 }
 
 /// The coordinator's side of training: the model whose parameters are authoritative, the
-/// optimizer state, the batch plan, and the canonical-order aggregation buffer.
+/// optimizer state, the batch plan, and the step's aggregate, summed along the shard tree.
 public final class TrainingSession {
     /// Settings that differ from the checkpoint this run resumed from (`--resume-changed`).
     public var resumeChanges: [String] = []
@@ -109,10 +110,10 @@ public final class TrainingSession {
     public let totalSteps: Int
     /// Steps completed (the next step's index).
     public var globalStep = 0
-    /// Σ of shard contributions, in shard order.
-    public let aggregate: TensorStorage
-    private var aggregatedShards = 0
-    private var stepLoss = 0.0, stepCorrect = 0, stepExamples = 0
+    /// The order of the step's sum: fixed by the shard count alone.
+    public let tree: ShardTree
+    /// Σ of shard contributions along `tree`.
+    let aggregate: ContributionSum
     public let tensorRanges: [Range<Int>]
     /// Called with the averaged gradient (before clipping and the update), its global norm,
     /// the step's mean loss and its index: where the collapse monitor looks at every step.
@@ -139,7 +140,8 @@ public final class TrainingSession {
         // `max_steps` continues exactly where the longer run would have been.
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count, totalSteps: epochSteps)
         self.shards = shards
-        aggregate = TensorStorage(count: model.contributionCount)
+        tree = ShardTree(count: shards)
+        aggregate = ContributionSum(count: model.contributionCount, tree: tree)
         tensorRanges = model.parameters.entries.map { $0.offset..<($0.offset + $0.count) }
     }
 
@@ -151,30 +153,35 @@ public final class TrainingSession {
 
     /// Starts a step's aggregation.
     public func beginStep() {
-        aggregate.pointer.update(repeating: 0, count: aggregate.count)
-        aggregatedShards = 0; stepLoss = 0; stepCorrect = 0; stepExamples = 0
+        aggregate.reset()
     }
 
-    /// Adds shard `shard`'s contribution; shards must arrive in index order.
-    public func add(shard: Int, contribution: UnsafePointer<Float>, outcome: ShardOutcome) {
-        precondition(shard == aggregatedShards, "shard \(shard) aggregated out of order (expected \(aggregatedShards))")
-        let sum = aggregate.pointer
-        for i in 0..<aggregate.count { sum[i] += contribution[i] }
-        aggregatedShards += 1
-        stepLoss += outcome.lossSum; stepCorrect += outcome.correct; stepExamples += outcome.count
+    /// A buffer for one contribution (`model.contributionCount` floats), to hand to `add`.
+    public func contributionBuffer() -> TensorStorage { aggregate.buffer() }
+
+    /// Adds the contribution of `shards` (one shard, or a node of the shard tree summed by a
+    /// worker); nodes must arrive in shard order. The session owns `contribution` now.
+    public func add(shards: Range<Int>, contribution: TensorStorage, outcome: ShardOutcome) {
+        aggregate.add(shards: shards, values: contribution, outcome: outcome)
     }
 
     /// Averages the aggregate, clips it once, applies the optimizer and the running
     /// statistics, and advances the step.
     public func finishStep() -> StepResult {
-        precondition(aggregatedShards == shards, "step finished with \(aggregatedShards) of \(shards) shards")
+        guard let (total, outcome) = aggregate.result else {
+            preconditionFailure("step finished with \(aggregate.covered) of \(shards) shards")
+        }
         let updateStarted = DispatchTime.now().uptimeNanoseconds
-        defer { updateNanos += DispatchTime.now().uptimeNanoseconds - updateStarted }
+        defer {
+            aggregate.reset(recycling: total)
+            updateNanos += DispatchTime.now().uptimeNanoseconds - updateStarted
+        }
         let (epoch, _) = plan.position(globalStep: globalStep)
+        let stepLoss = outcome.lossSum, stepCorrect = outcome.correct, stepExamples = outcome.count
         let n = max(stepExamples, 1)
         let inverse = 1 / Float(n)
-        let sum = aggregate.pointer
-        for i in 0..<aggregate.count { sum[i] *= inverse }
+        let sum = total.pointer
+        for i in 0..<total.count { sum[i] *= inverse }
         let norm = GradientClipping.globalNorm(sum, count: model.parameters.count)
         beforeUpdate?(sum, norm, stepLoss / Double(n), globalStep)
         let lr = optimizer.currentLearningRate

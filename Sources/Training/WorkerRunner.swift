@@ -4,6 +4,7 @@ import Glibc
 import Cluster
 import CollapseMonitor
 import Config
+import Coordination
 import Data
 import Foundation
 import NeuralNet
@@ -52,6 +53,8 @@ public final class WorkerRunner: WorkerWorkload {
     var workerID: UInt32 = 0
     var computer: ShardComputer?
     var contribution: TensorStorage?
+    /// Node sums by node, each with its own buffers (a worker holds the same nodes step after step).
+    var nodeSums: [Range<Int>: ContributionSum] = [:]
     var parameterVersion: UInt64 = .max
     var faults: ResultFaults
     var collector: SignalCollector?
@@ -108,6 +111,7 @@ public final class WorkerRunner: WorkerWorkload {
         let plan = BatchPlan(exampleCount: split.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
         computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
         contribution = TensorStorage(count: model.contributionCount)
+        nodeSums = [:]
         if let name = options.sharedParameters { shared = try SharedParameters.open(name: name, count: model.parameters.count) }
         if let name = options.sharedGradients { gradientPool = try SharedGradients.open(name: name, gradientBytes: model.contributionCount * 4) }
         let saturation = config.monitor.thresholds["saturation_threshold"] ?? 5
@@ -140,19 +144,49 @@ public final class WorkerRunner: WorkerWorkload {
         // The probe result rides with every shard's statistics: the coordinator keeps one per
         // worker and step, whichever shard it aggregates (an audit copy is not aggregated).
         let probeResult = work.flags.contains(.probe) ? probe?.evaluate(computer.model, loss: lossKind) : nil
-        for shard in work.shards {
-            try compute(work: work, shard: Int(shard), computer: computer, contribution: contribution, probe: probeResult,
-                        runID: runID, send: send)
+        let shards = work.shards.map(Int.init)
+        guard work.shardCount >= 1, shards.allSatisfy({ $0 < Int(work.shardCount) }) else {
+            throw RuntimeError.cluster("work for step \(work.step) names shards \(shards) of \(work.shardCount)")
+        }
+        let nodes = work.flags.contains(.sumNodes) ? ShardTree(count: Int(work.shardCount)).cover(shards: shards)
+                                                   : shards.map { $0..<($0 + 1) }
+        for node in nodes {
+            let started = monotonicNanos()
+            if node.count == 1 {
+                let (outcome, signals) = computeShard(node.lowerBound, work: work, computer: computer, into: contribution, probe: probeResult)
+                try sendContribution(contribution, shards: node, outcome: outcome, statistics: signals?.encode() ?? [], started: started,
+                         work: work, runID: runID, send: send)
+                continue
+            }
+            // A node of the shard tree held whole: its sum, in the tree's order, as one gradient.
+            let sum = nodeSums[node] ?? ContributionSum(count: computer.model.contributionCount, tree: ShardTree(count: Int(work.shardCount)), node: node)
+            nodeSums[node] = sum
+            var statistics: [[UInt8]] = []
+            for shard in node {
+                let buffer = sum.buffer()
+                let (outcome, signals) = computeShard(shard, work: work, computer: computer, into: buffer, probe: probeResult)
+                statistics.append(signals?.encode() ?? [])
+                sum.add(shards: shard..<(shard + 1), values: buffer, outcome: outcome)
+            }
+            let (values, outcome) = sum.result!
+            try sendContribution(values, shards: node, outcome: outcome, statistics: NodeStatistics.pack(statistics), started: started,
+                     work: work, runID: runID, send: send)
+            sum.reset(recycling: values)
         }
     }
 
-    func compute(work: Work, shard: Int, computer: ShardComputer, contribution: TensorStorage, probe: ProbeSignals?,
-                 runID: UInt64, send: ([Frame]) throws -> Void) throws {
-        let started = monotonicNanos()
+    func computeShard(_ shard: Int, work: Work, computer: ShardComputer, into contribution: TensorStorage,
+                      probe: ProbeSignals?) -> (ShardOutcome, ShardSignals?) {
         var (outcome, signals) = computer.compute(globalStep: Int(work.step), shard: shard, shards: Int(work.shardCount),
                                                   into: contribution.pointer, collector: collector)
         signals?.probe = probe
-        let count = computer.model.contributionCount
+        return (outcome, signals)
+    }
+
+    /// Sends the contribution of `shards` (one shard or a node sum), with this worker's faults applied.
+    func sendContribution(_ contribution: TensorStorage, shards: Range<Int>, outcome: ShardOutcome, statistics: [UInt8], started: UInt64,
+              work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {
+        let count = contribution.count
         let (drop, corrupt) = faults.apply(count: count) { index, bit in
             // Bad memory: before checksumming, so only cross-replica checks notice.
             contribution.pointer[index] = Float(bitPattern: contribution.pointer[index].bitPattern ^ (1 << UInt32(bit)))
@@ -171,12 +205,39 @@ public final class WorkerRunner: WorkerWorkload {
             // Another host, or every shared slot is taken: over the socket.
             payload = PayloadBuffer.encoding(values, as: work.gradientDType)
         }
-        let gradient = Gradient(step: work.step, shard: UInt32(shard), exampleCount: UInt32(outcome.count),
+        let gradient = Gradient(step: work.step, shard: UInt32(shards.lowerBound), exampleCount: UInt32(outcome.count),
                                 parameterVersion: work.parameterVersion, lossSum: outcome.lossSum, correct: UInt32(outcome.correct),
                                 dtype: work.gradientDType, computeNanos: monotonicNanos() - started,
-                                statistics: signals?.encode() ?? [], payload: payload, sharedSlot: slot, sharedCRC: crc)
+                                statistics: statistics, payload: payload, sharedSlot: slot, sharedCRC: crc, span: UInt32(shards.count))
         var frames = WireCodec.encode(.gradient(gradient), runID: runID)
         if corrupt && slot == Gradient.inline { faults.garble(&frames) }
         try send(frames)
+    }
+}
+
+/// The statistics of a node sum's shards in one blob: each shard's, in shard order, after its
+/// byte count (u32, little-endian).
+enum NodeStatistics {
+    static func pack(_ blobs: [[UInt8]]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for blob in blobs {
+            withUnsafeBytes(of: UInt32(blob.count).littleEndian) { bytes += $0 }
+            bytes += blob
+        }
+        return bytes
+    }
+
+    /// The `count` blobs of `bytes`, or nil when it is not `count` well-formed entries.
+    static func unpack(_ bytes: [UInt8], count: Int) -> [[UInt8]]? {
+        var blobs: [[UInt8]] = [], offset = 0
+        while offset < bytes.count {
+            guard bytes.count - offset >= 4 else { return nil }
+            let length = Int(UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+            offset += 4
+            guard length <= bytes.count - offset else { return nil }
+            blobs.append(Array(bytes[offset..<(offset + length)]))
+            offset += length
+        }
+        return blobs.count == count ? blobs : nil
     }
 }

@@ -1,5 +1,5 @@
 /// The version of the wire format this build speaks; peers must match exactly.
-public let protocolVersion: UInt16 = 3
+public let protocolVersion: UInt16 = 4
 
 /// Identifies one message kind on the wire (the header's `kind` byte).
 public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -141,6 +141,10 @@ public struct WorkFlags: OptionSet, Equatable, Sendable {
     public static let audit = WorkFlags(rawValue: 1 << 0)
     /// Send collapse-monitor statistics (activations, per-layer norms) with the gradients.
     public static let probe = WorkFlags(rawValue: 1 << 1)
+    /// Send one gradient per node of the shard tree whose shards are all in this message (their
+    /// sum, in the tree's order; `Gradient.span` says how many shards it covers) instead of one
+    /// per shard.
+    public static let sumNodes = WorkFlags(rawValue: 1 << 3)
     /// The parameters of this version are in the coordinator's shared-memory segment (same-host
     /// workers), not in a payload: slot `parameterVersion % 2`.
     public static let sharedParameters = WorkFlags(rawValue: 1 << 2)
@@ -183,13 +187,16 @@ public struct Work: Equatable, Sendable {
     }
 }
 
-/// One shard's gradient, summed loss and statistics.
+/// One shard's gradient, summed loss and statistics; or the sum of a node of the shard tree.
 public struct Gradient: Equatable, Sendable {
     /// The step this gradient belongs to.
     public var step: UInt64
-    /// The shard index.
+    /// The shard index (the node's first shard).
     public var shard: UInt32
-    /// Number of examples in the shard (the weight of this gradient in the average).
+    /// Shards covered: `shard ..< shard + span`, a node of the shard tree when over 1 (its
+    /// contributions, losses and counts summed in the tree's order).
+    public var span: UInt32
+    /// Number of examples in the shards (the weight of this gradient in the average).
     public var exampleCount: UInt32
     /// The parameter version the gradient was computed at.
     public var parameterVersion: UInt64
@@ -218,7 +225,8 @@ public struct Gradient: Equatable, Sendable {
     /// A gradient message.
     public init(step: UInt64, shard: UInt32, exampleCount: UInt32, parameterVersion: UInt64, lossSum: Double,
                 correct: UInt32, dtype: WireDType = .fp32, computeNanos: UInt64 = 0, statistics: [UInt8] = [],
-                payload: PayloadBuffer, sharedSlot: UInt32 = Gradient.inline, sharedCRC: UInt32 = 0) {
+                payload: PayloadBuffer, sharedSlot: UInt32 = Gradient.inline, sharedCRC: UInt32 = 0, span: UInt32 = 1) {
+        self.span = span
         self.sharedSlot = sharedSlot
         self.sharedCRC = sharedCRC
         self.step = step
@@ -233,9 +241,12 @@ public struct Gradient: Equatable, Sendable {
         self.payload = payload
     }
 
+    /// `shard ..< shard + span`.
+    public var shards: Range<Int> { Int(shard)..<(Int(shard) + Int(span)) }
+
     /// Bitwise equality (a NaN loss equals itself, so a decoded copy equals its original).
     public static func == (lhs: Gradient, rhs: Gradient) -> Bool {
-        lhs.step == rhs.step && lhs.shard == rhs.shard && lhs.exampleCount == rhs.exampleCount
+        lhs.step == rhs.step && lhs.shard == rhs.shard && lhs.span == rhs.span && lhs.exampleCount == rhs.exampleCount
             && lhs.parameterVersion == rhs.parameterVersion
             && lhs.lossSum.bitPattern == rhs.lossSum.bitPattern && lhs.correct == rhs.correct
             && lhs.dtype == rhs.dtype && lhs.computeNanos == rhs.computeNanos

@@ -47,7 +47,8 @@ extension WireCodec {
                 statistics: try reader.readBytes("gradient.statistics", limit: Limits.blobBytes),
                 payload: PayloadBuffer(byteCount: 0),
                 sharedSlot: try reader.read(UInt32.self, "gradient.sharedSlot"),
-                sharedCRC: try reader.read(UInt32.self, "gradient.sharedCRC")))
+                sharedCRC: try reader.read(UInt32.self, "gradient.sharedCRC"),
+                span: try reader.read(UInt32.self, "gradient.span")))
         case .heartbeat:
             return .heartbeat(Heartbeat(
                 sequence: try reader.read(UInt64.self, "heartbeat.sequence"),
@@ -73,6 +74,7 @@ extension WireCodec {
             }
             message = .work(work)
         case .gradient(var gradient):
+            guard gradient.span >= 1 else { throw .invalidValue(field: "gradient.span", value: "0") }
             guard payloads.count == 1 else {
                 throw .invalidValue(field: "gradient.payloadCount", value: String(payloads.count))
             }

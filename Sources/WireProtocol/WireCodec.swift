@@ -97,6 +97,7 @@ public enum WireCodec {
             writer.write(bytes: gradient.statistics)
             writer.write(gradient.sharedSlot)
             writer.write(gradient.sharedCRC)
+            writer.write(gradient.span)
             return [gradient.payload]
         case .heartbeat(let heartbeat):
             writer.write(heartbeat.sequence)
@@ -152,8 +153,8 @@ public enum WireCodec {
             }
             let crc = slice.reduce(UInt32(0)) { WireChecksum.crc32c($1.bytes, continuing: $0) }
             guard crc == descriptor.crc32c else {
-                let (step, shard) = identity(of: message)
-                throw .payloadChecksumMismatch(kind: kind, step: step, shard: shard,
+                let (step, shard, span) = identity(of: message)
+                throw .payloadChecksumMismatch(kind: kind, step: step, shard: shard, span: span,
                                                expected: descriptor.crc32c, actual: crc)
             }
             payloads.append(FrameSplitter.reassemble(slice))
@@ -187,12 +188,12 @@ public enum WireCodec {
         return descriptors
     }
 
-    /// Step and shard of a message, for error reports.
-    private static func identity(of message: Message) -> (UInt64, UInt32?) {
+    /// Step, shard and span of a message, for error reports.
+    private static func identity(of message: Message) -> (UInt64, UInt32?, UInt32) {
         switch message {
-        case .work(let work): return (work.step, nil)
-        case .gradient(let gradient): return (gradient.step, gradient.shard)
-        default: return (0, nil)
+        case .work(let work): return (work.step, nil, 1)
+        case .gradient(let gradient): return (gradient.step, gradient.shard, gradient.span)
+        default: return (0, nil, 1)
         }
     }
 }

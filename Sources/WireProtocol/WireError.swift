@@ -25,7 +25,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A payload's frames add up to another size than declared, or do not fit its element type.
     case payloadSizeMismatch(kind: MessageKind, payload: Int, declared: Int, actual: Int)
     /// A payload's CRC32C does not match: corrupted in transit; the shard must be recomputed.
-    case payloadChecksumMismatch(kind: MessageKind, step: UInt64, shard: UInt32?, expected: UInt32, actual: UInt32)
+    /// `span`: the shards a gradient covers from `shard` (a node sum covers more than one).
+    case payloadChecksumMismatch(kind: MessageKind, step: UInt64, shard: UInt32?, span: UInt32 = 1, expected: UInt32, actual: UInt32)
 
     /// One line naming what is wrong.
     public var description: String {
@@ -54,8 +55,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
             return "wire: message has \(actual) frames, header declares \(expected)"
         case let .payloadSizeMismatch(kind, payload, declared, actual):
             return "wire: \(kind) payload \(payload) is \(actual) bytes, expected \(declared)"
-        case let .payloadChecksumMismatch(kind, step, shard, expected, actual):
-            let what = shard.map { "step \(step) shard \($0)" } ?? "step \(step)"
+        case let .payloadChecksumMismatch(kind, step, shard, span, expected, actual):
+            let what = shard.map { span > 1 ? "step \(step) shards \($0)..<\(UInt64($0) + UInt64(span))" : "step \(step) shard \($0)" } ?? "step \(step)"
             return "wire: \(kind) payload for \(what) corrupted: CRC32C 0x\(String(actual, radix: 16)), header says 0x\(String(expected, radix: 16))"
         }
     }

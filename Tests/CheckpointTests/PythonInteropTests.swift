@@ -1,20 +1,12 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 @testable import Checkpoint
 
 /// Runs `arguments` (first: the program, looked up on PATH), returning the status and output.
 private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    let run = try ChildProcess.run("/usr/bin/env", arguments, timeout: 120)
+    return (run.end.status, run.output, run.error)
 }
 
 /// Whether `python3` can import `safetensors` and `numpy`.

@@ -6,8 +6,8 @@ import Testing
     @Test func silentWorkerIsEvictedAndExactlyItsMissingShardsAreReassigned() throws {
         var harness = try Harness.started(shards: 6, workers: [1, 2, 3])
         let sent = try harness.begin(1)
-        #expect(sent.shardsByWorker[3] == [2, 5])
-        _ = harness.result(3, step: 1, shard: 2)  // worker 3 finishes shard 2, then dies
+        #expect(sent.shardsByWorker[3] == [4, 5])
+        _ = harness.result(3, step: 1, shard: 4)  // worker 3 finishes shard 4, then dies
         var actions = harness.run(for: .milliseconds(4_900), heartbeating: [1, 2])
         #expect(actions.evicted.isEmpty)
         actions = harness.run(for: .milliseconds(200), heartbeating: [1, 2])
@@ -18,7 +18,7 @@ import Testing
         let owners = (sent.work + actions.work).flatMap { work in work.shards.map { ($0, work.worker) } }
         var aggregated: [Int] = []
         var completed: [Int] = []
-        for shard in [0, 1, 3, 4, 5] {
+        for shard in [0, 1, 2, 3, 5] {
             let worker = owners.last { $0.0 == shard }!.1
             let out = harness.result(worker, step: 1, shard: shard)
             aggregated += out.aggregations.map(\.shard)

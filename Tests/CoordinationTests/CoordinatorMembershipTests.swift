@@ -18,11 +18,11 @@ import Testing
         _ = try harness.begin(1)
         let joined = harness.send(.workerJoined(3))
         #expect(joined == [.welcome(3)])  // nothing orphaned: the running step is left alone
-        for (worker, shard) in [(1, 0), (2, 1), (1, 2), (2, 3)] as [(WorkerID, Int)] {
+        for (worker, shard) in [(1, 0), (1, 1), (2, 2), (2, 3)] as [(WorkerID, Int)] {
             _ = harness.result(worker, step: 1, shard: shard)
         }
         let next = try harness.begin(2)
-        #expect(next.shardsByWorker == [1: [0, 3], 2: [1], 3: [2]])
+        #expect(next.shardsByWorker == [1: [0, 1], 2: [2], 3: [3]])
         #expect(next.work.first { $0.worker == 3 }?.includeParameters == true)
     }
 

@@ -23,10 +23,52 @@ import Testing
         #expect(completions == [1])
     }
 
-    @Test func shardsArePlannedRoundRobinOverWorkersSortedById() throws {
+    @Test func shardsArePlannedInContiguousBlocksOverWorkersSortedById() throws {
         var harness = try Harness.started(shards: 5, workers: [30, 10, 20])
         let sent = try harness.begin(1)
-        #expect(sent.shardsByWorker == [10: [0, 3], 20: [1, 4], 30: [2]])
+        #expect(sent.shardsByWorker == [10: [0, 1], 20: [2, 3], 30: [4]])
+        #expect(sent.work.map(\.sumNodes) == [true, true, false])
+    }
+
+    @Test func aNodeSumIsAcceptedWholeAndReleasedAsOneAggregation() throws {
+        var harness = try Harness.started(shards: 4, workers: [1, 2])
+        _ = try harness.begin(1)
+        // Worker 2's node [2, 4) arrives first and waits for [0, 2).
+        let early = harness.send(.shardResult(2, step: 1, shard: 2, token: 7, span: 2))
+        #expect(early.aggregations.isEmpty && early.discards.isEmpty)
+        let late = harness.send(.shardResult(1, step: 1, shard: 0, token: 8, span: 2))
+        #expect(late.aggregations.map { [$0.shard, $0.span, Int($0.token)] } == [[0, 2, 8], [2, 2, 7]])
+        #expect(late.completedSteps == [1])
+        #expect(harness.machine.statistics.workers[1]?.shardsComputed == 2)
+    }
+
+    @Test func aNodeSumIsRefusedWholeWhenNotANodeOrNotAssigned() throws {
+        var harness = try Harness.started(shards: 6, workers: [1, 2, 3])
+        _ = try harness.begin(1)
+        // Worker 2 holds [2, 4), which is a node; [3, 5) is not one (nor all its).
+        #expect(harness.send(.shardResult(2, step: 1, shard: 3, token: 1, span: 2)).discards.map(\.reason) == [.notAssigned])
+        #expect(harness.send(.shardResult(1, step: 1, shard: 0, token: 2, span: 4)).discards.map(\.reason) == [.notAssigned])
+        let good = harness.send(.shardResult(2, step: 1, shard: 2, token: 3, span: 2))
+        #expect(good.discards.isEmpty)
+    }
+
+    @Test func aNodeWhoseShardAlreadyHasAResultIsRefusedAndItsOtherShardsSentAgain() throws {
+        var harness = try Harness.started(shards: 4, workers: [1, 2]) { $0.stragglerDeadline = .milliseconds(500) }
+        _ = try harness.begin(1)
+        _ = harness.send(.shardResult(2, step: 1, shard: 2, token: 1, span: 2))
+        // Worker 1 is slow: its first shard is copied to idle worker 2, which answers it.
+        let copies = harness.run(for: .seconds(1), heartbeating: [1, 2])
+        try #require(copies.shardsByWorker[2] == [0], "\(copies.shardsByWorker)")
+        _ = harness.result(2, step: 1, shard: 0)
+        // Now worker 1's node [0, 2) arrives: shard 0 has a result, so the node is refused whole
+        // and shard 1 is computed again, elsewhere.
+        let node = harness.send(.shardResult(1, step: 1, shard: 0, token: 9, span: 2))
+        #expect(node.discards.map(\.reason) == [.duplicate])
+        #expect(node.aggregations.isEmpty)
+        #expect(node.shardsByWorker == [2: [1]])
+        let last = harness.result(2, step: 1, shard: 1)
+        #expect(last.aggregations.map(\.shards) == [1..<2, 2..<4])
+        #expect(last.completedSteps == [1])
     }
 
     @Test func resentResultIsDroppedAsDuplicate() throws {

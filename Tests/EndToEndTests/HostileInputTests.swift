@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Bad files and broken outputs: a clear error or a survived fault, never a crash.
@@ -41,8 +42,8 @@ struct HostileInputTests {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         try pipe.fileHandleForReading.close()  // like `| head -1` after its line
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "status \(process.terminationStatus)")
+        let end = ChildProcess.wait(process, timeout: 120)
+        #expect(end == .exited(0), "\(end)")
         #expect(try Chorus.report(data + "/out")["status"] as? String == "completed")
         let segments = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []
         #expect(!segments.contains { $0.hasPrefix("chorus-\(process.processIdentifier)-") }, "\(segments)")

@@ -1,29 +1,13 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Runs a shell command to completion, returning its status and output (stdout and stderr together).
 @discardableResult
 func shell(_ command: String, environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = ["-c", command]
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    final class Collected: @unchecked Sendable { var data = Data() }
-    let collected = Collected()
-    let reader = DispatchGroup()
-    reader.enter()
-    DispatchQueue.global().async { collected.data = pipe.fileHandleForReading.readDataToEndOfFile(); reader.leave() }
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(20_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-    reader.wait()
-    let output = collected.data
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let run = try ChildProcess.run("/bin/bash", ["-c", command], environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                                   timeout: timeout, mergeOutput: true)
+    return (run.end.status, run.output)
 }
 
 extension Chorus {
@@ -90,7 +74,7 @@ struct SSHLauncherTests {
             let group = try shell("ps -o pgid= -p \(process.processIdentifier)").output.trimmingCharacters(in: .whitespacesAndNewlines)
             try #require(Int32(group) != nil && Int32(group) != getpgrp(), "the launcher needs a process group of its own (got \(group))")
             try shell("kill -INT -- -\(group)")
-            process.waitUntilExit()
+            _ = ChildProcess.wait(process, timeout: 60)
             usleep(2_000_000)
             let left = try shell("for h in 0 1; do ip netns pids chorus-h$h | xargs -r ps -o comm= -p | grep -c chorus || true; done")
             #expect(left.output.split(separator: "\n").allSatisfy { $0 == "0" }, "chorus processes left: \(left.output)")

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Test hosts: network namespaces on a bridge (cluster/testhosts.sh), each with its own
@@ -14,19 +15,11 @@ enum TestHosts {
     /// Runs the script with `arguments`; throws with its output when it fails.
     @discardableResult
     static func control(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw NSError(domain: "testhosts", code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: "testhosts \(arguments.joined(separator: " ")): \(output)"])
+        let run = try ChildProcess.run("/bin/bash", [script] + arguments, timeout: 120, mergeOutput: true)
+        guard run.end == .exited(0) else {
+            throw NSError(domain: "testhosts", code: Int(run.end.status), userInfo: [NSLocalizedDescriptionKey: "testhosts \(arguments.joined(separator: " ")): \(run.output)"])
         }
-        return output
+        return run.output
     }
 
     /// Makes `count` hosts, runs `body`, and removes the hosts again whatever happens.
@@ -135,9 +128,9 @@ struct MultiHostTests {
             #expect(TestHosts.waitForSteps(out, 130), "the run did not reach step 130")
             kill(first.0.processIdentifier, SIGKILL)
             let killedAt = TestHosts.stepsWritten(out)
-            _ = Chorus.finish(first.0, first.1, first.2, timeout: 10)
+            let killed = Chorus.finish(first.0, first.1, first.2, timeout: 10)
             try #require(killedAt < 400, "the run finished before it could be killed")
-            #expect(first.0.terminationReason == .uncaughtSignal && first.0.terminationStatus == SIGKILL)
+            #expect(killed.end == .signaled(SIGKILL))
             // The workers wait for their coordinator; it comes back from its last checkpoint.
             let second = try TestHosts.start(on: 0, coordinatorArguments + ["--resume", out])
             let result = Chorus.finish(second.0, second.1, second.2, timeout: 300)

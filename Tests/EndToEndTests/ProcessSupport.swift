@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Runs the real `chorus` binary: CHORUS_BINARY, else the release build, else the debug build.
@@ -15,9 +16,11 @@ enum Chorus {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     struct Result {
-        var status: Int32
+        /// How it ended (`status`: the exit code, or 128 + the signal).
+        var end: ChildProcess.End
         var output: String
         var error: String
+        var status: Int32 { end.status }
     }
 
     /// Starts chorus with `arguments`; the caller waits.
@@ -38,18 +41,10 @@ enum Chorus {
         return finish(process, out, err, timeout: timeout)
     }
 
+    /// Waits for a started chorus (SIGKILLed after `timeout` seconds), draining its pipes meanwhile.
     static func finish(_ process: Process, _ out: Pipe, _ err: Pipe, timeout: TimeInterval = 300) -> Result {
-        // Drain the pipes while waiting so a chatty process never blocks on a full pipe.
-        var output = Data(), error = Data()
-        let group = DispatchGroup()
-        group.enter(); DispatchQueue.global().async { output = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter(); DispatchQueue.global().async { error = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(50_000) }
-        if process.isRunning { process.terminate(); usleep(500_000); if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        process.waitUntilExit()
-        group.wait()
-        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
+        let (end, output, error) = ChildProcess.collect(process, out, err, timeout: timeout)
+        return Result(end: end, output: output, error: error)
     }
 
     /// report.json of a run directory.

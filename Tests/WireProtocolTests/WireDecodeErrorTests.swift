@@ -106,7 +106,7 @@ import Testing
         var bytes = all[1].byteArray
         bytes[13] ^= 0x80
         all[1] = Frame(bytes: bytes)
-        guard case .payloadChecksumMismatch(kind: .gradient, step: 9, shard: 2, expected: _, actual: _)?
+        guard case .payloadChecksumMismatch(kind: .gradient, step: 9, shard: 2, span: 1, expected: _, actual: _)?
                 = decodeError(all) else {
             Issue.record("expected a payload checksum error for step 9 shard 2"); return
         }
