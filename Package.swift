@@ -67,6 +67,10 @@ let package = Package(
             dependencies: ["Training", "Stress", "Cluster", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        // benchmarks/sum-accuracy: the shard tree's sum against a left fold and float64 (docs/benchmarks.md).
+        .executableTarget(name: "chorus-sum-accuracy", dependencies: ["Training", "Coordination", "NeuralNet", "TensorCore", "Config"],
+                          path: "benchmarks/sum-accuracy"),
+
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers", "TensorCore", "Config"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "TensorCore"]),

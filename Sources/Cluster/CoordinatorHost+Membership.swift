@@ -52,6 +52,9 @@ extension CoordinatorHost {
         let slot = children?.children.first(where: { $0.pid == join.pid })?.index
         members[id] = Member(id: id, peer: peer, pid: join.pid, slot: slot)
         workersByPeer[peer] = id
+        let host = slot != nil ? HostTraffic.local : transport.address(of: peer) ?? join.workerName
+        hostOfPeer[peer] = host
+        workersOfHost[host, default: []].insert(id)
         logLine("\(workload.logName): worker \(id) joined (\(join.workerName), pid \(join.pid))")
         try perform(machine.handle(.workerJoined(id), now: clock()))
     }

@@ -66,6 +66,11 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
 
     // Counters for reports.
     package private(set) var wireBytesSent = 0, wireBytesReceived = 0
+    /// Wire bytes by peer, and the host of each peer that joined (its tcp address, else its
+    /// host name; `local` for this coordinator's own worker processes).
+    var peerBytes: [PeerID: (sent: Int, received: Int)] = [:]
+    var hostOfPeer: [PeerID: String] = [:]
+    var workersOfHost: [String: Set<WorkerID>] = [:]
     package internal(set) var dropped = 0, corruptPayloads = 0, restarts = 0, auditMismatches = 0
     package private(set) var kills: [(step: Int, slot: Int)] = []
     var droppedReasons: [String: Int] = [:]
@@ -152,7 +157,9 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
             }
             waited = true
             guard let (peer, frames) = received else { break }
-            wireBytesReceived += frames.reduce(0) { $0 + $1.count }
+            let bytes = frames.reduce(0) { $0 + $1.count }
+            wireBytesReceived += bytes
+            if let peer { peerBytes[peer, default: (0, 0)].received += bytes }
             if let peer { try handle(frames, from: peer) }
             // A finished step returns at once (the next one starts sooner); later messages wait.
             if stepDone && started { break }
@@ -242,7 +249,21 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     func send(_ message: Message, to peer: PeerID) throws {
         let frames = WireCodec.encode(message, runID: options.runID)
         try transport.send(frames, to: peer)
-        wireBytesSent += frames.reduce(0) { $0 + $1.count }
+        let bytes = frames.reduce(0) { $0 + $1.count }
+        wireBytesSent += bytes
+        peerBytes[peer, default: (0, 0)].sent += bytes
+    }
+
+    /// Wire bytes by worker host, for report.json (a peer that never joined: under its address, if known).
+    package var traffic: [String: HostTraffic] {
+        var hosts: [String: HostTraffic] = [:]
+        for (peer, bytes) in peerBytes {
+            let host = hostOfPeer[peer] ?? transport.address(of: peer) ?? HostTraffic.unjoined
+            hosts[host, default: HostTraffic()].bytesSent += bytes.sent
+            hosts[host, default: HostTraffic()].bytesReceived += bytes.received
+        }
+        for (host, workers) in workersOfHost { hosts[host, default: HostTraffic()].workers = workers }
+        return hosts
     }
 
     func send(_ message: Message, to worker: WorkerID) {

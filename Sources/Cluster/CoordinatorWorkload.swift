@@ -81,3 +81,15 @@ package struct Member: Sendable {
     /// Whether this coordinator started the process (it shares this host's memory).
     package var isLocalChild: Bool { slot != nil }
 }
+
+/// What the coordinator exchanged with one worker host.
+package struct HostTraffic: Sendable {
+    /// The coordinator's own worker processes (same host: ipc and shared memory).
+    package static let local = "local"
+    /// Peers that never joined and whose address is unknown.
+    package static let unjoined = "unjoined"
+    package var bytesSent = 0, bytesReceived = 0
+    /// The worker ids that joined from this host.
+    package var workers = Set<WorkerID>()
+    package init() {}
+}

@@ -32,6 +32,12 @@ extension DistributedExecutor {
         report.sharedMemoryGradients = gradientPool != nil
         report.sharedMemoryGradientBytes = sharedGradientBytes
         report.timing = timingReport()
+        report.hosts = host.traffic.keys.sorted().map { name in
+            let traffic = host.traffic[name]!
+            return ClusterReport.HostReport(host: name, bytesSent: traffic.bytesSent, bytesReceived: traffic.bytesReceived, workers: traffic.workers.count)
+        }
+        let steps = Double(max(timing.steps, 1))
+        report.maxHostBytesPerStep = ((host.traffic.values.map { Double($0.bytesSent + $0.bytesReceived) }.max() ?? 0) / steps).rounded()
         return report
     }
 

@@ -88,9 +88,22 @@ public struct ClusterReport {
     public var sharedMemoryParameters = false, sharedMemoryBytes = 0
     public var sharedMemoryGradients = false, sharedMemoryGradientBytes = 0
     public var timing = TimingReport()
+    /// Wire bytes by worker host, and the largest (sent + received) per step of any host.
+    public var hosts: [HostReport] = []
+    public var maxHostBytesPerStep = 0.0
+
+    /// One worker host's traffic with the coordinator.
+    public struct HostReport: Sendable {
+        public var host: String
+        public var bytesSent = 0, bytesReceived = 0, workers = 0
+        var json: JSONValue {
+            .members(["host": .string(host), "bytes_sent": .integer(bytesSent), "bytes_received": .integer(bytesReceived), "workers": .integer(workers)])
+        }
+    }
 
     var counters: JSONValue {
         .members([
+            "hosts": .array(hosts.map(\.json)), "max_host_bytes_per_step": .real(maxHostBytesPerStep),
             "evictions": .integer(evictions), "reassignments": .integer(reassignments),
             "straggler_duplicates": .integer(stragglerDuplicates), "duplicates": .integer(duplicates), "stale": .integer(stale),
             "corrupt_payloads": .integer(corruptPayloads), "dropped_messages": .integer(droppedMessages),

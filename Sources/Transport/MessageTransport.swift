@@ -17,6 +17,13 @@ public protocol MessageTransport: AnyObject {
     func receive(timeoutMs: Int) throws -> (peer: PeerID?, frames: [Frame])?
     /// Closes the transport; later sends throw `TransportError.closed`.
     func close()
+    /// The network address a peer's messages come from ("10.213.7.2" over tcp), when the
+    /// transport knows one; nil over ipc and in memory.
+    func address(of peer: PeerID) -> String?
+}
+
+extension MessageTransport {
+    public func address(of peer: PeerID) -> String? { nil }
 }
 
 /// A received message: its sender and the decoded message, or why decoding failed.

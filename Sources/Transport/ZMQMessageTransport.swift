@@ -54,4 +54,7 @@ public final class ZMQMessageTransport: MessageTransport, @unchecked Sendable {
 
     /// Closes the socket.
     public func close() { socket.close() }
+
+    /// libzmq's `Peer-Address` of the peer's connection (tcp only).
+    public func address(of peer: PeerID) -> String? { socket.peerAddresses[peer] }
 }

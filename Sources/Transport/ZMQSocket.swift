@@ -160,6 +160,9 @@ public final class ZMQSocket: @unchecked Sendable {
 
     // MARK: Receiving
 
+    /// The `Peer-Address` of each ROUTER peer heard from over tcp (libzmq's message metadata).
+    public private(set) var peerAddresses: [PeerID: String] = [:]
+
     /// Receives one multipart message, waiting at most `timeoutMs` (−1 forever); nil on timeout.
     ///
     /// On a ROUTER the routing-ID frame is split off into `peer`; elsewhere `peer` is nil.
@@ -175,6 +178,7 @@ public final class ZMQSocket: @unchecked Sendable {
         if ready == 0 { return nil }
         var frames: [Frame] = []
         var more = true
+        var address: String?
         while more {
             let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
             zmq_msg_init(message)
@@ -187,11 +191,17 @@ public final class ZMQSocket: @unchecked Sendable {
                 throw ZMQ.error(operation: "zmq_msg_recv", endpoint: endpoint, code: code)
             }
             more = zmq_msg_more(message) != 0
+            // The routing-ID frame is the ROUTER's own; the peer's first frame carries the metadata.
+            if frames.count == 1 && type == .router, let text = zmq_msg_gets(message, "Peer-Address") {
+                address = String(cString: text)
+            }
             frames.append(Self.frame(adopting: message))
         }
         if type == .router {
             let identity = frames.removeFirst()
-            return (PeerID(bytes: identity.byteArray), frames)
+            let peer = PeerID(bytes: identity.byteArray)
+            if let address, !address.isEmpty, peerAddresses[peer] == nil { peerAddresses[peer] = address }
+            return (peer, frames)
         }
         return (nil, frames)
     }

@@ -101,6 +101,35 @@ struct MultiHostTests {
         }
     }
 
+    /// One worker per host and S = 4: each sends one node sum of two shards per step, so the
+    /// coordinator receives about M (the parameters' bytes) per host and step, not 2 M.
+    @Test func eachWorkerHostSendsOneNodeSumPerStepAndTheReportCountsItsBytes() throws {
+        let expected = try inProcessHash(run)
+        let directory = Chorus.temporaryDirectory("mh-bytes")
+        try TestHosts.with(3) {
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--audit-every", "0",
+                                                          "--out", directory + "/out"] + run)
+            let workers = try [1, 2].map { try TestHosts.start(on: $0, ["worker", "--connect", TestHosts.endpoint(0)]) }
+            let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 300)
+            for worker in workers { _ = Chorus.finish(worker.0, worker.1, worker.2, timeout: 30) }
+            #expect(result.status == 0, "\(result.error)")
+            let report = try Chorus.report(directory + "/out")
+            #expect(report["params_sha256"] as? String == expected)
+            let parameterBytes = Double(report["parameters"] as? Int ?? 0) * 4
+            let cluster = report["cluster"] as? [String: Any] ?? [:]
+            let hosts = cluster["hosts"] as? [[String: Any]] ?? []
+            #expect(hosts.compactMap { $0["host"] as? String }.sorted() == [TestHosts.address(1), TestHosts.address(2)], "\(hosts)")
+            for host in hosts {
+                #expect(host["workers"] as? Int == 1)
+                let sent = Double(host["bytes_sent"] as? Int ?? 0) / 60, received = Double(host["bytes_received"] as? Int ?? 0) / 60
+                #expect(sent >= parameterBytes && sent <= 1.05 * parameterBytes, "sent \(sent) B/step, M = \(parameterBytes)")
+                #expect(received >= parameterBytes && received <= 1.05 * parameterBytes, "received \(received) B/step, M = \(parameterBytes)")
+            }
+            let busiest = cluster["max_host_bytes_per_step"] as? Double ?? 0
+            #expect(busiest >= 2 * parameterBytes && busiest <= 2.1 * parameterBytes, "\(busiest)")
+        }
+    }
+
     @Test func aHostWhoseCPUCannotRunTheKernelIsRefusedNamingTheFeatureAndTheFlag() throws {
         let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         try #require(flags.contains(" avx2") && flags.contains(" fma"), "this test needs an AVX2 machine")
@@ -146,7 +175,8 @@ struct MultiHostTests {
     }
 
     @Test func aWorkerHostCutOffPastTheEvictionTimeoutIsEvictedAndRejoinsWhenItsLinkReturns() throws {
-        let long = ["--shards", "4", "--max-steps", "500", "--batch-size", "128", "--seed", "9", "--quiet", "--timeout-ms", "1500", "--heartbeat-ms", "250"]
+        // Long enough that the run is still going well after the link returns (node sums made steps faster: 500 were not).
+        let long = ["--shards", "4", "--max-steps", "2000", "--batch-size", "128", "--seed", "9", "--quiet", "--timeout-ms", "1500", "--heartbeat-ms", "250"]
         let expected = try inProcessHash(long)
         let out = Chorus.temporaryDirectory("mh-cut")
         try TestHosts.with(3) {
