@@ -71,6 +71,10 @@ let package = Package(
         .executableTarget(name: "chorus-sum-accuracy", dependencies: ["Training", "Coordination", "NeuralNet", "TensorCore", "Config"],
                           path: "benchmarks/sum-accuracy"),
 
+        // fuzz/: replays the fuzzing corpora; fuzz/run.sh builds it as a libFuzzer binary.
+        .executableTarget(name: "chorus-fuzz", dependencies: ["WireProtocol", "Config", "Checkpoint", "Data", "CollapseMonitor"],
+                          path: "fuzz/Sources"),
+
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers", "TensorCore", "Config"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "TensorCore"]),

@@ -92,6 +92,19 @@ struct RefusalTests {
         }
     }
 
+    /// Every committed fuzzing input (fuzz/corpus), crashes found included, replays without a crash.
+    @Test(arguments: ["wire", "config", "safetensors", "idx", "csv", "signals"])
+    func fuzzCorporaReplayWithoutACrash(target: String) throws {
+        let binary = URL(fileURLWithPath: Chorus.binary).deletingLastPathComponent().appendingPathComponent("chorus-fuzz").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            #expect(!Chorus.isCI, "chorus-fuzz is not built next to \(Chorus.binary)")
+            return
+        }
+        let replay = try shell("'\(binary)' \(target) '\(Chorus.repositoryRoot)/fuzz/corpus/\(target)'", timeout: 120)
+        #expect(replay.status == 0, "\(replay.output)")
+        #expect(replay.output.contains("no crash") && !replay.output.contains(" 0 inputs"), "\(replay.output)")
+    }
+
     @Test(.needsFashionMNIST) func checkpointsLoadInPythonSafetensors() throws {
         guard try shell("python3 -c 'import safetensors'", timeout: 60).status == 0 else {
             #expect(!Chorus.isCI, "CI must install safetensors (scripts/setup.sh)")
