@@ -208,6 +208,9 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
         }
         let now = clock()
         switch message {
+        case .gradient(let gradient) where gradient.span > 1 && !workload.acceptsNodeSums:
+            drop("node sum (shards \(gradient.shards)) from worker \(worker): this run does not use node sums")
+            try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
         case .gradient(let gradient):
             switch workload.accept(gradient, from: member) {
             case .accepted(let result):

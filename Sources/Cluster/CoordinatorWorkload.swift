@@ -40,10 +40,14 @@ package protocol CoordinatorWorkload: AnyObject {
     func auditDiffers(_ a: Result, _ b: Result, _ pair: AuditPair) -> Bool
     /// Counts the payload bytes of a gradient whose checksum failed on the socket.
     func corruptPayloadArrived(byteCount: Int)
+    /// Whether its workers may answer with node sums (`Gradient.span` > 1); a node sum to a
+    /// workload that never asks for them is refused before it reaches the state machine.
+    var acceptsNodeSums: Bool { get }
 }
 
 extension CoordinatorWorkload {
     package func corruptPayloadArrived(byteCount: Int) {}
+    package var acceptsNodeSums: Bool { false }
 }
 
 /// The workload's part of a welcome.

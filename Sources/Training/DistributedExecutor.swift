@@ -192,6 +192,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     }
 
     package let childCommand = "worker"
+    package var acceptsNodeSums: Bool { true }
 
     package var childArguments: [String] {
         var arguments = ["--quiet", "--coordinator-timeout-ms", String(settings.timeoutMs)]
