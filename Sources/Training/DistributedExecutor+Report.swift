@@ -32,12 +32,13 @@ extension DistributedExecutor {
         report.sharedMemoryGradients = gradientPool != nil
         report.sharedMemoryGradientBytes = sharedGradientBytes
         report.timing = timingReport()
-        report.hosts = host.traffic.keys.sorted().map { name in
-            let traffic = host.traffic[name]!
-            return ClusterReport.HostReport(host: name, bytesSent: traffic.bytesSent, bytesReceived: traffic.bytesReceived, workers: traffic.workers.count)
+        let traffic = host.traffic
+        report.hosts = traffic.keys.sorted().map { name in
+            ClusterReport.HostReport(host: name, bytesSent: traffic[name]!.bytesSent, bytesReceived: traffic[name]!.bytesReceived,
+                                     workers: traffic[name]!.workers.count)
         }
         let steps = Double(max(timing.steps, 1))
-        report.maxHostBytesPerStep = ((host.traffic.values.map { Double($0.bytesSent + $0.bytesReceived) }.max() ?? 0) / steps).rounded()
+        report.maxHostBytesPerStep = ((traffic.values.map { Double($0.bytesSent + $0.bytesReceived) }.max() ?? 0) / steps).rounded()
         return report
     }
 

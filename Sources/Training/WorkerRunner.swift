@@ -52,8 +52,8 @@ public final class WorkerRunner: WorkerWorkload {
     var host: WorkerHost<WorkerRunner>!
     var workerID: UInt32 = 0
     var computer: ShardComputer?
-    var contribution: TensorStorage?
-    /// Node sums by node, each with its own buffers (a worker holds the same nodes step after step).
+    /// Sums by node (a single shard is a node too), each with its own buffers: a worker holds
+    /// the same nodes step after step.
     var nodeSums: [Range<Int>: ContributionSum] = [:]
     var parameterVersion: UInt64 = .max
     var faults: ResultFaults
@@ -110,7 +110,6 @@ public final class WorkerRunner: WorkerWorkload {
         let model = try Model(config: config.model, seed: config.training.seed)
         let plan = BatchPlan(exampleCount: split.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
         computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
-        contribution = TensorStorage(count: model.contributionCount)
         nodeSums = [:]
         if let name = options.sharedParameters { shared = try SharedParameters.open(name: name, count: model.parameters.count) }
         if let name = options.sharedGradients { gradientPool = try SharedGradients.open(name: name, gradientBytes: model.contributionCount * 4) }
@@ -126,7 +125,7 @@ public final class WorkerRunner: WorkerWorkload {
     }
 
     package func compute(_ work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {
-        guard let computer, let contribution else { return }
+        guard let computer else { return }
         if work.flags.contains(.sharedParameters) {
             guard let shared else { throw RuntimeError.cluster("work names shared-memory parameters, but this worker has none") }
             if parameterVersion != work.parameterVersion {
@@ -148,18 +147,12 @@ public final class WorkerRunner: WorkerWorkload {
         guard work.shardCount >= 1, shards.allSatisfy({ $0 < Int(work.shardCount) }) else {
             throw RuntimeError.cluster("work for step \(work.step) names shards \(shards) of \(work.shardCount)")
         }
-        let nodes = work.flags.contains(.sumNodes) ? ShardTree(count: Int(work.shardCount)).cover(shards: shards)
-                                                   : shards.map { $0..<($0 + 1) }
+        let tree = ShardTree(count: Int(work.shardCount))
+        let nodes = work.flags.contains(.sumNodes) ? tree.cover(shards: shards) : shards.map { $0..<($0 + 1) }
         for node in nodes {
+            // A shard, or a node of the shard tree held whole: its sum, in the tree's order, as one gradient.
             let started = monotonicNanos()
-            if node.count == 1 {
-                let (outcome, signals) = computeShard(node.lowerBound, work: work, computer: computer, into: contribution, probe: probeResult)
-                try sendContribution(contribution, shards: node, outcome: outcome, statistics: signals?.encode() ?? [], started: started,
-                         work: work, runID: runID, send: send)
-                continue
-            }
-            // A node of the shard tree held whole: its sum, in the tree's order, as one gradient.
-            let sum = nodeSums[node] ?? ContributionSum(count: computer.model.contributionCount, tree: ShardTree(count: Int(work.shardCount)), node: node)
+            let sum = nodeSums[node] ?? ContributionSum(count: computer.model.contributionCount, tree: tree, node: node)
             nodeSums[node] = sum
             var statistics: [[UInt8]] = []
             for shard in node {
@@ -169,8 +162,9 @@ public final class WorkerRunner: WorkerWorkload {
                 sum.add(shards: shard..<(shard + 1), values: buffer, outcome: outcome)
             }
             let (values, outcome) = sum.result!
-            try sendContribution(values, shards: node, outcome: outcome, statistics: NodeStatistics.pack(statistics), started: started,
-                     work: work, runID: runID, send: send)
+            try sendContribution(values, shards: node, outcome: outcome,
+                                 statistics: node.count == 1 ? statistics[0] : NodeStatistics.pack(statistics), started: started,
+                                 work: work, runID: runID, send: send)
             sum.reset(recycling: values)
         }
     }
