@@ -121,8 +121,9 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
 
     /// Runs global step `step` against `parameterVersion` until its last result is released;
     /// `whileWaiting` runs between pumps (progress lines).
-    package func runStep(_ step: Int, parameterVersion: UInt64, whileWaiting: (() -> Void)? = nil) throws {
-        try beginStep(step, parameterVersion: parameterVersion)
+    /// With `subset`, only those shards (a host agent's share of a global step).
+    package func runStep(_ step: Int, parameterVersion: UInt64, subset: [Int]? = nil, whileWaiting: (() -> Void)? = nil) throws {
+        try beginStep(step, parameterVersion: parameterVersion, subset: subset)
         while !stepDone {
             try checkFailure(while: "at step \(step)")
             try pump(timeoutMs: 10)
@@ -132,10 +133,10 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     }
 
     /// Starts `step` (for tests that interleave the host with in-process workers).
-    package func beginStep(_ step: Int, parameterVersion: UInt64) throws {
+    package func beginStep(_ step: Int, parameterVersion: UInt64, subset: [Int]? = nil) throws {
         stepDone = false
         let actions: [CoordinatorAction]
-        do { actions = try machine.beginStep(step, parameterVersion: parameterVersion, now: clock()) } catch {
+        do { actions = try machine.beginStep(step, parameterVersion: parameterVersion, now: clock(), subset: subset) } catch {
             throw RuntimeError.cluster("\(workload.logName): \(error)")
         }
         try perform(actions)
@@ -179,7 +180,7 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
                let worker = workersByPeer[peer], let shard {
                 workload.corruptPayloadArrived(byteCount: frames.dropFirst().reduce(0) { $0 + $1.count })
                 let shards = Int(shard)..<(Int(shard) + Int(span))
-                try corrupt(worker, step: Int(step), shards: shards,
+                try corrupt(worker, step: workload.machineStep(ofWire: step), shards: shards,
                             "corrupted gradient payload for step \(step) \(span > 1 ? "shards \(shards)" : "shard \(shard)") (checksum mismatch)")
             } else {
                 drop("malformed message from \(peer): \(error)")
@@ -210,20 +211,21 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
         switch message {
         case .gradient(let gradient) where gradient.span > 1 && !workload.acceptsNodeSums:
             drop("node sum (shards \(gradient.shards)) from worker \(worker): this run does not use node sums")
-            try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard)), now: now))
+            try perform(machine.handle(.corruptResult(worker, step: workload.machineStep(ofWire: gradient.step), shard: Int(gradient.shard)), now: now))
         case .gradient(let gradient):
+            let step = workload.machineStep(ofWire: gradient.step)
             switch workload.accept(gradient, from: member) {
             case .accepted(let result):
                 let token = nextToken
                 nextToken += 1
                 results[token] = result
-                try perform(machine.handle(.shardResult(worker, step: Int(gradient.step), shard: Int(gradient.shard), token: token,
+                try perform(machine.handle(.shardResult(worker, step: step, shard: Int(gradient.shard), token: token,
                                                         span: Int(gradient.span)), now: now))
             case .corrupt(let reason):
-                try corrupt(worker, step: Int(gradient.step), shards: gradient.shards, reason)
+                try corrupt(worker, step: step, shards: gradient.shards, reason)
             case .invalid(let reason):
                 drop(reason)
-                try perform(machine.handle(.corruptResult(worker, step: Int(gradient.step), shard: Int(gradient.shard), span: Int(gradient.span)), now: now))
+                try perform(machine.handle(.corruptResult(worker, step: step, shard: Int(gradient.shard), span: Int(gradient.span)), now: now))
             }
         case .heartbeat: try perform(machine.handle(.heartbeat(worker), now: now))
         case .leave(let leave):

@@ -43,11 +43,16 @@ package protocol CoordinatorWorkload: AnyObject {
     /// Whether its workers may answer with node sums (`Gradient.span` > 1); a node sum to a
     /// workload that never asks for them is refused before it reaches the state machine.
     var acceptsNodeSums: Bool { get }
+    /// The state machine's step of a result that says it is of wire step `step`: the same
+    /// number, except for a host agent, whose machine counts its own steps (it may run several
+    /// for one global step).
+    func machineStep(ofWire step: UInt64) -> Int
 }
 
 extension CoordinatorWorkload {
     package func corruptPayloadArrived(byteCount: Int) {}
     package var acceptsNodeSums: Bool { false }
+    package func machineStep(ofWire step: UInt64) -> Int { Int(clamping: step) }
 }
 
 /// The workload's part of a welcome.

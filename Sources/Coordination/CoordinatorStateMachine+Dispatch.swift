@@ -12,7 +12,7 @@ extension CoordinatorStateMachine {
         var batches: [WorkerID: [Int]] = [:]
         for shard in step.order.next..<upper {
             let state = step.shards[shard]
-            guard state.accepted == nil, state.inFlightWorkers.isEmpty else { continue }
+            guard state.needed, state.accepted == nil, state.inFlightWorkers.isEmpty else { continue }
             let firstSend = state.attempts.isEmpty
             let target: WorkerID
             if firstSend, let planned = state.plannedWorker, workers[planned] != nil {

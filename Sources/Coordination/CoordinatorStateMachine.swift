@@ -128,9 +128,13 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// Starts aggregating step `number` against `parameterVersion`: plans the shards and sends the first ones.
     ///
-    /// Throws when training has not started, the run is over, a step is still in progress, or `number`
-    /// is not after the last completed step.
-    public mutating func beginStep(_ number: Int, parameterVersion: UInt64, now: Nanoseconds) throws -> [CoordinatorAction] {
+    /// With `subset`, only those shards make up the step (a host agent's share of a global step;
+    /// no audit); they are planned in contiguous blocks over the live workers like a whole step.
+    /// Throws when training has not started, the run is over, a step is still in progress, `number`
+    /// is not after the last completed step, or `subset` names a shard outside `0..<shardCount`
+    /// or none at all.
+    public mutating func beginStep(_ number: Int, parameterVersion: UInt64, now: Nanoseconds,
+                                   subset: [Int]? = nil) throws -> [CoordinatorAction] {
         switch phase {
         case .waitingForWorkers:
             throw CoordinationError.notStarted(joined: workers.count, expected: configuration.expectedWorkers)
@@ -142,15 +146,21 @@ public struct CoordinatorStateMachine: Sendable {
         if let last = lastCompletedStep, number <= last {
             throw CoordinationError.stepNotIncreasing(previous: last, requested: number)
         }
+        if let subset {
+            guard !subset.isEmpty, subset.allSatisfy({ (0..<configuration.shardCount).contains($0) }) else {
+                throw CoordinationError.invalidConfiguration(field: "subset", value: "\(subset)", expected: "one or more shards of 0..<\(configuration.shardCount)")
+            }
+        }
         let live = liveWorkers
-        var step = StepState(number: number, parameterVersion: parameterVersion, shardCount: configuration.shardCount)
+        var step = StepState(number: number, parameterVersion: parameterVersion, shardCount: configuration.shardCount, subset: subset)
+        let planned = subset.map { Array(Set($0)).sorted() } ?? Array(0..<configuration.shardCount)
         if !live.isEmpty {
-            for shard in 0..<configuration.shardCount {
-                step.shards[shard].plannedWorker = live[shard * live.count / configuration.shardCount]
+            for (index, shard) in planned.enumerated() {
+                step.shards[shard].plannedWorker = live[index * live.count / planned.count]
             }
         }
         var actions: [CoordinatorAction] = []
-        if let every = configuration.auditEvery, number % every == 0 {
+        if subset == nil, let every = configuration.auditEvery, number % every == 0 {
             let shard = statistics.auditsRequested % configuration.shardCount
             statistics.auditsRequested += 1
             var audit = AuditState(shard: shard)

@@ -8,10 +8,14 @@ public struct ReorderBuffer<Payload> {
     /// The next index to release; `count` once everything was released.
     public private(set) var next = 0
     private var held: [Int: Payload] = [:]
+    /// Indices that never come (a step over a subset of the shards): released as if inserted, with no payload.
+    private let skipped: Set<Int>
 
-    /// Makes an empty buffer for indices `0..<count`.
-    public init(count: Int) {
+    /// Makes an empty buffer for indices `0..<count`, of which `skipping` are never inserted.
+    public init(count: Int, skipping: Set<Int> = []) {
         self.count = count
+        self.skipped = skipping
+        while next < count && skipped.contains(next) { next += 1 }
     }
 
     /// Number of results held because an earlier index is still missing.
@@ -22,7 +26,7 @@ public struct ReorderBuffer<Payload> {
 
     /// Whether `index` was inserted already (held or released).
     public func contains(_ index: Int) -> Bool {
-        index < next || held[index] != nil
+        index < next || held[index] != nil || skipped.contains(index)
     }
 
     /// Inserts a result and returns those now releasable, in index order (empty if `index` waits for an earlier one).
@@ -36,9 +40,15 @@ public struct ReorderBuffer<Payload> {
         }
         var released = [(index: index, payload: payload)]
         next += 1
-        while let waiting = held.removeValue(forKey: next) {
-            released.append((next, waiting))
-            next += 1
+        while next < count {
+            if skipped.contains(next) {
+                next += 1
+            } else if let waiting = held.removeValue(forKey: next) {
+                released.append((next, waiting))
+                next += 1
+            } else {
+                break
+            }
         }
         return released
     }

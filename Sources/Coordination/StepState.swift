@@ -14,6 +14,8 @@ struct ShardAttempt: Sendable {
 
 /// The bookkeeping of one shard within the current step.
 struct ShardState: Sendable {
+    /// False for a shard outside the step's subset (a host agent's step): never sent, never accepted.
+    var needed = true
     /// The worker the round-robin plan chose at `beginStep`; nil when no worker was alive then.
     var plannedWorker: WorkerID?
     var attempts: [ShardAttempt] = []
@@ -60,11 +62,17 @@ struct StepState: Sendable {
     var order: ReorderBuffer<AcceptedResult>
     var audit: AuditState?
 
-    init(number: Int, parameterVersion: UInt64, shardCount: Int) {
+    /// A step over every shard, or over `subset` of them.
+    init(number: Int, parameterVersion: UInt64, shardCount: Int, subset: [Int]? = nil) {
         self.number = number
         self.parameterVersion = parameterVersion
         self.shards = Array(repeating: ShardState(), count: shardCount)
-        self.order = ReorderBuffer(count: shardCount)
+        var skipped = Set<Int>()
+        if let subset {
+            skipped = Set(0..<shardCount).subtracting(subset)
+            for shard in skipped { shards[shard].needed = false }
+        }
+        self.order = ReorderBuffer(count: shardCount, skipping: skipped)
     }
 
     var isComplete: Bool {

@@ -35,8 +35,15 @@ public struct WorkerOptions {
     public var sharedParameters: String?
     /// The coordinator's shared-memory gradient pool (local workers).
     public var sharedGradients: String?
-    /// For tests: read this data instead of what the coordinator's config names.
+    /// For tests: read this data instead of what the coordinator's config names (and the
+    /// `--data` text that named it, for a host agent's local workers).
     public var dataOverride: DataConfig.Source?
+    public var dataArgument: String?
+    /// `--local-workers N` (N ≥ 1): run as a host agent with N local worker processes
+    /// (``HostAgent``); `faults` then name local worker slots.
+    public var localWorkers = 0
+    /// A host agent's faults on the node sums it sends up (`--agent-fault`).
+    public var agentFaults: [FaultSpec] = []
     public init(connect: String) { self.connect = connect }
 }
 

@@ -109,7 +109,9 @@ struct Worker: ParsableCommand {
     @Option(name: .customLong("heartbeat-ms")) var heartbeatMs = 500
     @Option(name: .customLong("timeout-ms"), help: "The coordinator silent this long counts as gone.") var timeoutMs = 5_000
     @Option(name: .customLong("coordinator-timeout-ms"), help: "Wait this long for a coordinator that is not up yet, or for one that went away to come back (restarted with --resume), before exiting; 0: exit as soon as it is gone.") var coordinatorTimeoutMs = 60_000
-    @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help).") var fault: [String] = []
+    @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help); with --local-workers, into local worker slot worker=K.") var fault: [String] = []
+    @Option(name: .customLong("local-workers"), help: "Run as this host's agent: one connection to the coordinator, N local worker processes behind it that share the parameters through shared memory and whose shard gradients the agent sums before sending them up.") var localWorkers = 0
+    @Option(name: .customLong("agent-fault"), parsing: .singleValue, help: "With --local-workers: inject a fault (corrupt, bitflip, drop, delay, slow; worker= is ignored) into the node sums the agent sends up.") var agentFault: [String] = []
     @Option(name: .customLong("data"), help: "Read this data instead of the coordinator's (testing).") var data: String?
     @Option(name: .customLong("shared-parameters"), help: .hidden) var sharedParameters: String?
     @Option(name: .customLong("shared-gradients"), help: .hidden) var sharedGradients: String?
@@ -139,7 +141,21 @@ struct Worker: ParsableCommand {
             options.sharedParameters = sharedParameters
             options.sharedGradients = sharedGradients
             options.faults = try fault.map(FaultSpec.parse)
-            if let data { options.dataOverride = try DataArgument.source(data) }
+            if let data { options.dataOverride = try DataArgument.source(data); options.dataArgument = data }
+            guard localWorkers >= 0, localWorkers <= 256 else { throw ValidationError("--local-workers must be 0…256, got \(localWorkers)") }
+            if localWorkers > 0 {
+                guard sharedParameters == nil, sharedGradients == nil else { throw ValidationError("--local-workers cannot be a coordinator's local worker itself") }
+                options.localWorkers = localWorkers
+                options.agentFaults = try agentFault.map(FaultSpec.parse)
+                if let kill = options.agentFaults.first(where: { $0.kind == .kill }) {
+                    throw ValidationError("--agent-fault \(kill): kill the agent with a signal; kill faults go to local workers with --fault")
+                }
+                if let slot = options.faults.first(where: { $0.worker >= localWorkers }) {
+                    throw ValidationError("--fault \(slot): worker=\(slot.worker) is not a local worker slot (0…\(localWorkers - 1))")
+                }
+                Foundation.exit(try HostAgent(options: options).run())
+            }
+            guard agentFault.isEmpty else { throw ValidationError("--agent-fault needs --local-workers N") }
             let runner = try WorkerRunner(options: options)
             Foundation.exit(runner.run())
         } catch let error as ValidationError { throw error } catch { Launch.fail(error) }

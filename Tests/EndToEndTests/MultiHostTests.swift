@@ -130,6 +130,67 @@ struct MultiHostTests {
         }
     }
 
+    /// Two hosts, each one agent with two local workers (S = 4): the coordinator moves about M
+    /// per host and step each way (plain workers, one per core, would make it 2 M out and 4 M in
+    /// with four of them), and the bits are the in-process run's.
+    @Test func twoHostAgentsWithTwoLocalWorkersEachMoveAboutMPerHostAndStep() throws {
+        let expected = try inProcessHash(run)
+        let directory = Chorus.temporaryDirectory("mh-agents")
+        try TestHosts.with(3) {
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--audit-every", "0",
+                                                          "--out", directory + "/out"] + run)
+            let agents = try [1, 2].map { try TestHosts.start(on: $0, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2"]) }
+            let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 300)
+            for agent in agents {
+                let ended = Chorus.finish(agent.0, agent.1, agent.2, timeout: 30)
+                #expect(ended.status == 0, "\(ended.error)")
+            }
+            #expect(result.status == 0, "\(result.error)")
+            let report = try Chorus.report(directory + "/out")
+            #expect(report["params_sha256"] as? String == expected)
+            let parameterBytes = Double(report["parameters"] as? Int ?? 0) * 4
+            let cluster = report["cluster"] as? [String: Any] ?? [:]
+            let hosts = cluster["hosts"] as? [[String: Any]] ?? []
+            #expect(hosts.compactMap { $0["host"] as? String }.sorted() == [TestHosts.address(1), TestHosts.address(2)], "\(hosts)")
+            var sentTotal = 0.0, receivedTotal = 0.0
+            for host in hosts {
+                let sent = Double(host["bytes_sent"] as? Int ?? 0) / 60, received = Double(host["bytes_received"] as? Int ?? 0) / 60
+                sentTotal += sent
+                receivedTotal += received
+                #expect(sent <= 1.05 * parameterBytes && received <= 1.05 * parameterBytes, "sent \(sent), received \(received) B/step, M = \(parameterBytes)")
+            }
+            #expect(sentTotal <= 1.2 * 2 * parameterBytes && receivedTotal <= 1.2 * 2 * parameterBytes,
+                    "coordinator: \(sentTotal) B/step out, \(receivedTotal) in; M = \(parameterBytes)")
+        }
+    }
+
+    /// A local worker SIGKILLed on one host, the other host's agent SIGKILLed (its workers go
+    /// with it) and started again: evicted, its shards reassigned, rejoined; the same bits.
+    @Test func aKilledLocalWorkerAndAKilledAgentLeaveTheBitsAlone() throws {
+        let long = ["--shards", "4", "--max-steps", "300", "--batch-size", "128", "--seed", "9", "--quiet", "--timeout-ms", "1500", "--heartbeat-ms", "250"]
+        let expected = try inProcessHash(long)
+        let out = Chorus.temporaryDirectory("mh-agent-kill")
+        try TestHosts.with(3) {
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--out", out] + long)
+            let steady = try TestHosts.start(on: 1, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2",
+                                                     "--fault", "kill:worker=1,step=30"])
+            let doomed = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2"])
+            #expect(TestHosts.waitForSteps(out, 80))
+            kill(doomed.0.processIdentifier, SIGKILL)
+            _ = Chorus.finish(doomed.0, doomed.1, doomed.2, timeout: 10)
+            let again = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2"])
+            let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 300)
+            let a = Chorus.finish(steady.0, steady.1, steady.2, timeout: 30)
+            _ = Chorus.finish(again.0, again.1, again.2, timeout: 30)
+            #expect(result.status == 0, "\(result.error)")
+            #expect(a.error.contains("SIGKILL worker 1"), "\(a.error)")
+            let report = try Chorus.report(out)
+            #expect(report["params_sha256"] as? String == expected)
+            let cluster = report["cluster"] as? [String: Any] ?? [:]
+            #expect(cluster["evictions"] as? Int ?? 0 >= 1, "\(cluster)")
+        }
+    }
+
     @Test func aHostWhoseCPUCannotRunTheKernelIsRefusedNamingTheFeatureAndTheFlag() throws {
         let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         try #require(flags.contains(" avx2") && flags.contains(" fma"), "this test needs an AVX2 machine")
