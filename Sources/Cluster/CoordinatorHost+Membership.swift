@@ -55,7 +55,7 @@ extension CoordinatorHost {
         let host = slot != nil ? HostTraffic.local : transport.address(of: peer) ?? join.workerName
         hostOfPeer[peer] = host
         workersOfHost[host, default: []].insert(id)
-        logLine("\(workload.logName): worker \(id) joined (\(join.workerName), pid \(join.pid))")
+        if options.logsJoins { logLine("\(workload.logName): worker \(id) joined (\(join.workerName), pid \(join.pid))") }
         try perform(machine.handle(.workerJoined(id), now: clock()))
     }
 

@@ -77,6 +77,7 @@ public final class StressCoordinator: CoordinatorWorkload {
         configuration.startTimeout = .seconds(120)
         var options = HostOptions(runID: runID, heartbeatMs: settings.heartbeatMs, timeoutMs: settings.timeoutMs)
         options.faults = settings.faults
+        options.logsJoins = false
         host = try CoordinatorHost(workload: self, transport: transport, owner: owner, configuration: configuration, options: options,
                                    children: children, gradientPool: pool, clock: clock)
     }
