@@ -21,7 +21,7 @@ trap 'bash $hosts down >/dev/null 2>&1 || true' EXIT
 bash $hosts up $((WORKERS + 1)) >/dev/null
 endpoint="tcp://$(bash $hosts addr 0):5555"
 ref=$(mktemp -d)
-"$CHORUS" train --workers 0 --out "$ref" "${run[@]}"
+"$CHORUS" train --workers 0 --out "$ref" "${run[@]}" >/dev/null 2>&1
 expected=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]+'/report.json'))['params_sha256'])" "$ref")
 printf "%-6s %8s %14s %14s %10s %s\n" round killed first-step-s caught-up-s lost same-bits
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -58,7 +58,7 @@ second.wait()
 report = json.load(open(out + "/report.json"))
 print(f"{killed:8d} {first_step or float('nan'):14.2f} {caught_up or float('nan'):14.2f} {killed - checkpoint:10d} {report['params_sha256']}")
 PY
-    wait "$first" 2>/dev/null || true
+    { wait "$first"; } 2>/dev/null || true
     for p in "${pids[@]}"; do wait "$p" || true; done
     read -r killed fs cu lost hash < "$out/line"
     printf "%-6s %8s %14s %14s %10s %s\n" "$r" "$killed" "$fs" "$cu" "$lost" "$([ "$hash" = "$expected" ] && echo yes || echo "NO ($hash)")"
