@@ -8,7 +8,7 @@
 #   cluster/testhosts.sh addr I          print host I's address
 #   cluster/testhosts.sh exec I CMD …    run CMD on host I (ip netns exec)
 #   cluster/testhosts.sh rate I RATE     limit host I's link to RATE (tc tbf, e.g. 1gbit); RATE=off lifts it
-#   cluster/testhosts.sh loss I PCT      drop PCT % of host I's incoming packets (nftables); 0 lifts it
+#   cluster/testhosts.sh loss I PCT      drop PCT % of host I's incoming packets (nftables); 0 lifts it; 100 drops all
 #   cluster/testhosts.sh cut I | mend I  take host I's link down / up (ip link)
 #   cluster/testhosts.sh sshd I KEYS     run an sshd on host I (port 22, key-only root login
 #                                        for the public keys in file KEYS; Debian's openssh-server)
@@ -77,7 +77,11 @@ case "$command" in
         if [ "$pct" != 0 ]; then
             ip netns exec "$h" nft add table inet chorusloss
             ip netns exec "$h" nft add chain inet chorusloss input '{ type filter hook input priority 0; policy accept; }'
-            ip netns exec "$h" nft add rule inet chorusloss input iifname "ch$i" numgen random mod 100 '<' "$pct" drop
+            if [ "$pct" -ge 100 ]; then  # a firewall that drops everything
+                ip netns exec "$h" nft add rule inet chorusloss input iifname "ch$i" drop
+            else
+                ip netns exec "$h" nft add rule inet chorusloss input iifname "ch$i" numgen random mod 100 '<' "$pct" drop
+            fi
         fi ;;
     sshd)
         i=${2:?}; keys=${3:?usage: testhosts.sh sshd I AUTHORIZED_KEYS}

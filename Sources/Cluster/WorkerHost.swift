@@ -178,14 +178,21 @@ package final class WorkerHost<Workload: WorkerWorkload> {
             case .compute:
                 break  // handled with the work message that caused it
             case .notice(let text):
-                logLine("\(workload.logName): \(text)")
+                logLine("\(workload.logName): \(withProbe(text))")
             case let .exit(code, message):
                 // A clean end and a signal (the coordinator stopping its children) are news only when not quiet.
-                if (code != 0 && code != 130) || !quiet { logLine("\(workload.logName): \(message)") }
+                if (code != 0 && code != 130) || !quiet { logLine("\(workload.logName): \(code == 1 ? withProbe(message) : message)") }
                 return code
             }
         }
         return nil
+    }
+
+    /// While no coordinator has answered, what a plain TCP connection to it finds (refused,
+    /// dropped, no route), put before `text`: ZeroMQ retries such connections silently.
+    func withProbe(_ text: String) -> String {
+        guard machine.waitingForCoordinator, let finding = TCPProbe.diagnose(transport.endpoint) else { return text }
+        return finding + "; " + text
     }
 
     func fail(_ error: Error) -> Int32 {

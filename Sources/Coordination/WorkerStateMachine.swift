@@ -29,6 +29,9 @@ public struct WorkerStateMachine: Sendable {
     public let coordinatorAddress: String
     /// Where the worker is.
     public private(set) var state: State = .connecting
+    /// Whether the worker is waiting for a coordinator to answer, or exited while it was.
+    public var waitingForCoordinator: Bool { state == .connecting || state == .joining || exitedWaiting }
+    private var exitedWaiting = false
     /// The id the coordinator welcomed this worker as, once welcomed.
     public private(set) var workerID: WorkerID?
     /// The parameter version this worker holds, if any.
@@ -185,6 +188,7 @@ public struct WorkerStateMachine: Sendable {
     }
 
     private mutating func exit(code: Int32, _ message: String) -> [WorkerAction] {
+        exitedWaiting = state == .connecting || state == .joining
         state = .exited
         return [.exit(code: code, message: message)]
     }

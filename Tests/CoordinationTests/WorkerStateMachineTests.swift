@@ -104,6 +104,24 @@ import Testing
             == [.exit(code: 0, message: "coordinator at \(address) ended the run: training complete")])
     }
 
+    @Test func itKnowsWhetherItExitedWaitingForAnAnswerOrAfterOne() {
+        let configuration = WorkerConfiguration(heartbeatInterval: .milliseconds(500), coordinatorTimeout: .seconds(5), joinTimeout: .seconds(2))
+        var unanswered = WorkerStateMachine(coordinatorAddress: address, configuration: configuration, now: start)
+        _ = unanswered.handle(.connected, now: start)
+        #expect(unanswered.waitingForCoordinator)
+        var now = start
+        let actions = run(&unanswered, from: &now, seconds: 2.1, coordinatorAlive: false)
+        #expect(actions.contains { if case .exit(1, _) = $0 { true } else { false } })
+        #expect(unanswered.state == .exited && unanswered.waitingForCoordinator)
+        var answered = WorkerStateMachine(coordinatorAddress: address, configuration: configuration, now: start)
+        _ = answered.handle(.connected, now: start)
+        _ = answered.handle(.welcome(1), now: start)
+        #expect(!answered.waitingForCoordinator)
+        now = start
+        _ = run(&answered, from: &now, seconds: 5.1, coordinatorAlive: false)
+        #expect(answered.state == .exited && !answered.waitingForCoordinator)
+    }
+
     @Test func aSilentCoordinatorIsLookedForAgainAndARestartedOneTakesTheWorkerBack() {
         var configuration = WorkerConfiguration(heartbeatInterval: .milliseconds(500), coordinatorTimeout: .seconds(5), joinTimeout: .seconds(5))
         configuration.reconnectTimeout = .seconds(60)

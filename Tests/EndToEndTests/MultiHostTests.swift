@@ -277,6 +277,35 @@ struct MultiHostTests {
         }
     }
 
+    @Test func aWrongPortAFirewallAndAMissingHostEachEndInOneLineNamingWhatAndWhere() throws {
+        try TestHosts.with(2) {
+            func worker(_ endpoint: String) throws -> Chorus.Result {
+                let started = try TestHosts.start(on: 1, ["worker", "--connect", endpoint, "--coordinator-timeout-ms", "1500"])
+                return Chorus.finish(started.0, started.1, started.2, timeout: 30)
+            }
+            // Host 0 is up but nothing listens on the port.
+            let wrongPort = try worker(TestHosts.endpoint(0, port: 5999))
+            #expect(wrongPort.status == 1)
+            #expect(wrongPort.error.contains("nothing listens on \(TestHosts.address(0)):5999"), "\(wrongPort.error)")
+            // A coordinator behind a firewall that drops every packet it receives.
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "1", "--max-steps", "1", "--quiet",
+                                                          "--no-worker-timeout-ms", "60000"])
+            defer { kill(coordinator.0.processIdentifier, SIGKILL); _ = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 10) }
+            try TestHosts.control(["loss", "0", "100"])
+            let firewalled = try worker(TestHosts.endpoint(0))
+            #expect(firewalled.status == 1)
+            #expect(firewalled.error.contains("\(TestHosts.address(0)):5555 did not answer a TCP connection") && firewalled.error.contains("firewall"), "\(firewalled.error)")
+            // An address on the subnet where no host is.
+            let missing = try worker("tcp://10.213.7.200:5555")
+            #expect(missing.status == 1)
+            #expect(missing.error.contains("10.213.7.200"), "\(missing.error)")
+            for result in [wrongPort, firewalled, missing] {
+                let lines = result.error.split(separator: "\n").filter { !$0.contains("no answer yet") }
+                #expect(lines.count == 1, "\(result.error)")
+            }
+        }
+    }
+
     @Test func aWorkerHostThatVanishesForGoodLeavesTheRunToTheOthersWithTheSameBits() throws {
         let long = ["--shards", "4", "--max-steps", "300", "--batch-size", "128", "--seed", "9", "--quiet", "--timeout-ms", "1500", "--heartbeat-ms", "250"]
         let expected = try inProcessHash(long)
