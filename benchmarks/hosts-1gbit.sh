@@ -54,9 +54,12 @@ PY
 }
 
 ddp_round() {  # prints samples/s
-    local master; master=$(bash $hosts addr 1) pids=() out; out=$(mktemp)
+    local master out pids=()
+    master=$(bash $hosts addr 1); out=$(mktemp)
     for ((r = 0; r < workers; r++)); do
-        bash $hosts exec $((1 + r / K)) "$VENV/bin/python" benchmarks/ddp_mlp.py "$r" "$workers" "$master" 29500 "$STEPS" \
+        # gloo finds its address through the host name, the same on every test host: name the link.
+        local h=$((1 + r / K))
+        timeout 600 bash $hosts exec "$h" env GLOO_SOCKET_IFNAME="ch$h" "$VENV/bin/python" benchmarks/ddp_mlp.py "$r" "$workers" "$master" 29500 "$STEPS" \
             >>"$out" 2>/dev/null & pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || true; done
