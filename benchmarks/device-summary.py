@@ -20,7 +20,7 @@ def load(name):
 print(open(os.path.join(d, "nproc")).read().strip().splitlines()[0], "cores")
 print(f"{'workers':<16} {'samples/s':>10} {'eff':>6} {'sockMB/st':>9} {'shmMB/st':>9} {'compute':>8} {'wait':>7} {'decode':>7} {'agg':>6} {'update':>7}")
 base = None
-for name in ["0", "1", "2", "4", "8", "12", "16", "16-monitor", "16-no-shm"]:
+for name in ["0", "1", "2", "4", "8", "12", "16", "16-monitor", "16-no-shm", "16-plain-16", "16-agents-2x8", "16-agents-4x4"]:
     r = load(f"scaling-{name}.json")
     if r is None:
         print(f"{name:<16} (no report)")

@@ -20,8 +20,9 @@ package struct HostOptions: Sendable {
     package var faults: [FaultSpec] = []
     /// Deaths of local workers that no `kill` fault caused, before the run gives up.
     package var respawnBudget = 64
-    /// Log each worker's join (training does: remote workers come and go; stress does not:
-    /// its workers are its own children, and killing one every few steps would fill stderr).
+    /// Log each worker's join (training does: remote workers come and go; stress does not, nor
+    /// does a quiet host agent: their workers are their own children, and killing one every
+    /// few steps would fill stderr).
     package var logsJoins = true
 
     package init(runID: UInt64, heartbeatMs: Int, timeoutMs: Int) {

@@ -133,6 +133,7 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
                                                                      heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs)
         var hostOptions = HostOptions(runID: UInt64.random(in: 1...UInt64.max), heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs)
         hostOptions.faults = options.faults
+        hostOptions.logsJoins = !options.quiet  // its local workers are its own children
         let host = try CoordinatorHost(workload: self, transport: transport, owner: context, configuration: configuration,
                                        options: hostOptions, children: ChildProcesses(), gradientPool: gradientPool)
         local = host
