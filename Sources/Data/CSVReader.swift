@@ -61,6 +61,7 @@ public enum CSVReader {
 
         var features: [Float] = []
         var labels: [Float] = []
+        var lines: [Int32] = []
         features.reserveCapacity(max(0, (end - position) / 2))
         while position < end {
             lineNumber += 1
@@ -68,6 +69,7 @@ public enum CSVReader {
             defer { position = next }
             guard (position..<contentEnd).contains(where: { !isSpace(bytes[$0]) }) else { continue }
             var fieldStart = position
+            lines.append(Int32(clamping: lineNumber))
             for column in 0..<columnCount {
                 var fieldEnd = fieldStart
                 while fieldEnd < contentEnd && bytes[fieldEnd] != comma { fieldEnd += 1 }
@@ -82,8 +84,9 @@ public enum CSVReader {
             }
         }
         guard !labels.isEmpty else { throw DataError.noExamples(path: path) }
-        let dataset = Dataset(name: name, source: path, features: features, labels: labels,
+        var dataset = Dataset(name: name, source: path, features: features, labels: labels,
                               exampleShape: [featureColumns.count])
+        dataset.sourceLines = lines
         return (dataset, featureColumns)
     }
 

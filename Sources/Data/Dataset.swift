@@ -10,6 +10,9 @@ public struct Dataset: Sendable, Equatable {
     public internal(set) var features: [Float]
     /// One label per example.
     public internal(set) var labels: [Float]
+    /// For a data set read from one text file (CSV), the line of each example in it, for
+    /// messages that name `source:line`; nil otherwise.
+    public var sourceLines: [Int32]?
     /// The shape of one example: `[1, rows, cols]` for IDX images, `[features]` for CSV.
     public let exampleShape: [Int]
     /// `max(label) + 1` when every label is a non-negative integer, else 0 (regression targets).
@@ -72,10 +75,13 @@ public struct Dataset: Sendable, Equatable {
         return (batchFeatures, batchLabels)
     }
 
-    /// A new data set made of the examples `indices`, in that order (same name, source and shape).
+    /// A new data set made of the examples `indices`, in that order (same name, source, shape
+    /// and source lines).
     public func subset(_ indices: [Int]) -> Dataset {
         let rows = gather(indices: indices)
-        return Dataset(name: name, source: source, features: rows.features, labels: rows.labels, exampleShape: exampleShape)
+        var result = Dataset(name: name, source: source, features: rows.features, labels: rows.labels, exampleShape: exampleShape)
+        result.sourceLines = sourceLines.map { lines in indices.map { lines[$0] } }
+        return result
     }
 }
 

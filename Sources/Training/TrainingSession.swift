@@ -39,7 +39,8 @@ public func validate(model: Model, loss: LossKind, data: Dataset, split: String)
         let units = model.outputUnits
         for (index, label) in data.labels.enumerated() {
             guard label >= 0, label == label.rounded(), label < Float(units) else {
-                throw RuntimeError.dataMismatch("\(split) data, example \(index) (0-based, in file order): label \(label) is not a class index of a model with \(units) output unit\(units == 1 ? "" : "s") (loss cross_entropy needs 0…\(units - 1))")
+                let place = data.sourceLines.map { "\(data.source):\($0[index])" } ?? "\(split) data, example \(index) (0-based, in file order, of \(data.source))"
+                throw RuntimeError.dataMismatch("\(place): label \(label) is not a class index of a model with \(units) output unit\(units == 1 ? "" : "s") (loss cross_entropy needs 0…\(units - 1))")
             }
         }
     }

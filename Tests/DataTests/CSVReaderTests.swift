@@ -23,6 +23,9 @@ import Testing
         #expect(plain.dataset.labels == [0.25, -1])
         #expect(plain.dataset.classCount == 0)
         #expect(gzip.dataset.features == plain.dataset.features && gzip.dataset.labels == plain.dataset.labels)
+        // Each example's line in the file (the blank line 3 holds none), kept by subsets.
+        #expect(plain.dataset.sourceLines == [2, 4])
+        #expect(plain.dataset.subset([1, 0, 1]).sourceLines == [4, 2, 4])
     }
 
     @Test func lastLineWithoutNewlineIsRead() throws {

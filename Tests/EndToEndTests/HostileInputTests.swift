@@ -31,6 +31,25 @@ struct HostileInputTests {
         #expect(eval.error.contains("label 255"), "\(eval.error)")
     }
 
+    @Test(arguments: [("-1", "train"), ("1.5", "train"), ("7", "test")])
+    func aCSVLabelThatIsNotAClassNamesItsFileAndLine(_ label: String, _ split: String) throws {
+        let directory = Chorus.temporaryDirectory("csvlabel")
+        // Line 1 the header, line 3 blank: the bad label is on line 5 of its file.
+        let good = "a,b,label\n1,2,0\n\n3,4,1\n5,6,2\n"
+        let bad = "a,b,label\n1,2,0\n\n3,4,1\n5,6,\(label)\n"
+        try (split == "train" ? bad : good).write(toFile: directory + "/train.csv", atomically: true, encoding: .utf8)
+        try (split == "test" ? bad : good).write(toFile: directory + "/test.csv", atomically: true, encoding: .utf8)
+        try """
+            {"model": {"input": [2], "layers": [{"type": "dense", "units": 3}]},
+             "data": {"format": "csv", "train": "train.csv", "test": "test.csv"}}
+            """.write(toFile: directory + "/run.json", atomically: true, encoding: .utf8)
+        let result = try Chorus.run(["train", "--config", directory + "/run.json", "--max-steps", "2", "--batch-size", "2",
+                                     "--out", directory + "/out", "--quiet"], timeout: 60)
+        #expect(result.status == 1, "\(result.error)")
+        #expect(result.error.contains("\(split).csv:5: label \(label)"), "\(result.error)")
+        #expect(result.error.split(separator: "\n").count == 1, "\(result.error)")
+    }
+
     @Test func aClosedStderrEndsNothing() throws {
         let data = Chorus.temporaryDirectory("closed-stderr")
         try writeTinyIDX(data, count: 256, seed: 1)
