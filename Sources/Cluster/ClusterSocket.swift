@@ -21,6 +21,7 @@ package enum ClusterSocket {
         } else if endpoint.hasPrefix("tcp://") {
             throw RuntimeError.invalidSetting("cannot bind \(endpoint): no port (write tcp://HOST:PORT)")
         }
+        if endpoint.hasPrefix("ipc://") { removeOrphanedIPCSockets() }
         if endpoint.hasPrefix("ipc://"), ipcSocketIsLive(String(endpoint.dropFirst(6))) {
             throw RuntimeError.cluster("cannot bind \(endpoint): in use (another process is listening on that socket); choose another endpoint")
         }
@@ -45,6 +46,21 @@ package enum ClusterSocket {
     }
 
     /// Whether a unix socket at `path` accepts connections (someone is listening).
+    /// Removes `chorus-…<pid>….sock` ipc sockets in `directory` whose process no longer exists
+    /// and that nobody listens on (a SIGKILLed coordinator cannot remove its own); returns how many.
+    @discardableResult
+    package static func removeOrphanedIPCSockets(directory: String = "/tmp") -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasSuffix(".sock") && SharedGradients.creatorIsGone(name) {
+            let path = directory + "/" + name
+            var status = stat()
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK, !ipcSocketIsLive(path) else { continue }
+            if unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     static func ipcSocketIsLive(_ path: String) -> Bool {
         guard FileManager.default.fileExists(atPath: path) else { return false }
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)

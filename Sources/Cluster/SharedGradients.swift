@@ -189,18 +189,23 @@ public final class SharedGradients {
         return running
     }
 
+    /// Whether `name` is `chorus-[word-…]<pid>[-…][.sock]` (a shared-memory segment or an ipc
+    /// socket a Chorus process made) and process `pid` no longer exists.
+    package static func creatorIsGone(_ name: String) -> Bool {
+        guard name.hasPrefix("chorus-") else { return false }
+        let stem = name.hasSuffix(".sock") ? String(name.dropLast(5)) : name
+        guard let pid = stem.split(separator: "-").dropFirst().lazy.compactMap({ Int32($0) }).first, pid > 0 else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
     /// Removes `/dev/shm/chorus-<pid>-…` segments whose coordinator process no longer exists
     /// (one that was SIGKILLed could not remove its own); returns how many it removed.
     @discardableResult
     public static func removeOrphanedSegments(directory: String = "/dev/shm") -> Int {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
         var removed = 0
-        for name in names where name.hasPrefix("chorus-") {
-            let fields = name.split(separator: "-")
-            guard fields.count >= 3, let pid = Int32(fields[1]), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
-                if shm_unlink("/" + name) == 0 { removed += 1 }
-            }
+        for name in names where creatorIsGone(name) {
+            if shm_unlink("/" + name) == 0 { removed += 1 }
         }
         return removed
     }
