@@ -149,9 +149,21 @@ package final class WorkerHost<Workload: WorkerWorkload> {
                 }
             }
             return nil
+        case .join(let join):
+            // Only workers send joins: the endpoint is this worker itself (a TCP self-connect,
+            // which Linux makes when nothing listens on a port of its ephemeral range and the
+            // connection happens to get that port as its own) or another worker.
+            let who = join.pid == getpid() ? "itself (a TCP self-connect: nothing listens there, and the port is in this machine's ephemeral range — start the coordinator first, or give it a port below \(Self.ephemeralPortFloor))" : "another worker (pid \(join.pid) on \(join.workerName)), not a coordinator"
+            throw WorkerExit(status: 1, message: "\(transport.endpoint) answered with a worker's join: this worker is connected to \(who)")
         default:
             return nil
         }
+    }
+
+    /// The lowest port of Linux's ephemeral range (`ip_local_port_range`), for messages.
+    static var ephemeralPortFloor: Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
     }
 
     func sendJoin(fingerprint: UInt64) throws {
