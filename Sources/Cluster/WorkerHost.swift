@@ -131,6 +131,11 @@ package final class WorkerHost<Workload: WorkerWorkload> {
             return carryOut(machine.handle(.heartbeatFromCoordinator, now: clock()))
         case .work(let work):
             guard messageRunID == runID, runID != 0 else { return nil }
+            // The step picks batches; release builds do not check the conversion to Int.
+            guard work.step <= UInt64(Int32.max) else {
+                logLine("\(workload.logName): dropped work for step \(work.step): beyond any run's steps")
+                return nil
+            }
             let carries = work.parameters != nil || work.flags.contains(.sharedParameters)
             let event = WorkerEvent.work(step: Int(work.step), shards: work.shards.map(Int.init),
                                          parameterVersion: work.parameterVersion, includesParameters: carries)

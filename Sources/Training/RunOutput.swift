@@ -163,6 +163,10 @@ public enum CheckpointIO {
         guard let step = file.metadata["step"].flatMap(Int.init), let optimizerStep = file.metadata["optimizer_step"].flatMap(Int.init) else {
             throw RuntimeError.checkpoint("\(path): metadata lacks step/optimizer_step")
         }
+        // The step picks batches (an index into the permutation): the tensor checksum does not cover it.
+        guard step >= 0, optimizerStep >= 0 else {
+            throw RuntimeError.checkpoint("\(path): metadata step \(step) / optimizer_step \(optimizerStep) is negative")
+        }
         guard state.allSatisfy({ $0.count == session.model.parameters.count }) else {
             throw RuntimeError.checkpoint("\(path): optimizer state does not match the model's \(session.model.parameters.count) parameters")
         }
