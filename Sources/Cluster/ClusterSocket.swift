@@ -21,9 +21,11 @@ package enum ClusterSocket {
         } else if endpoint.hasPrefix("tcp://") {
             throw RuntimeError.invalidSetting("cannot bind \(endpoint): no port (write tcp://HOST:PORT)")
         }
-        if endpoint.hasPrefix("ipc://") { removeOrphanedIPCSockets() }
-        if endpoint.hasPrefix("ipc://"), ipcSocketIsLive(String(endpoint.dropFirst(6))) {
-            throw RuntimeError.cluster("cannot bind \(endpoint): in use (another process is listening on that socket); choose another endpoint")
+        if endpoint.hasPrefix("ipc://") {
+            removeOrphanedIPCSockets()
+            if ipcSocketIsLive(String(endpoint.dropFirst(6))) {
+                throw RuntimeError.cluster("cannot bind \(endpoint): in use (another process is listening on that socket); choose another endpoint")
+            }
         }
         let context = try ZMQContext(ioThreads: 1)
         do {
@@ -45,7 +47,6 @@ package enum ClusterSocket {
         }
     }
 
-    /// Whether a unix socket at `path` accepts connections (someone is listening).
     /// Removes `chorus-…<pid>….sock` ipc sockets in `directory` whose process no longer exists
     /// and that nobody listens on (a SIGKILLed coordinator cannot remove its own); returns how many.
     @discardableResult
@@ -61,6 +62,7 @@ package enum ClusterSocket {
         return removed
     }
 
+    /// Whether a unix socket at `path` accepts connections (someone is listening).
     static func ipcSocketIsLive(_ path: String) -> Bool {
         guard FileManager.default.fileExists(atPath: path) else { return false }
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)

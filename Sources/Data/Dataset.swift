@@ -12,7 +12,7 @@ public struct Dataset: Sendable, Equatable {
     public internal(set) var labels: [Float]
     /// For a data set read from one text file (CSV), the line of each example in it, for
     /// messages that name `source:line`; nil otherwise.
-    public var sourceLines: [Int32]?
+    public internal(set) var sourceLines: [Int32]?
     /// The shape of one example: `[1, rows, cols]` for IDX images, `[features]` for CSV.
     public let exampleShape: [Int]
     /// `max(label) + 1` when every label is a non-negative integer, else 0 (regression targets).
