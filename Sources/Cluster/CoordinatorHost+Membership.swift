@@ -47,6 +47,10 @@ extension CoordinatorHost {
         guard messageRunID == options.runID else {
             return reject(.wrongRun, "worker belongs to run \(messageRunID); this coordinator runs \(options.runID)")
         }
+        guard !quarantinedProcesses.contains(processKey(peer: peer, pid: join.pid)) else {
+            pending[peer] = nil
+            return reject(.other, "this worker process was quarantined: an audit proved its results wrong (check its host's memory, data and build)")
+        }
         guard let id = pending.removeValue(forKey: peer) else { return reject(.other, "join without a welcome; reconnect") }
         if let (code, text) = workload.refusal(ofReady: join) { return reject(code, text) }
         let slot = children?.children.first(where: { $0.pid == join.pid })?.index
@@ -73,6 +77,22 @@ extension CoordinatorHost {
         try? perform(machine.handle(.workerLeft(worker), now: clock()))
     }
 
+    /// Evicts `worker` for good: a refereed audit proved its results wrong. Its process, if a
+    /// local one, is not replaced (a new process on the same memory would be no better), and its
+    /// process may not join again under a new id.
+    package func quarantine(worker: WorkerID, reason: String) {
+        guard let member = members[worker] else { return }
+        logLine("\(workload.logName): quarantined worker \(worker) (pid \(member.pid)): \(reason)")
+        if let slot = member.slot { quarantinedSlots.insert(slot) }
+        quarantinedProcesses.insert(processKey(peer: member.peer, pid: member.pid))
+        evict(worker: worker, reason: "quarantined: \(reason)")
+    }
+
+    /// A process across hosts: its host's address (or its peer, when unknown) and its pid.
+    func processKey(peer: PeerID, pid: Int32) -> String {
+        "\(transport.address(of: peer) ?? String(describing: peer))/\(pid)"
+    }
+
     /// Notices local workers that died, tells the state machine at once, and starts replacements.
     func watchChildren() throws {
         guard let children else { return }
@@ -89,7 +109,7 @@ extension CoordinatorHost {
             forget(worker)
             try perform(machine.handle(.workerLeft(worker), now: clock()))
         }
-        guard options.respawn, !stopping, interruptSignal == 0 else { return }
+        guard options.respawn, !stopping, interruptSignal == 0, !quarantinedSlots.contains(child.index) else { return }
         if faultKilled.remove(child.pid) == nil {
             unplannedDeaths += 1
             guard unplannedDeaths <= options.respawnBudget else {

@@ -67,6 +67,9 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     /// Pids SIGKILLed by a `kill` fault (their deaths do not count against the respawn budget).
     var faultKilled = Set<Int32>()
     var unplannedDeaths = 0
+    /// Local slots and processes (host/pid) a refereed audit proved wrong: never replaced, never let back in.
+    var quarantinedSlots = Set<Int>()
+    var quarantinedProcesses = Set<String>()
 
     // Counters for reports.
     package private(set) var wireBytesSent = 0, wireBytesReceived = 0

@@ -45,5 +45,10 @@ package final class AppendingFile {
         }
     }
 
+    /// Empties the file (appends go on at its new end).
+    package func truncate() throws {
+        guard ftruncate(descriptor, 0) == 0 else { throw RuntimeError.io("\(path): cannot truncate (\(String(cString: strerror(errno))))") }
+    }
+
     deinit { close(descriptor) }
 }

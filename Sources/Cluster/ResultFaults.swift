@@ -18,8 +18,10 @@ package struct ResultFaults {
     /// were given; `flip(index, bit)` flips bit `bit` of element `index` (bits 20…29 of an fp32
     /// value, 4…13 of a 16-bit one: exponent and high mantissa, so the value changes visibly).
     /// Then decides: whether to drop the result, and whether to corrupt it after checksumming.
-    package mutating func apply(count: Int, width: Int = 4, flip: (Int, Int) -> Void) -> (drop: Bool, corrupt: Bool) {
+    /// A fault with `step=N` starts at step N (a worker that turns bad mid-run); `kill`'s own `step` is the coordinator's.
+    package mutating func apply(count: Int, width: Int = 4, step: Int, flip: (Int, Int) -> Void) -> (drop: Bool, corrupt: Bool) {
         var drop = false
+        let faults = self.faults.filter { $0.step.map { step >= $0 } ?? true }
         for fault in faults {
             switch fault.kind {
             case .bitflip where Double.random(in: 0..<1, using: &rng) < min(1, (fault.rate ?? 0) * Double(count)):

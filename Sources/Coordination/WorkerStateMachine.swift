@@ -40,6 +40,7 @@ public struct WorkerStateMachine: Sendable {
     private var lastHeardFromCoordinator: Nanoseconds
     private var lastHeartbeatSent: Nanoseconds
     private var latestStep: Int?
+    private var latestVersion: UInt64?
     /// Set while the worker looks for a coordinator that went away: when it was last heard.
     private var reconnectingSince: Nanoseconds?
     private var lastHelloSent: Nanoseconds = 0
@@ -73,6 +74,7 @@ public struct WorkerStateMachine: Sendable {
             if let coordinatorTimeout { configuration.coordinatorTimeout = coordinatorTimeout }
             // A coordinator that came back (from a checkpoint) may start from an earlier step.
             latestStep = nil
+            latestVersion = nil
             reconnectingSince = nil
             state = .joined
             lastHeartbeatSent = now
@@ -101,7 +103,8 @@ public struct WorkerStateMachine: Sendable {
             if state == .working(step: step) { state = .joined }
             return []
         case let .shutdown(reason):
-            return exit(code: 0, "coordinator at \(coordinatorAddress) ended the run: \(reason)")
+            // Evicted (a quarantine above all) is not a run that ended well: a supervisor should notice.
+            return exit(code: reason.hasPrefix("evicted") ? 1 : 0, "coordinator at \(coordinatorAddress) ended the run: \(reason)")
         case .tick:
             return tick(now: now)
         }
@@ -113,7 +116,9 @@ public struct WorkerStateMachine: Sendable {
 
     private mutating func receiveWork(step: Int, shards: [Int], version: UInt64, includesParameters: Bool) -> [WorkerAction] {
         guard state == .joined || isWorking else { return [] }
-        if let latest = latestStep, step < latest { return [] }
+        // Older work than the latest is stale, unless it comes with newer parameters: after a
+        // rewind the coordinator computes earlier steps again, under a higher parameter version.
+        if let latest = latestStep, step < latest, version <= (latestVersion ?? 0) { return [] }
         if includesParameters {
             parameterVersion = version
         } else if parameterVersion != version {
@@ -122,6 +127,7 @@ public struct WorkerStateMachine: Sendable {
                         + "without the parameters, but this worker holds \(held)")
         }
         latestStep = step
+        latestVersion = version
         state = .working(step: step)
         return [.compute(WorkerComputation(step: step, shards: shards, parameterVersion: version))]
     }

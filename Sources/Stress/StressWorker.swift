@@ -113,7 +113,7 @@ public final class StressWorker: WorkerWorkload {
             }
         }
         let width = dtype.byteWidth
-        let (drop, corrupt) = faults.apply(count: count, width: width) { index, bit in
+        let (drop, corrupt) = faults.apply(count: count, width: width, step: Int(work.step)) { index, bit in
             // Bad memory: before the checksum is computed, so only the exact check can tell.
             (destination + index * width + bit / 8).assumingMemoryBound(to: UInt8.self).pointee ^= UInt8(1 << (bit % 8))
         }

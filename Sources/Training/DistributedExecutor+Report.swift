@@ -32,6 +32,10 @@ extension DistributedExecutor {
         report.sharedMemoryGradients = gradientPool != nil
         report.sharedMemoryGradientBytes = sharedGradientBytes
         report.timing = timingReport()
+        report.quarantined = quarantines.map {
+            ClusterReport.QuarantineReport(worker: Int($0.worker), step: $0.step, shard: $0.shard, rewoundTo: $0.rewoundTo)
+        }
+        report.recomputedSteps = recomputedSteps
         let traffic = host.traffic
         report.hosts = traffic.keys.sorted().map { name in
             ClusterReport.HostReport(host: name, bytesSent: traffic[name]!.bytesSent, bytesReceived: traffic[name]!.bytesReceived,

@@ -54,6 +54,27 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     /// Computes audited shards at the coordinator when two workers disagree (made on first use).
     var refereeComputer: ShardComputer?
 
+    // Quarantine and rewind (docs/coordination.md): how far back each worker is vouched for by
+    // clean audits, the states kept for going back, and what happened.
+    var ledger = AuditLedger()
+    var snapshots: [Int: TrainingSession.State] = [:]
+    /// Set when a refereed audit proved a worker wrong during the step: the trainer goes back.
+    var pendingRewind: Rewind?
+    package private(set) var quarantines: [Quarantine] = []
+    /// Global steps computed again after rewinds, in all.
+    package private(set) var recomputedSteps = 0
+    /// The state machine numbers its steps upward; after a rewind global step g runs as g + offset.
+    var machineOffset = 0
+    /// Rewinds so far: part of every parameter version, so no version names two parameter sets.
+    var rewinds: UInt64 = 0
+
+    /// A worker a refereed audit proved wrong.
+    package struct Quarantine {
+        let worker: WorkerID, step: Int, shard: Int
+        /// The state the run went back to (nil: none of its results had been summed).
+        let rewoundTo: Int?
+    }
+
     /// Called for every aggregated shard.
     public var shardSignals: ((ReceivedShard) -> Void)?
     /// Called on an audit mismatch with the pair and the worker the coordinator's own
@@ -140,7 +161,15 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     public func execute(session: TrainingSession) throws {
         let stepStarted = monotonicNanos()
         defer { timing.steps += 1; timing.stepNanos += monotonicNanos() - stepStarted }
-        let version = UInt64(session.globalStep)
+        let step = session.globalStep
+        let live = Set(host.liveWorkers)
+        for worker in ledger.vouchedFrom.keys where !live.contains(worker) { ledger.forget(worker) }
+        if ledger.wantsSnapshot(at: step) {
+            snapshots[step] = session.captureState()
+            ledger.snapshotTaken(at: step)
+        }
+        for released in ledger.releasable() { snapshots[released] = nil }
+        let version = parameterVersion
         if let shared = sharedParameters, sharedVersion != version {
             let copyStarted = monotonicNanos()
             shared.write(version: version, from: session.model.parameters.values.pointer)
@@ -148,7 +177,29 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
             timing.parameterCopyNanos += monotonicNanos() - copyStarted
         }
         if needsSocketParameters { makeParameterPayload(version: version) }
-        try host.runStep(session.globalStep, parameterVersion: version)
+        try host.runStep(step + machineOffset, parameterVersion: version)
+    }
+
+    /// The current parameters' version: the global step, and the rewinds so far above bit 40.
+    var parameterVersion: UInt64 { UInt64(session.globalStep) | rewinds << 40 }
+
+    /// The global step of a state-machine step.
+    func globalStep(ofMachine step: Int) -> Int { step - machineOffset }
+
+    package func machineStep(ofWire step: UInt64) -> Int { Int(clamping: step) &+ machineOffset }
+
+    /// After the step a refereed audit proved a worker wrong in: the state to go back to (the
+    /// trainer restores it and runs on from its step), once.
+    public func takeRewind() -> Rewind? {
+        guard let rewind = pendingRewind else { return nil }
+        pendingRewind = nil
+        // The state machine's steps keep counting up; the global steps start over at the target.
+        machineOffset += session.globalStep + 1 - rewind.state.globalStep
+        recomputedSteps += session.globalStep + 1 - rewind.state.globalStep
+        rewinds += 1
+        sharedVersion = .max
+        parameterPayloadVersion = .max
+        return rewind
     }
 
     /// Stops sending work to `worker` (the monitor's rollback for a faulty replica).
@@ -183,7 +234,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     package let finishedReason = "run finished"
     package var heartbeatSequence: UInt64 { UInt64(session.globalStep) }
     package var welcomePayload: WelcomePayload {
-        WelcomePayload(configJSON: configJSON, configHash: configHash, parameterVersion: UInt64(session.globalStep), kernel: settings.kernel)
+        WelcomePayload(configJSON: configJSON, configHash: configHash, parameterVersion: parameterVersion, kernel: settings.kernel)
     }
 
     package func refusal(ofReady join: Join) -> (code: RejectCode, message: String)? {
@@ -204,13 +255,14 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     }
 
     package func work(for assignment: WorkAssignment, member: Member) -> Work {
-        let (epoch, stepInEpoch) = session.plan.position(globalStep: assignment.step)
+        let step = globalStep(ofMachine: assignment.step)
+        let (epoch, stepInEpoch) = session.plan.position(globalStep: step)
         let shared = usesSharedMemory(member) && assignment.parameterVersion == sharedVersion
-        var flags: WorkFlags = isProbeStep(assignment.step) ? [.probe] : []
+        var flags: WorkFlags = isProbeStep(step) ? [.probe] : []
         if shared { flags.insert(.sharedParameters) }
         // A worker that joined this step without shared memory may need the payload only now.
         if !shared && assignment.includeParameters { makeParameterPayload(version: assignment.parameterVersion) }
-        return Work(step: UInt64(assignment.step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),
+        return Work(step: UInt64(step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),
                     parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
                     shardCount: UInt32(session.shards), flags: assignment.sumNodes ? flags.union(.sumNodes) : flags, gradientDType: settings.wireDType,
                     parameters: assignment.includeParameters && !shared ? parameterPayload : nil)
@@ -222,6 +274,9 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
 
     package func accept(_ gradient: Gradient, from member: Member) -> GradientIntake<Result> {
         let count = session.model.contributionCount
+        guard gradient.parameterVersion == parameterVersion else {
+            return .invalid("result for step \(gradient.step) from worker \(member.id) computed with parameter version \(gradient.parameterVersion), not the current \(parameterVersion)")
+        }
         let decodeStarted = monotonicNanos()
         let signals: [[UInt8]]
         if gradient.span == 1 {
@@ -286,17 +341,47 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
             contribution.pointer.update(from: result.contribution.pointer, count: contribution.count)
         }
         session.add(shards: aggregation.shards, contribution: contribution, outcome: result.outcome)
+        ledger.contributed(aggregation.worker, step: session.globalStep)
         timing.aggregateNanos += monotonicNanos() - addStarted
     }
 
     /// Compares an audit's two results bit for bit; on a mismatch, referees and tells the monitor.
     package func auditDiffers(_ a: Result, _ b: Result, _ pair: AuditPair) -> Bool {
-        guard memcmp(a.contribution.pointer, b.contribution.pointer, session.model.contributionCount * 4) != 0 else { return false }
-        let suspect = referee(step: pair.step, shard: pair.shard, a: (pair.workerA, a.contribution), b: (pair.workerB, b.contribution))
-        logLine("chorus coordinator: audit mismatch at step \(pair.step) shard \(pair.shard): workers \(pair.workerA) and \(pair.workerB) computed different gradients"
+        let step = globalStep(ofMachine: pair.step)
+        guard memcmp(a.contribution.pointer, b.contribution.pointer, session.model.contributionCount * 4) != 0 else {
+            ledger.cleanAudit([pair.workerA, pair.workerB], step: step)
+            return false
+        }
+        let suspect = referee(step: step, shard: pair.shard, a: (pair.workerA, a.contribution), b: (pair.workerB, b.contribution))
+        logLine("chorus coordinator: audit mismatch at step \(step) shard \(pair.shard): workers \(pair.workerA) and \(pair.workerB) computed different gradients"
                 + (suspect.map { "; the coordinator's own computation agrees with the other, so worker \($0) is at fault" } ?? "; the coordinator's own computation agrees with neither"))
-        auditMismatch?(pair, suspect)
+        var global = pair
+        global.step = step
+        auditMismatch?(global, suspect)
+        if let suspect { quarantine(suspect, step: step, shard: pair.shard) }
         return true
+    }
+
+    /// Whether a refereed audit proved `worker` wrong.
+    public func isQuarantined(_ worker: WorkerID) -> Bool { quarantines.contains { $0.worker == worker } }
+
+    /// A refereed audit is certain evidence: the worker is quarantined, and unless none of its
+    /// results was summed, the run goes back to the last state clean audits vouch for it and
+    /// computes again from there (the trainer does, after this step).
+    func quarantine(_ worker: WorkerID, step: Int, shard: Int) {
+        let target = ledger.faulty(worker)
+        for dropped in snapshots.keys where !ledger.held.contains(dropped) { snapshots[dropped] = nil }
+        let state = target.flatMap { snapshots[$0] }
+        quarantines.append(Quarantine(worker: worker, step: step, shard: shard, rewoundTo: state?.globalStep))
+        let reason = "its gradient for step \(step) shard \(shard) differs from the coordinator's own computation and another worker's"
+        host.quarantine(worker: worker, reason: reason)
+        guard let state else {
+            if target != nil { logLine("chorus coordinator: no saved state to go back to for worker \(worker)'s results; they stay in") }
+            return
+        }
+        if pendingRewind.map({ $0.state.globalStep > state.globalStep }) ?? true {
+            pendingRewind = Rewind(state: state, reason: "worker \(worker) quarantined at step \(step)")
+        }
     }
 
     /// Settles an audit mismatch between two workers: the coordinator computes the shard itself

@@ -183,7 +183,7 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
     /// Sends node `node`'s finished sum to the coordinator, with the agent's own faults applied.
     func sendNode(_ node: Range<Int>, values: TensorStorage, outcome: ShardOutcome) {
         guard let work, let sendUp else { return }
-        let (drop, corrupt) = faults.apply(count: values.count) { index, bit in
+        let (drop, corrupt) = faults.apply(count: values.count, step: Int(work.step)) { index, bit in
             values.pointer[index] = Float(bitPattern: values.pointer[index].bitPattern ^ (1 << UInt32(bit)))
         }
         if drop { return }

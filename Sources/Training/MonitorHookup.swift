@@ -107,6 +107,16 @@ public final class MonitorHookup {
             newAlerts.removeAll()
             return react(result)
         }
+        trainer.afterRewind = { [unowned self] _ in
+            // The steps after the restored state are computed again: judged afresh, from the
+            // restored state (a healthy snapshot from those steps came from the undone results).
+            pendingShards.removeAll(keepingCapacity: true)
+            pendingProbes.removeAll()
+            probeMetrics.removeAll()
+            lastFullSignals = nil
+            monitor.resetAfterRollback()
+            if policy == .rollback { snapshot() }
+        }
         trainer.reportExtras = { [unowned self] in
             var collapse = monitor.verdict.json
             if !actions.isEmpty { collapse["actions"] = actions }
@@ -138,7 +148,10 @@ public final class MonitorHookup {
 
     /// Applies the policy; returns false to stop the run.
     func react(_ result: StepResult) -> Bool {
-        guard monitor.verdict.detected else {
+        // A replica fault the coordinator has quarantined (and undone) is handled, whatever the policy.
+        let handled = monitor.verdict.cause == "replica_fault"
+            && monitor.verdict.replica.map { distributed?.isQuarantined(UInt32($0)) ?? false } ?? false
+        guard monitor.verdict.detected, !handled else {
             if policy == .rollback && (result.globalStep + 1) % 10 == 0 { snapshot() }
             return true
         }

@@ -36,6 +36,18 @@ public final class RunOutput {
         }
         metrics = try AppendingFile(path: path, truncate: true)
         try metrics.append(kept)
+        resumedRows = kept
+    }
+
+    /// The rows a resumed run kept from before (steps up to the checkpoint's), as written.
+    private var resumedRows = ""
+
+    /// Drops the metrics rows after step `step` (a rewind computes those steps again).
+    public func rewind(toStep step: Int) throws {
+        rows.removeAll { $0.step > step }
+        try metrics.truncate()
+        try metrics.append(resumedRows)
+        for row in rows { try metrics.append(row.json.serialized(pretty: false) + "\n") }
     }
 
     /// Appends one metrics row.

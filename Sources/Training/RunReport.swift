@@ -91,6 +91,20 @@ public struct ClusterReport {
     /// Wire bytes by worker host, and the largest (sent + received) per step of any host.
     public var hosts: [HostReport] = []
     public var maxHostBytesPerStep = 0.0
+    /// Workers a refereed audit proved wrong, and the global steps computed again after going back.
+    public var quarantined: [QuarantineReport] = []
+    public var recomputedSteps = 0
+
+    /// A quarantined worker: the audit that proved it wrong and the state the run went back to.
+    public struct QuarantineReport: Sendable {
+        public var worker: Int, step: Int, shard: Int
+        /// The step whose state the run restored (nil: none of the worker's results had been summed).
+        public var rewoundTo: Int?
+        var json: JSONValue {
+            .members(["worker": .integer(worker), "step": .integer(step), "shard": .integer(shard),
+                      "rewound_to_step": rewoundTo.map { .integer($0) } ?? .null])
+        }
+    }
 
     /// One worker host's traffic with the coordinator.
     public struct HostReport: Sendable {
@@ -108,6 +122,7 @@ public struct ClusterReport {
             "straggler_duplicates": .integer(stragglerDuplicates), "duplicates": .integer(duplicates), "stale": .integer(stale),
             "corrupt_payloads": .integer(corruptPayloads), "dropped_messages": .integer(droppedMessages),
             "audits": .integer(audits), "audit_mismatches": .integer(auditMismatches),
+            "quarantined": .array(quarantined.map(\.json)), "recomputed_steps": .integer(recomputedSteps),
             "workers_killed": .integer(workersKilled), "workers_restarted": .integer(workersRestarted),
             "bytes_sent": .integer(bytesSent), "bytes_received": .integer(bytesReceived), "wire_dtype": .string(wireDType),
             "shared_memory_parameters": .bool(sharedMemoryParameters), "shared_memory_bytes": .integer(sharedMemoryBytes),

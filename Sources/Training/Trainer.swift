@@ -21,6 +21,19 @@ public protocol StepExecutor: AnyObject {
     var clusterReport: ClusterReport? { get }
     /// Releases workers and sockets.
     func shutdown()
+    /// After `execute`: a state to go back to instead of finishing the step (a refereed audit
+    /// proved a worker wrong; its results since that state are computed again without it), once.
+    func takeRewind() -> Rewind?
+}
+
+extension StepExecutor {
+    public func takeRewind() -> Rewind? { nil }
+}
+
+/// Where a run goes back to, and why.
+public struct Rewind {
+    public let state: TrainingSession.State
+    public let reason: String
 }
 
 /// Computes every shard in this process, in shard order: `--workers 0`.
@@ -89,6 +102,8 @@ public final class Trainer {
     public var reportExtras: (() -> [String: JSONValue])?
     /// Objects that live as long as the trainer (the monitor hookup).
     public var attachments: [AnyObject] = []
+    /// Called after a rewind to the state before step `step` (the monitor forgets what came after).
+    public var afterRewind: ((Int) -> Void)?
     /// Extra HTML renderer (report.html).
     public var renderHTML: (([MetricsRow], RunReport) -> String)?
 
@@ -121,6 +136,10 @@ public final class Trainer {
                 let started = DispatchTime.now().uptimeNanoseconds
                 session.beginStep()
                 try executor.execute(session: session)
+                if let rewind = executor.takeRewind() {
+                    try self.rewind(to: rewind)
+                    continue
+                }
                 let result = session.finishStep()
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 trainingSeconds += seconds
@@ -186,6 +205,24 @@ public final class Trainer {
         progress.line("chorus: \(status) after \(session.globalStep) steps; test accuracy \(testAccuracy.map { String(format: "%.4f", $0) } ?? "n/a"); params_sha256 \(report.paramsSHA256)")
         if let failure { throw RuntimeError.cluster(failure) }
         return report
+    }
+
+    /// Goes back to `rewind.state`: the session, metrics.jsonl (rows after it dropped) and the
+    /// checkpoints (later ones came from the results being undone: removed, and `latest` is the
+    /// restored state again).
+    func rewind(to rewind: Rewind) throws {
+        let from = session.globalStep, to = rewind.state.globalStep
+        session.restore(rewind.state)
+        try output.rewind(toStep: to)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output.directory)) ?? []
+        for name in names where name.hasPrefix("checkpoint-") && name.hasSuffix(".safetensors") {
+            if let step = Int(name.dropFirst("checkpoint-".count).dropLast(".safetensors".count)), step > to {
+                try? FileManager.default.removeItem(atPath: "\(output.directory)/\(name)")
+            }
+        }
+        if to > 0 { try writeCheckpoint() } else { try? FileManager.default.removeItem(atPath: "\(output.directory)/latest.safetensors") }
+        afterRewind?(to)
+        progress.line("chorus: \(rewind.reason): going back to the state before step \(to) (the last one clean audits vouch for) and computing steps \(to)…\(from) again without it")
     }
 
     /// Writes `checkpoint-STEP` and `latest` (atomically), then removes checkpoints beyond `--keep-checkpoints`.

@@ -195,6 +195,33 @@ public final class TrainingSession {
         return result
     }
 
+    /// Everything the coordinator's next step depends on: parameters, running statistics,
+    /// optimizer state and step, the monitor's changes to the learning rate and clipping, and
+    /// the step count. What a rewind restores (the batches are a function of the step).
+    public struct State {
+        public let globalStep: Int
+        let parameters: [Float], buffers: [Float], optimizer: [[Float]], optimizerStep: Int
+        let learningRateScale: Float, clipNorm: Float?
+    }
+
+    /// A copy of the current state.
+    public func captureState() -> State {
+        State(globalStep: globalStep, parameters: model.parameters.valueArray, buffers: model.buffers.valueArray,
+              optimizer: optimizer.stateArrays, optimizerStep: optimizer.step,
+              learningRateScale: optimizer.learningRateScale, clipNorm: optimizer.config.clipNorm)
+    }
+
+    /// Puts `state` back (and drops any partial aggregate): the next step is `state.globalStep`.
+    public func restore(_ state: State) {
+        aggregate.reset()
+        state.parameters.withUnsafeBufferPointer { model.parameters.load($0.baseAddress!) }
+        state.buffers.withUnsafeBufferPointer { if let base = $0.baseAddress { model.buffers.load(base) } }
+        optimizer.restore(state: state.optimizer, step: state.optimizerStep)
+        optimizer.learningRateScale = state.learningRateScale
+        optimizer.config.clipNorm = state.clipNorm
+        globalStep = state.globalStep
+    }
+
     /// Test-set loss and accuracy with the current parameters.
     public func evaluate() -> (loss: Double, accuracy: Double) {
         data.test.features.withUnsafeBufferPointer { f in

@@ -188,7 +188,7 @@ public final class WorkerRunner: WorkerWorkload {
     func sendContribution(_ contribution: TensorStorage, shards: Range<Int>, outcome: ShardOutcome, statistics: [UInt8], started: UInt64,
               work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {
         let count = contribution.count
-        let (drop, corrupt) = faults.apply(count: count) { index, bit in
+        let (drop, corrupt) = faults.apply(count: count, step: Int(work.step)) { index, bit in
             // Bad memory: before checksumming, so only cross-replica checks notice.
             contribution.pointer[index] = Float(bitPattern: contribution.pointer[index].bitPattern ^ (1 << UInt32(bit)))
         }

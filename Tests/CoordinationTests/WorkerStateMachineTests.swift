@@ -146,6 +146,26 @@ import Testing
             == [.compute(WorkerComputation(step: 20, shards: [1], parameterVersion: 20))])
     }
 
+    @Test func olderWorkIsStaleUnlessItComesWithNewerParameters() {
+        var (worker, now) = joinedWorker()
+        _ = worker.handle(.work(step: 9, shards: [0], parameterVersion: 9, includesParameters: true), now: now)
+        _ = worker.handle(.computeFinished(step: 9), now: now)
+        now += 1_000
+        // A late copy of earlier work: dropped.
+        #expect(worker.handle(.work(step: 5, shards: [0], parameterVersion: 5, includesParameters: true), now: now) == [])
+        // The coordinator went back (a rewind): step 5 again under a newer version is computed.
+        let rewound: UInt64 = 5 | 1 << 40
+        #expect(worker.handle(.work(step: 5, shards: [1], parameterVersion: rewound, includesParameters: true), now: now)
+            == [.compute(WorkerComputation(step: 5, shards: [1], parameterVersion: rewound))])
+    }
+
+    @Test func anEvictedWorkerExitsWithFailure() {
+        var (worker, now) = joinedWorker()
+        now += 1
+        #expect(worker.handle(.shutdown(reason: "evicted: quarantined: wrong gradients"), now: now)
+            == [.exit(code: 1, message: "coordinator at \(address) ended the run: evicted: quarantined: wrong gradients")])
+    }
+
     @Test func aCoordinatorThatNeverComesBackEndsTheWorkerAfterTheReconnectTimeout() {
         var configuration = WorkerConfiguration(coordinatorTimeout: .seconds(5))
         configuration.reconnectTimeout = .seconds(20)

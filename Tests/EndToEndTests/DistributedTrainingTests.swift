@@ -80,17 +80,64 @@ struct DistributedTrainingTests {
         #expect(hash == Self.reference)
     }
 
-    @Test func bitflipsChangeTheResultAndAuditsCatchThem() throws {
+    @Test func aWorkerAnAuditProvesWrongIsQuarantinedAndItsResultsUndone() throws {
         let (hash, report, result) = try hash(workers: 2, extra: ["--fault", "bitflip:worker=1,rate=0.001", "--audit-every", "1"])
         #expect(result.status == 0, "\(result.error)")
+        #expect(report["status"] as? String == "completed")
         let cluster = report["cluster"] as? [String: Any]
         #expect((cluster?["audit_mismatches"] as? Int ?? 0) > 0)
-        #expect(hash != Self.reference)
         // The coordinator referees each mismatch with its own computation of the shard.
         let collapse = report["collapse"] as? [String: Any]
         #expect(collapse?["cause"] as? String == "replica_fault")
         #expect(collapse?["replica"] as? Int == 1, "\(collapse ?? [:])")
         #expect(result.error.contains("so worker 1 is at fault"), "\(result.error)")
+        // Quarantined (its slot not refilled), the run back to a state before its results, and
+        // the steps computed again without it: the fault-free parameters.
+        let quarantined = cluster?["quarantined"] as? [[String: Any]] ?? []
+        #expect(quarantined.count == 1, "\(cluster ?? [:])")
+        #expect(quarantined.first?["worker"] as? Int == 1)
+        #expect(quarantined.first?["rewound_to_step"] as? Int == 0)
+        #expect(cluster?["workers_restarted"] as? Int == 0)
+        #expect(result.error.contains("quarantined worker 1"), "\(result.error)")
+        #expect(hash == Self.reference)
+    }
+
+    @Test func aWorkerProvenWrongMidRunIsUndoneBackToItsLastCleanAudit() throws {
+        // 3 workers, 4 shards, an audit every 2 steps (shards 0, 1, 2, 3 in turn): worker 2 is
+        // audited clean at step 4, turns bad at step 6 and is caught there, so the run goes back
+        // to the state before step 5 — not to the start — and computes on with workers 0 and 1.
+        let steps = 12
+        let referenceOut = Chorus.temporaryDirectory("midrun-reference")
+        let clean = try Chorus.run(Chorus.shortRun(out: referenceOut, steps: steps) + ["--workers", "0", "--checkpoint-every", "3"])
+        #expect(clean.status == 0, "\(clean.error)")
+        let reference = try Chorus.report(referenceOut)["params_sha256"] as? String
+        let out = Chorus.temporaryDirectory("midrun")
+        let result = try Chorus.run(Chorus.shortRun(out: out, steps: steps)
+            + ["--workers", "3", "--fault", "bitflip:worker=2,rate=0.001,step=6", "--audit-every", "2", "--checkpoint-every", "3"])
+        #expect(result.status == 0, "\(result.error)")
+        let report = try Chorus.report(out)
+        let cluster = report["cluster"] as? [String: Any]
+        let quarantined = cluster?["quarantined"] as? [[String: Any]] ?? []
+        #expect(quarantined.map { $0["worker"] as? Int } == [2], "\(cluster ?? [:])")
+        #expect(quarantined.first?["step"] as? Int == 6)
+        #expect(quarantined.first?["rewound_to_step"] as? Int == 5)
+        #expect(cluster?["recomputed_steps"] as? Int == 2)
+        #expect(report["params_sha256"] as? String == reference)
+        // metrics.jsonl holds each step once, in order: the undone steps' rows were cut.
+        let rows = try String(contentsOfFile: "\(out)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let stepsWritten = rows.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }.compactMap { $0["step"] as? Int }
+        #expect(stepsWritten == Array(1...steps))
+        // The checkpoint written from the undone steps (step 6) was replaced by a recomputed one.
+        let sums = try ["\(out)/checkpoint-6.safetensors", "\(referenceOut)/checkpoint-6.safetensors"].map(Self.tensorsSHA256)
+        #expect(sums[0] == sums[1])
+    }
+
+    /// The `tensors_sha256` a checkpoint's metadata gives for its tensors.
+    static func tensorsSHA256(_ path: String) throws -> String? {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any]
+        return (header?["__metadata__"] as? [String: String])?["tensors_sha256"]
     }
 
     @Test func garbageOnTheCoordinatorPortIsIgnored() throws {
