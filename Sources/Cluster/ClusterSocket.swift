@@ -11,8 +11,13 @@ import WireProtocol
 package enum ClusterSocket {
     /// A coordinator's ROUTER on `endpoint` with its context; a clear error when the endpoint is
     /// in use (an ipc socket someone listens on: binding would steal it) or cannot be bound.
-    package static func bindCoordinator(endpoint: String, heartbeatMs: Int, timeoutMs: Int,
-                                        curve: CurveKeys? = nil) throws -> (ZMQContext, ZMQMessageTransport) {
+    ///
+    /// Over tcp the connection guard bounds what one peer can make libzmq buffer before a message
+    /// is complete (``ConnectionGuard``): `guardLimits.newPeer` bytes until it has joined
+    /// (`MessageTransport.trust`), `joinedPeer` after (the results a worker may have in flight),
+    /// `newPeersTogether` for all peers not yet joined.
+    package static func bindCoordinator(endpoint: String, heartbeatMs: Int, timeoutMs: Int, curve: CurveKeys? = nil,
+                                        guardLimits: GuardLimits = GuardLimits()) throws -> (ZMQContext, ZMQMessageTransport) {
         if endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"), endpoint.distance(from: endpoint.startIndex, to: colon) > 5 {
             let port = endpoint[endpoint.index(after: colon)...]
             guard port == "*" || (Int(port).map { (1...65535).contains($0) } ?? false) else {
@@ -29,9 +34,31 @@ package enum ClusterSocket {
         }
         let context = try ZMQContext(ioThreads: 1)
         do {
-            return (context, try router(context: context, endpoint: endpoint, heartbeatMs: heartbeatMs, timeoutMs: timeoutMs, curve: curve))
+            let transport = try router(context: context, endpoint: endpoint, heartbeatMs: heartbeatMs, timeoutMs: timeoutMs, curve: curve)
+            if endpoint.hasPrefix("tcp://") {
+                try transport.socket.enableConnectionGuard(untrustedLimit: guardLimits.newPeer, trustedLimit: guardLimits.joinedPeer,
+                                                           untrustedTotal: guardLimits.newPeersTogether)
+            }
+            return (context, transport)
         } catch {
             throw RuntimeError.cluster("cannot bind \(endpoint): \(error); is another process using it?")
+        }
+    }
+
+    /// What the connection guard lets one tcp peer have buffered without a complete message.
+    package struct GuardLimits {
+        /// A peer that has not joined: a hello is a few hundred bytes.
+        package var newPeer: Int64 = 1 << 20
+        /// A joined worker: its results for every shard of a step, and two more (64 MiB at least).
+        package var joinedPeer: Int64 = 64 << 20
+        /// All peers not yet joined together: the largest goes first.
+        package var newPeersTogether: Int64 = 16 << 20
+
+        package init() {}
+
+        /// Room for `shards + 2` results of `resultBytes` each, plus 16 MiB.
+        package init(resultBytes: Int, shards: Int) {
+            joinedPeer = max(joinedPeer, Int64(shards + 2) * Int64(resultBytes + (64 << 10)) + (16 << 20))
         }
     }
 

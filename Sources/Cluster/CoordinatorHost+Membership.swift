@@ -56,6 +56,7 @@ extension CoordinatorHost {
         let slot = children?.children.first(where: { $0.pid == join.pid })?.index
         members[id] = Member(id: id, peer: peer, pid: join.pid, slot: slot)
         workersByPeer[peer] = id
+        transport.trust(peer)
         let host = slot != nil ? HostTraffic.local : transport.address(of: peer) ?? join.workerName
         hostOfPeer[peer] = host
         workersOfHost[host, default: []].insert(id)

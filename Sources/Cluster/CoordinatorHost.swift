@@ -79,6 +79,8 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     var hostOfPeer: [PeerID: String] = [:]
     var workersOfHost: [String: Set<WorkerID>] = [:]
     package internal(set) var dropped = 0, corruptPayloads = 0, restarts = 0, auditMismatches = 0
+    /// Connections the connection guard closed (a peer holding too much unfinished input).
+    package internal(set) var guardDrops = 0
     package private(set) var kills: [(step: Int, slot: Int)] = []
     var droppedReasons: [String: Int] = [:]
 
@@ -175,6 +177,10 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
         let now = clock()
         if now &- lastTick > 20_000_000 {
             lastTick = now
+            for line in transport.takeGuardDrops() {
+                guardDrops += 1
+                if guardDrops <= 5 || guardDrops % 100 == 0 { logLine("\(workload.logName): \(line) (\(guardDrops) so far)") }
+            }
             try watchChildren()
             try perform(machine.handle(.tick, now: now))
         }

@@ -39,8 +39,9 @@ public final class StressCoordinator: CoordinatorWorkload {
     public convenience init(settings: StressSettings, runID: UInt64 = RunID.fresh()) throws {
         try settings.validate()
         let requested = settings.endpoint ?? "ipc:///tmp/chorus-stress-\(getpid())-\(runID % 1_000_000).sock"
-        let (context, transport) = try ClusterSocket.bindCoordinator(endpoint: requested, heartbeatMs: settings.heartbeatMs,
-                                                                     timeoutMs: settings.timeoutMs)
+        let (context, transport) = try ClusterSocket.bindCoordinator(
+            endpoint: requested, heartbeatMs: settings.heartbeatMs, timeoutMs: settings.timeoutMs,
+            guardLimits: ClusterSocket.GuardLimits(resultBytes: settings.parameters * 4, shards: settings.shardCount))
         try self.init(settings: settings, runID: runID, transport: transport, owner: context, children: ChildProcesses())
     }
 

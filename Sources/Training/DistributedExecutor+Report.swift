@@ -20,6 +20,7 @@ extension DistributedExecutor {
         report.stale = s.stale
         report.corruptPayloads = host.corruptPayloads
         report.droppedMessages = host.dropped
+        report.connectionsClosed = host.guardDrops
         report.audits = s.auditsCompared
         report.auditMismatches = host.auditMismatches
         report.workersKilled = host.kills.count

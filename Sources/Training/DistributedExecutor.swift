@@ -71,8 +71,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     /// A worker a refereed audit proved wrong.
     package struct Quarantine {
         let worker: WorkerID, step: Int, shard: Int
-        /// The state the run went back to (nil: none of its results had been summed).
-        let rewoundTo: Int?
+        /// The step the run went back to.
+        let rewoundTo: Int
     }
 
     /// Called for every aggregated shard.
@@ -125,8 +125,9 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     /// Binds `endpoint` over ZeroMQ.
     convenience init(session: TrainingSession, settings: ClusterSettings, runID: UInt64, endpoint: String, expect: Int,
                      children: ChildProcesses?, faults: [FaultSpec]) throws {
+        let limits = ClusterSocket.GuardLimits(resultBytes: session.model.contributionCount * 4, shards: session.shards)
         let (context, transport) = try ClusterSocket.bindCoordinator(endpoint: endpoint, heartbeatMs: settings.heartbeatMs,
-                                                                     timeoutMs: settings.timeoutMs, curve: settings.curve)
+                                                                     timeoutMs: settings.timeoutMs, curve: settings.curve, guardLimits: limits)
         try self.init(session: session, settings: settings, runID: runID, transport: transport, owner: context,
                       expect: expect, children: children, faults: faults)
     }
@@ -365,20 +366,18 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     /// Whether a refereed audit proved `worker` wrong.
     public func isQuarantined(_ worker: WorkerID) -> Bool { quarantines.contains { $0.worker == worker } }
 
-    /// A refereed audit is certain evidence: the worker is quarantined, and unless none of its
-    /// results was summed, the run goes back to the last state clean audits vouch for it and
-    /// computes again from there (the trainer does, after this step).
+    /// A refereed audit is certain evidence: the worker is quarantined and the run goes back to
+    /// the last state clean audits vouch for and computes again from there (the trainer does,
+    /// before this step is applied). When none of its earlier results was summed that state is
+    /// this step's start: its results for the step in progress may already be in the aggregate.
     func quarantine(_ worker: WorkerID, step: Int, shard: Int) {
         let target = ledger.faulty(worker)
         for dropped in snapshots.keys where !ledger.held.contains(dropped) { snapshots[dropped] = nil }
-        let state = target.flatMap { snapshots[$0] }
-        quarantines.append(Quarantine(worker: worker, step: step, shard: shard, rewoundTo: state?.globalStep))
+        // Mid-step the session still holds the state this step started from.
+        let state = target.flatMap { snapshots[$0] } ?? session.captureState()
+        quarantines.append(Quarantine(worker: worker, step: step, shard: shard, rewoundTo: state.globalStep))
         let reason = "its gradient for step \(step) shard \(shard) differs from the coordinator's own computation and another worker's"
         host.quarantine(worker: worker, reason: reason)
-        guard let state else {
-            if target != nil { logLine("chorus coordinator: no saved state to go back to for worker \(worker)'s results; they stay in") }
-            return
-        }
         if pendingRewind.map({ $0.state.globalStep > state.globalStep }) ?? true {
             pendingRewind = Rewind(state: state, reason: "worker \(worker) quarantined at step \(step)")
         }

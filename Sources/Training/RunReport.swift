@@ -82,6 +82,8 @@ public struct RunReport: JSONReport {
 public struct ClusterReport {
     public var evictions = 0, reassignments = 0, stragglerDuplicates = 0, duplicates = 0, stale = 0
     public var corruptPayloads = 0, droppedMessages = 0, audits = 0, auditMismatches = 0
+    /// Connections closed for holding too much input without a complete message (tcp only).
+    public var connectionsClosed = 0
     public var workersKilled = 0, workersRestarted = 0
     public var bytesSent = 0, bytesReceived = 0
     public var wireDType = "fp32"
@@ -121,6 +123,7 @@ public struct ClusterReport {
             "evictions": .integer(evictions), "reassignments": .integer(reassignments),
             "straggler_duplicates": .integer(stragglerDuplicates), "duplicates": .integer(duplicates), "stale": .integer(stale),
             "corrupt_payloads": .integer(corruptPayloads), "dropped_messages": .integer(droppedMessages),
+            "connections_closed": .integer(connectionsClosed),
             "audits": .integer(audits), "audit_mismatches": .integer(auditMismatches),
             "quarantined": .array(quarantined.map(\.json)), "recomputed_steps": .integer(recomputedSteps),
             "workers_killed": .integer(workersKilled), "workers_restarted": .integer(workersRestarted),

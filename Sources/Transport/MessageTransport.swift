@@ -20,10 +20,16 @@ public protocol MessageTransport: AnyObject {
     /// The network address a peer's messages come from ("10.213.7.2" over tcp), when the
     /// transport knows one; nil over ipc and in memory.
     func address(of peer: PeerID) -> String?
+    /// `peer` joined: it may have more in flight than a stranger (ZeroMQ's connection guard).
+    func trust(_ peer: PeerID)
+    /// Connections shut down for holding too much unfinished input since the last call, one line each.
+    func takeGuardDrops() -> [String]
 }
 
 extension MessageTransport {
     public func address(of peer: PeerID) -> String? { nil }
+    public func trust(_ peer: PeerID) {}
+    public func takeGuardDrops() -> [String] { [] }
 }
 
 /// A received message: its sender and the decoded message, or why decoding failed.

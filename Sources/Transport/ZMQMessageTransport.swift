@@ -55,6 +55,12 @@ public final class ZMQMessageTransport: MessageTransport, @unchecked Sendable {
     /// Closes the socket.
     public func close() { socket.close() }
 
+    /// `peer` has joined: the connection guard, if on, allows its connection the trusted limit.
+    public func trust(_ peer: PeerID) { socket.trust(peer) }
+
+    /// Connections the connection guard shut down since the last call, one line each.
+    public func takeGuardDrops() -> [String] { socket.takeGuardDrops() }
+
     /// libzmq's `Peer-Address` of the peer's connection (tcp only).
     public func address(of peer: PeerID) -> String? { socket.peerAddresses[peer] }
 }

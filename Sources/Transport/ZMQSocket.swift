@@ -101,6 +101,8 @@ public final class ZMQSocket: @unchecked Sendable {
             zmq_close(handle)
             self.handle = nil
         }
+        connectionGuard?.close()
+        connectionGuard = nil
     }
 
     // MARK: Sending
@@ -163,6 +165,30 @@ public final class ZMQSocket: @unchecked Sendable {
     /// The `Peer-Address` of each ROUTER peer heard from over tcp (libzmq's message metadata).
     public private(set) var peerAddresses: [PeerID: String] = [:]
 
+    /// Bounds what each TCP peer can make libzmq buffer (see ``ConnectionGuard``); nil until enabled.
+    var connectionGuard: ConnectionGuard?
+
+    /// Turns the connection guard on (a bound ROUTER): `untrustedLimit` bytes held for a peer not
+    /// yet trusted, `trustedLimit` for one that is (``trust(_:)``), `untrustedTotal` for all
+    /// untrusted ones together.
+    public func enableConnectionGuard(untrustedLimit: Int64, trustedLimit: Int64, untrustedTotal: Int64) throws {
+        guard connectionGuard == nil else { return }
+        connectionGuard = try ConnectionGuard(socket: try rawHandle(), context: context.handle, untrustedLimit: untrustedLimit,
+                                              trustedLimit: trustedLimit, untrustedTotal: untrustedTotal)
+    }
+
+    private static func monotonicNow() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    /// `peer` has joined: the connection guard allows it the trusted limit.
+    public func trust(_ peer: PeerID) { connectionGuard?.trust(peer) }
+
+    /// Connections the guard shut down since the last call, one line each.
+    public func takeGuardDrops() -> [String] { connectionGuard?.takeDropped() ?? [] }
+
     /// Receives one multipart message, waiting at most `timeoutMs` (−1 forever); nil on timeout.
     ///
     /// On a ROUTER the routing-ID frame is split off into `peer`; elsewhere `peer` is nil.
@@ -170,7 +196,19 @@ public final class ZMQSocket: @unchecked Sendable {
     public func receiveMultipart(timeoutMs: Int) throws -> (peer: PeerID?, frames: [Frame])? {
         let handle = try rawHandle()
         var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
-        let ready = zmq_poll(&item, 1, timeoutMs)
+        var ready: Int32
+        if let connectionGuard {
+            // The guard measures while the caller waits: in slices of at most 5 ms.
+            var left = timeoutMs
+            repeat {
+                connectionGuard.check(now: Self.monotonicNow())
+                let slice = left < 0 ? 5 : min(left, 5)
+                ready = zmq_poll(&item, 1, slice)
+                if left > 0 { left -= slice }
+            } while ready == 0 && left != 0
+        } else {
+            ready = zmq_poll(&item, 1, timeoutMs)
+        }
         if ready < 0 {
             if zmq_errno() == EINTR { return nil }
             throw ZMQ.error(operation: "zmq_poll", endpoint: endpoint)
@@ -179,6 +217,7 @@ public final class ZMQSocket: @unchecked Sendable {
         var frames: [Frame] = []
         var more = true
         var address: String?
+        var sourceFD: Int32 = -1
         while more {
             let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
             zmq_msg_init(message)
@@ -195,12 +234,16 @@ public final class ZMQSocket: @unchecked Sendable {
             if frames.count == 1 && type == .router, let text = zmq_msg_gets(message, "Peer-Address") {
                 address = String(cString: text)
             }
+            if frames.count == 1 && connectionGuard != nil { sourceFD = zmq_msg_get(message, ZMQ_SRCFD) }
             frames.append(Self.frame(adopting: message))
         }
         if type == .router {
             let identity = frames.removeFirst()
             let peer = PeerID(bytes: identity.byteArray)
             if let address, !address.isEmpty, peerAddresses[peer] == nil { peerAddresses[peer] = address }
+            // The routing-id frame is the ROUTER's own, not on the wire.
+            connectionGuard?.handedOver(fd: sourceFD, peer: peer, bytes: frames.reduce(0) { $0 + $1.count }, frames: frames.count,
+                                        now: Self.monotonicNow())
             return (peer, frames)
         }
         return (nil, frames)

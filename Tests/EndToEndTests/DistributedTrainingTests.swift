@@ -168,6 +168,42 @@ struct DistributedTrainingTests {
         #expect(report["params_sha256"] as? String == Self.reference)
     }
 
+    /// Issue 13's attack: a peer completes the NULL handshake and sends 200 MiB frames with MORE
+    /// set and never a last frame. libzmq would buffer all of it (ZMQ_MAXMSGSIZE bounds a frame,
+    /// not a message); the connection guard closes the connection after about a MiB instead, the
+    /// coordinator's memory stays bounded and the run's bits are untouched.
+    @Test func aPeerThatNeverFinishesAMessageIsCutOffBeforeItCostsMemory() throws {
+        let steps = 60
+        let referenceOut = Chorus.temporaryDirectory("flood-reference")
+        let reference = try Chorus.run(Chorus.shortRun(out: referenceOut, steps: steps) + ["--workers", "0"])
+        #expect(reference.status == 0, "\(reference.error)")
+        let port = Int.random(in: 20_000...40_000)
+        let out = Chorus.temporaryDirectory("flood")
+        let (process, stdout, stderr) = try Chorus.start(Chorus.shortRun(out: out, steps: steps) + ["--workers", "2", "--endpoint", "tcp://127.0.0.1:\(port)"])
+        var fd: Int32 = -1
+        for _ in 0..<200 where fd < 0 {
+            fd = RawZMTP.connect(port: port)
+            if fd < 0 { usleep(20_000) }
+        }
+        #expect(fd >= 0, "could not connect to the coordinator on port \(port)")
+        let rssBefore = Chorus.residentBytes(pid: process.processIdentifier)
+        var sent = 0
+        if fd >= 0 {
+            sent = RawZMTP.floodUnfinishedMessage(fd: fd, frameBytes: 200 << 20, frames: 5)
+            close(fd)
+        }
+        let peak = Chorus.peakResidentBytes(pid: process.processIdentifier)
+        let result = Chorus.finish(process, stdout, stderr)
+        #expect(result.status == 0, "\(result.error)")
+        // Cut off well before one 200 MiB frame, let alone five.
+        #expect(sent > 0 && sent < 64 << 20, "the coordinator took \(sent) bytes of an unfinished message")
+        if let rssBefore, let peak { #expect(peak < rssBefore + (128 << 20), "coordinator RSS \(rssBefore) → peak \(peak)") }
+        #expect(result.error.contains("closed the connection from 127.0.0.1"), "\(result.error)")
+        let report = try Chorus.report(out)
+        #expect(report["params_sha256"] as? String == (try Chorus.report(referenceOut))["params_sha256"] as? String)
+        #expect((report["cluster"] as? [String: Any])?["connections_closed"] as? Int == 1)
+    }
+
     @Test func resumingFromACheckpointGivesTheSameParameters() throws {
         let out = Chorus.temporaryDirectory("resume")
         let first = try Chorus.run(Chorus.shortRun(out: out, steps: 4) + ["--workers", "0"])
@@ -175,5 +211,59 @@ struct DistributedTrainingTests {
         let second = try Chorus.run(["train", "--resume", out, "--max-steps", "8", "--out", out, "--quiet", "--workers", "2"])
         #expect(second.status == 0, "\(second.error)")
         #expect(try Chorus.report(out)["params_sha256"] as? String == Self.reference)
+    }
+}
+
+/// A hand-written ZMTP 3.0 peer (NULL mechanism) that libzmq takes for a DEALER.
+enum RawZMTP {
+    /// A TCP connection to 127.0.0.1:`port` with the greeting and READY sent; -1 if refused.
+    static func connect(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); return -1 }
+        // Greeting: signature, version 3.0, mechanism NULL, as-server 0, filler.
+        var greeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0]
+        greeting += Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
+        // READY command with Socket-Type DEALER.
+        var body: [UInt8] = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, 6] + Array("DEALER".utf8)
+        body = [0x04, UInt8(body.count)] + body
+        guard send(fd, greeting + body) else { close(fd); return -1 }
+        return fd
+    }
+
+    /// Sends `frames` frames of `frameBytes` each with MORE set (the message never ends); returns
+    /// the bytes written before the peer closed the connection.
+    static func floodUnfinishedMessage(fd: Int32, frameBytes: Int, frames: Int) -> Int {
+        let chunk = [UInt8](repeating: 0x5A, count: 1 << 20)
+        var written = 0
+        for _ in 0..<frames {
+            var header: [UInt8] = [0x03]  // MORE | LONG
+            header += (0..<8).reversed().map { UInt8(truncatingIfNeeded: UInt64(frameBytes) >> (8 * UInt64($0))) }
+            guard send(fd, header) else { return written }
+            var left = frameBytes
+            while left > 0 {
+                let n = min(left, chunk.count)
+                guard send(fd, Array(chunk[0..<n])) else { return written }
+                written += n
+                left -= n
+            }
+        }
+        return written
+    }
+
+    private static func send(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
     }
 }

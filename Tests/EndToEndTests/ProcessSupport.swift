@@ -60,6 +60,19 @@ enum Chorus {
         return path
     }
 
+    /// VmRSS of process `pid` in bytes (nil once it is gone).
+    static func residentBytes(pid: Int32) -> Int? { statusField("VmRSS", pid: pid) }
+
+    /// VmHWM (peak resident memory) of process `pid` in bytes (nil once it is gone).
+    static func peakResidentBytes(pid: Int32) -> Int? { statusField("VmHWM", pid: pid) }
+
+    private static func statusField(_ name: String, pid: Int32) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }),
+              let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return nil }
+        return kilobytes * 1024
+    }
+
     /// A short Fashion-MNIST run's arguments: 4 shards of a 64-example batch.
     static func shortRun(out: String, steps: Int = 6, shards: Int = 4) -> [String] {
         ["train", "--max-steps", String(steps), "--batch-size", "64", "--shards", String(shards), "--out", out, "--quiet"]

@@ -1,0 +1,162 @@
+import CZeroMQ
+import WireProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bounds what one TCP peer can make a ROUTER hold in memory before a message is complete.
+///
+/// libzmq hands a multipart message over only once its last frame is in, and ZMQ_MAXMSGSIZE
+/// bounds a frame, not a message: a peer that completes the handshake and sends frame after
+/// frame with MORE set makes libzmq buffer all of it. No libzmq option bounds that, so the guard
+/// measures it from outside: for each accepted connection (a socket monitor names its fd) the
+/// kernel's count of bytes received (`TCP_INFO`'s `tcpi_bytes_received`) minus the bytes libzmq
+/// has handed over from that connection (`ZMQ_SRCFD` on each message) is what libzmq still
+/// holds, up to ZMTP's framing. A connection over its limit is shut down (`shutdown(2)`: libzmq
+/// sees the peer close, drops the pipe and rolls its partial message back).
+///
+/// Limits: `untrustedLimit` for connections whose peer has not been vouched for (`trust`; a
+/// coordinator trusts a peer once it has joined — a join is small), `trustedLimit` for the others
+/// (several full results may wait while the coordinator is busy), and `untrustedTotal` over all
+/// untrusted connections at once (1000 connections cannot each take the limit: the largest goes
+/// first). Allowances keep a healthy peer clear of them: 4 KiB per connection for the
+/// handshake, 64 bytes per frame handed over (ZMTP and CURVE framing) and 1 KiB per second
+/// (ZMTP heartbeats). What it cannot bound: memory per wire byte — a flood of 1-byte frames
+/// costs libzmq ~64 bytes each, so the worst case is ~32× the limit — and an ipc connection
+/// (no TCP counters; ipc peers are local processes).
+final class ConnectionGuard {
+    struct Connection {
+        var address = ""
+        var since: UInt64
+        /// Wire bytes handed over, with the per-frame allowance.
+        var handedOver: Int64 = 0
+        var trusted = false
+    }
+
+    let untrustedLimit: Int64, trustedLimit: Int64, untrustedTotal: Int64
+    private let monitor: UnsafeMutableRawPointer
+    private var connections: [Int32: Connection] = [:]
+    private var fdOfPeer: [PeerID: Int32] = [:]
+    private var trustedPeers = Set<PeerID>()
+    private var lastCheck: UInt64 = 0
+    /// Connections shut down, with why (the owner logs them).
+    private(set) var dropped: [String] = []
+
+    static let handshakeAllowance: Int64 = 4 << 10, frameAllowance: Int64 = 64, perSecondAllowance: Int64 = 1 << 10
+
+    /// Monitors `socket` (a bound ROUTER) through an inproc PAIR socket in `context`.
+    init(socket: UnsafeMutableRawPointer, context: UnsafeMutableRawPointer, untrustedLimit: Int64, trustedLimit: Int64,
+         untrustedTotal: Int64) throws {
+        self.untrustedLimit = untrustedLimit
+        self.trustedLimit = trustedLimit
+        self.untrustedTotal = untrustedTotal
+        let address = "inproc://chorus-guard-\(UInt(bitPattern: socket))-\(UInt32.random(in: 0...UInt32.max))"
+        guard zmq_socket_monitor(socket, address, Int32(ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED)) == 0 else {
+            throw ZMQ.error(operation: "zmq_socket_monitor", endpoint: address)
+        }
+        guard let pair = zmq_socket(context, ZMQ_PAIR) else { throw ZMQ.error(operation: "zmq_socket(pair)", endpoint: address) }
+        var linger: Int32 = 0
+        zmq_setsockopt(pair, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
+        guard zmq_connect(pair, address) == 0 else {
+            let failure = ZMQ.error(operation: "zmq_connect", endpoint: address)
+            zmq_close(pair)
+            throw failure
+        }
+        monitor = pair
+    }
+
+    func close() { zmq_close(monitor) }
+
+    /// A message of `frames` frames and `bytes` bytes from `peer` came out of connection `fd`.
+    func handedOver(fd: Int32, peer: PeerID, bytes: Int, frames: Int, now: UInt64) {
+        guard fd >= 0 else { return }
+        fdOfPeer[peer] = fd
+        connections[fd, default: Connection(since: now)].handedOver += Int64(bytes) + Self.frameAllowance * Int64(frames)
+        if trustedPeers.contains(peer) { connections[fd]?.trusted = true }
+    }
+
+    /// `peer` is known (it joined): its connection gets the larger limit.
+    func trust(_ peer: PeerID) {
+        trustedPeers.insert(peer)
+        if let fd = fdOfPeer[peer] { connections[fd]?.trusted = true }
+    }
+
+    /// Reads the monitor's events, then (at most every 5 ms) measures every connection and
+    /// shuts down those over their limit.
+    func check(now: UInt64) {
+        drainEvents(now: now)
+        guard now &- lastCheck >= 5_000_000 else { return }
+        lastCheck = now
+        var untrusted: [(fd: Int32, held: Int64)] = []
+        for (fd, connection) in connections {
+            let received = chorus_tcp_bytes_received(fd)
+            guard received >= 0 else { continue }
+            let seconds = Int64((now &- connection.since) / 1_000_000_000)
+            let held = Int64(received) - connection.handedOver - Self.handshakeAllowance - Self.perSecondAllowance * seconds
+            let limit = connection.trusted ? trustedLimit : untrustedLimit
+            if held > limit {
+                drop(fd, "\(held) bytes buffered without a complete message (limit \(limit) for a \(connection.trusted ? "joined" : "new") peer)")
+            } else if !connection.trusted && held > 0 {
+                untrusted.append((fd, held))
+            }
+        }
+        var total = untrusted.reduce(0) { $0 + $1.held }
+        for (fd, held) in untrusted.sorted(by: { $0.held > $1.held }) where total > untrustedTotal {
+            drop(fd, "\(held) bytes buffered without a complete message while new peers together hold \(total) (limit \(untrustedTotal))")
+            total -= held
+        }
+    }
+
+    private func drop(_ fd: Int32, _ why: String) {
+        let address = connections[fd]?.address ?? ""
+        shutdown(fd, Int32(SHUT_RDWR))
+        connections[fd] = nil
+        dropped.append("closed the connection from \(address.isEmpty ? "fd \(fd)" : address): \(why)")
+    }
+
+    /// Takes the drop lines recorded since the last call.
+    func takeDropped() -> [String] {
+        defer { dropped.removeAll() }
+        return dropped
+    }
+
+    /// "ADDRESS:PORT" of a TCP connection's far end ("" if unknown).
+    static func peerName(_ fd: Int32) -> String {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let got = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard got == 0 else { return "" }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), port = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let named = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &host, socklen_t(host.count), &port, socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV)
+            }
+        }
+        guard named == 0 else { return "" }
+        return String(cString: host) + ":" + String(cString: port)
+    }
+
+    private func drainEvents(now: UInt64) {
+        while true {
+            var event = zmq_msg_t(), endpoint = zmq_msg_t()  // the second part names the listening endpoint: unused
+            zmq_msg_init(&event)
+            defer { zmq_msg_close(&event) }
+            guard zmq_msg_recv(&event, monitor, ZMQ_DONTWAIT) >= 0 else { return }
+            zmq_msg_init(&endpoint)
+            defer { zmq_msg_close(&endpoint) }
+            guard zmq_msg_more(&event) != 0, zmq_msg_recv(&endpoint, monitor, 0) >= 0, zmq_msg_size(&event) >= 6,
+                  let data = zmq_msg_data(&event) else { continue }
+            let number = Int32(data.loadUnaligned(as: UInt16.self))
+            let fd = Int32(bitPattern: data.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+            switch number {
+            case ZMQ_EVENT_ACCEPTED:
+                connections[fd] = Connection(address: Self.peerName(fd), since: now)
+            case ZMQ_EVENT_DISCONNECTED, ZMQ_EVENT_CLOSED:
+                connections[fd] = nil
+            default: break
+            }
+        }
+    }
+}
