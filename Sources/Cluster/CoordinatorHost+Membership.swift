@@ -53,7 +53,14 @@ extension CoordinatorHost {
         }
         guard let id = pending.removeValue(forKey: peer) else { return reject(.other, "join without a welcome; reconnect") }
         if let (code, text) = workload.refusal(ofReady: join) { return reject(code, text) }
-        let slot = children?.children.first(where: { $0.pid == join.pid })?.index
+        // A local child by its pid, only over ipc or loopback: a remote peer's pid says nothing here.
+        // (libzmq's Peer-Address over ipc is not an IP address: every ipc peer is on this machine.)
+        let address = transport.address(of: peer)
+        // A child connecting to the bound address of this machine comes from that same address.
+        let boundHost = endpoint.hasPrefix("tcp://") ? endpoint.dropFirst(6).split(separator: ":").dropLast().joined(separator: ":") : ""
+        let sameMachine = endpoint.hasPrefix("ipc://")
+            || (address.map { $0.hasPrefix("127.") || $0 == "::1" || $0 == boundHost } ?? true)
+        let slot = sameMachine ? children?.children.first(where: { $0.pid == join.pid })?.index : nil
         members[id] = Member(id: id, peer: peer, pid: join.pid, slot: slot)
         workersByPeer[peer] = id
         transport.trust(peer)

@@ -51,17 +51,21 @@ public final class SharedGradients {
         self.name = name; self.slotBytes = slotBytes; self.slots = slots; self.base = base; self.size = size; self.owner = owner
     }
 
-    static func layout(gradientBytes: Int, slots: Int) -> (slotBytes: Int, size: Int) {
+    /// Slot and segment sizes; nil when they overflow (a forged header: release builds do not
+    /// check the arithmetic).
+    static func layout(gradientBytes: Int, slots: Int) -> (slotBytes: Int, size: Int)? {
+        guard gradientBytes >= 0, slots >= 0, gradientBytes <= Int.max - 63 else { return nil }
         let slotBytes = (gradientBytes + 63) / 64 * 64
-        return (slotBytes, headerBytes + slots * slotBytes)
+        let (slotsBytes, overflow) = slots.multipliedReportingOverflow(by: slotBytes)
+        guard !overflow, slotsBytes <= Int.max - headerBytes else { return nil }
+        return (slotBytes, headerBytes + slotsBytes)
     }
 
     /// Creates the pool for gradients of `gradientBytes` (coordinator side), or nil when it
     /// would exceed `maximumSegmentBytes`.
     public static func create(name: String, gradientBytes: Int, slots: Int) throws -> SharedGradients? {
         precondition(slots >= 1 && slots <= maximumSlots, "a gradient pool holds 1…\(maximumSlots) slots, not \(slots)")
-        let (slotBytes, size) = layout(gradientBytes: gradientBytes, slots: slots)
-        guard size <= maximumSegmentBytes else { return nil }
+        guard let (slotBytes, size) = layout(gradientBytes: gradientBytes, slots: slots), size <= maximumSegmentBytes else { return nil }
         shm_unlink(name)  // a segment left by a killed coordinator with the same pid and run id
         let descriptor = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)
         guard descriptor >= 0 else { throw RuntimeError.cluster("shared memory \(name): \(String(cString: strerror(errno)))") }
@@ -99,7 +103,7 @@ public final class SharedGradients {
         let slots = Int(base.load(fromByteOffset: 4, as: UInt32.self))
         let slotBytes = Int(base.load(fromByteOffset: 8, as: UInt64.self))
         guard base.load(fromByteOffset: 0, as: UInt32.self) == magic, slots >= 1, slots <= maximumSlots, slotBytes >= gradientBytes,
-              layout(gradientBytes: slotBytes, slots: slots).size == size else {
+              layout(gradientBytes: slotBytes, slots: slots)?.size == size else {
             munmap(base, size)
             throw RuntimeError.cluster("shared memory \(name): header does not describe slots for \(gradientBytes)-byte gradients")
         }

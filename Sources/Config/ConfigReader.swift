@@ -39,7 +39,11 @@ struct ValueReader {
         return b
     }
 
-    /// An integer; `2`, `2.0` and `2e0` are accepted, `2.5` is not.
+    /// The largest integer a config value may hold: sizes, counts and steps multiply into
+    /// allocations and batch indices, and release builds do not check that arithmetic.
+    static let maximumInt = Int(Int32.max)
+
+    /// An integer; `2`, `2.0` and `2e0` are accepted, `2.5` is not; at most `maximumInt`.
     func int(atLeast minimum: Int? = nil) throws -> Int {
         guard case .number(let text) = value else { throw wrongType("an integer") }
         let result: Int
@@ -53,6 +57,7 @@ struct ValueReader {
             throw wrongType("an integer")
         }
         if let minimum, result < minimum { throw outOfRange("must be >= \(minimum)") }
+        if result > Self.maximumInt { throw outOfRange("must be <= \(Self.maximumInt)") }
         return result
     }
 

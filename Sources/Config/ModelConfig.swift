@@ -18,6 +18,14 @@ public struct ModelConfig: Equatable, Sendable {
             guard dims.count == 1 || dims.count == 3 else {
                 throw r.invalid("expected [features] or [channels, height, width], got \(dims.count) dimensions")
             }
+            var product = 1
+            for dim in dims {
+                let (next, overflow) = product.multipliedReportingOverflow(by: dim)
+                guard !overflow, next <= ValueReader.maximumInt else {
+                    throw r.invalid("\(dims) is more than \(ValueReader.maximumInt) values per example")
+                }
+                product = next
+            }
             return dims
         }
         return ModelConfig(input: input, layers: try object.required("layers", LayerConfig.readList))

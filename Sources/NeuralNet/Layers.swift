@@ -43,11 +43,16 @@ final class Conv2DLayer: Layer {
         guard geometry.outputHeight > 0 && geometry.outputWidth > 0 else {
             throw ModelError.shape(layer: name, "kernel \(config.kernel) does not fit input \(input)")
         }
+        let weightShape = [config.filters, input[0], config.kernel, config.kernel]
+        // Checked before it is registered (release builds do not check the product).
+        guard Model.boundedProduct(weightShape) != nil else {
+            throw ModelError.shape(layer: name, "a \(weightShape) kernel is more than \(Model.maximumSize) parameters")
+        }
         self.name = name
         self.store = store
         self.config = config
         outputShape = [config.filters, geometry.outputHeight, geometry.outputWidth]
-        weight = store.register(name: "\(name).weight", shape: [config.filters, input[0], config.kernel, config.kernel])
+        weight = store.register(name: "\(name).weight", shape: weightShape)
         bias = config.useBias ? store.register(name: "\(name).bias", shape: [config.filters]) : nil
         if case .prelu? = config.activation { slope = store.register(name: "\(name).prelu_weight", shape: [1]) } else { slope = nil }
     }

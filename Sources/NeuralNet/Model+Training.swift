@@ -110,8 +110,8 @@ public enum LossFunction {
             var targets = [Float](repeating: 0, count: rows * columns)
             for r in 0..<rows {
                 if columns == 1 { targets[r] = labels[r] } else {
-                    let label = Int(labels[r])
-                    if label >= 0 && label < columns { targets[r * columns + label] = 1 }
+                    // Compared as a Float first: the conversion is unchecked in release builds.
+                    if labels[r] >= 0 && labels[r] < Float(columns) { targets[r * columns + Int(labels[r])] = 1 }
                 }
             }
             return targets.withUnsafeBufferPointer { t in

@@ -53,6 +53,7 @@ public final class Model {
     public init(config: ModelConfig, seed: UInt64) throws {
         self.config = config
         guard !config.layers.isEmpty else { throw ModelError.invalid("model.layers is empty") }
+        try Self.checkSize(after: "model.input", shape: config.input, parameters: 0)
         var shape = config.input
         layers = try build(config.layers, prefix: "layers", input: &shape)
         outputShape = shape
@@ -124,9 +125,35 @@ public final class Model {
                 layer = try ResidualLayer(name: name, body: blocks, input: shape)
             }
             shape = layer.outputShape
+            try Self.checkSize(after: name, shape: shape, parameters: parameters.count)
             result.append(layer)
         }
         return result
+    }
+
+    /// The most values one example may have at any layer, and the most parameters: sizes multiply
+    /// into allocations, and release builds do not check that arithmetic. Each layer's shape and
+    /// parameters are checked as it is built, so no product of checked values can wrap.
+    public static let maximumSize = Int(Int32.max)
+
+    /// The product of `dims`, or nil when it exceeds `maximumSize` (or would overflow).
+    static func boundedProduct(_ dims: [Int]) -> Int? {
+        var product = 1
+        for dim in dims {
+            let (next, overflow) = product.multipliedReportingOverflow(by: dim)
+            guard !overflow, next <= maximumSize else { return nil }
+            product = next
+        }
+        return product
+    }
+
+    static func checkSize(after layer: String, shape: [Int], parameters: Int) throws {
+        guard boundedProduct(shape) != nil else {
+            throw ModelError.shape(layer: layer, "its output \(shape) is more than \(maximumSize) values per example")
+        }
+        guard parameters <= maximumSize else {
+            throw ModelError.invalid("the model has more than \(maximumSize) parameters by \(layer) (\(parameters))")
+        }
     }
 
     /// Runs the layers on x ([N] + input shape, or [N, features] for any input shape with the

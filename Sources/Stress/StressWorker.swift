@@ -76,8 +76,9 @@ public final class StressWorker: WorkerWorkload {
     public func run() -> Int32 { host.run() }
 
     package func prepare(_ welcome: Welcome) throws -> UInt64 {
-        guard let description = try? StressDescription(json: welcome.configJSON) else {
-            throw WorkerExit(status: 2, message: "the coordinator's welcome is not a stress run; exiting")
+        let description: StressDescription
+        do { description = try StressDescription(json: welcome.configJSON) } catch {
+            throw WorkerExit(status: 2, message: "the coordinator's welcome is not a stress run we can serve (\(error)); exiting")
         }
         let generator = StressGradients(seed: description.seed, count: description.params)
         gradients = generator
@@ -141,11 +142,19 @@ struct StressDescription: Codable, Equatable {
     var params: Int
     var seed: UInt64
 
+    /// The most parameters a stress gradient can have: an fp32 payload at the wire's limit.
+    static let maximumParams = WireCodec.Limits.payloadBytes / 4
+
     init(params: Int, seed: UInt64) { self.params = params; self.seed = seed }
 
     init(json: [UInt8]) throws {
         guard let description = try JSONDecoder().decode([String: StressDescription].self, from: Data(json))["stress"] else {
             throw RuntimeError.invalidSetting("not a stress welcome")
+        }
+        // The count sizes every buffer and fill (unchecked arithmetic in release): the
+        // coordinator's own limit (StressSettings.validate), checked again on the worker's side.
+        guard description.params >= 1, description.params <= Self.maximumParams else {
+            throw RuntimeError.invalidSetting("params \(description.params): a stress gradient has 1…\(Self.maximumParams) parameters")
         }
         self = description
     }

@@ -86,8 +86,10 @@ extension Tape {
         for r in 0..<rows {
             let xr = x + r * columns, pr = p + r * columns
             let (maximum, sum) = shiftedExponentials(xr, into: pr, count: columns)
+            // Compared as a Float before the conversion (release builds do not check it); callers
+            // validate labels where they enter, so this is a last line, not the check.
+            guard labels[r] >= 0, labels[r] < Float(columns) else { fatalError("label \(labels[r]) out of range for \(columns) classes") }
             let label = Int(labels[r])
-            precondition(label >= 0 && label < columns, "label \(label) out of range for \(columns) classes")
             total += Double(maximum + logf(sum) - xr[label])
             let inverse = 1 / sum
             for j in 0..<columns { pr[j] *= inverse }

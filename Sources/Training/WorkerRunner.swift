@@ -115,6 +115,9 @@ public final class WorkerRunner: WorkerWorkload {
         if let override = options.dataOverride { config.data.source = override }
         let (split, _) = try loadData(config.data)
         let model = try Model(config: config.model, seed: config.training.seed)
+        // The coordinator validated its own data; this host's may differ (--data), and the labels
+        // index the model's outputs (an unchecked write in release builds if they do not fit).
+        try validate(model: model, loss: config.loss, data: split.train, split: "train")
         let plan = BatchPlan(exampleCount: split.train.count, batchSize: config.training.batchSize, seed: config.training.seed)
         computer = ShardComputer(model: model, train: split.train, plan: plan, loss: config.loss, seed: config.training.seed)
         nodeSums = [:]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Foundation
 import Stress
+import Transport
 import Training
 import WireProtocol
 
@@ -103,6 +104,9 @@ struct StressWorkerCommand: ParsableCommand {
         options.heartbeatMs = heartbeatMs
         options.timeoutMs = timeoutMs
         options.frameBytes = frameBytes
+        guard frameBytes >= 4096, Int64(frameBytes) <= ZMQMessageTransport.defaultMaxMessageSize else {
+            Launch.fail(RuntimeError.invalidSetting("--frame-bytes \(frameBytes): must be between 4096 and \(ZMQMessageTransport.defaultMaxMessageSize)"))
+        }
         do {
             options.faults = try fault.map(FaultSpec.parse)
             Foundation.exit(try StressWorker(options: options).run())

@@ -119,3 +119,25 @@ import Testing
         Issue.record("unexpected error \(error)")
     }
 }
+
+// Sizes multiply into allocations and batch indices in release builds without overflow checks:
+// they are bounded where they are read.
+@Test func sizesBeyondInt32AreRefusedNamingTheKey() {
+    #expect(errorMessage(withLayers("{\"type\": \"dense\", \"units\": 3000000000}"))?
+        .contains("model.layers[0].units") == true)
+    #expect(errorMessage(withLayers("{\"type\": \"dense\", \"units\": 3000000000}"))?.contains("must be <= 2147483647") == true)
+    #expect(errorMessage("""
+        {"model": {"input": [2], "layers": [{"type": "dense", "units": 1}]}, "training": {"batch_size": 9007199254740000}}
+        """)?.contains("training.batch_size") == true)
+}
+
+@Test func anInputShapeWhoseProductWrapsIsRefused() {
+    // 16 × 1152921504606847025 ≡ 784 (mod 2^64): it would pass a width check against 784 features.
+    let message = errorMessage("""
+        {"model": {"input": [16, 1152921504606847025, 1], "layers": [{"type": "flatten"}]}}
+        """)
+    #expect(message?.contains("model.input") == true, "\(message ?? "accepted")")
+    #expect(errorMessage("""
+        {"model": {"input": [65536, 65536, 2], "layers": [{"type": "flatten"}]}}
+        """)?.contains("more than 2147483647 values per example") == true)
+}

@@ -31,6 +31,27 @@ struct HostileInputTests {
         #expect(eval.error.contains("label 255"), "\(eval.error)")
     }
 
+    /// A worker loads its own data (`--data`): its labels index the model's outputs, so it
+    /// validates them itself instead of trusting that the coordinator's data was the same.
+    @Test func aWorkerWhoseOwnDataHasALabelOutsideTheModelSaysSoAndExits() throws {
+        let good = Chorus.temporaryDirectory("worker-good")
+        try writeTinyIDX(good, count: 64, seed: 3)
+        let bad = Chorus.temporaryDirectory("worker-bad")
+        try writeTinyIDX(bad, count: 64, seed: 3)
+        let path = bad + "/train-labels-idx1-ubyte"
+        var labels = try Data(contentsOf: URL(fileURLWithPath: path))
+        labels[8 + 5] = 255  // example 5
+        try labels.write(to: URL(fileURLWithPath: path))
+        let endpoint = "tcp://127.0.0.1:\(Int.random(in: 20_000...40_000))"
+        let coordinator = try Chorus.start(["coordinator", "--bind", endpoint, "--expect", "1", "--data", good, "--max-steps", "2",
+                                            "--batch-size", "16", "--out", Chorus.temporaryDirectory("worker-bad-out"), "--quiet"])
+        let worker = try Chorus.run(["worker", "--connect", endpoint, "--data", bad], timeout: 60)
+        coordinator.0.terminate()
+        _ = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 30)
+        #expect(worker.status != 0 && worker.status < 128, "\(worker.status) \(worker.error)")
+        #expect(worker.error.contains("example 5") && worker.error.contains("label 255"), "\(worker.error)")
+    }
+
     @Test(arguments: [("-1", "train"), ("1.5", "train"), ("7", "test")])
     func aCSVLabelThatIsNotAClassNamesItsFileAndLine(_ label: String, _ split: String) throws {
         let directory = Chorus.temporaryDirectory("csvlabel")

@@ -110,6 +110,11 @@ struct StressTests {
         let slot = try Chorus.run(["stress", "--workers", "2", "--params", "1000", "--steps", "1", "--fault", "kill:worker=5,step=1"], timeout: 30)
         #expect(slot.status != 0)
         #expect(slot.error.contains("worker=5"), "\(slot.error)")
+        // The hidden worker subcommand checks its own frame size (0 would divide by zero).
+        for bytes in ["0", "-4096"] {
+            let worker = try Chorus.run(["stress-worker", "--connect", "ipc:///tmp/chorus-none.sock", "--frame-bytes=\(bytes)"], timeout: 30)
+            #expect(worker.status == 1 && worker.error.contains("--frame-bytes \(bytes)"), "\(worker.status) \(worker.error)")
+        }
     }
 
     @Test func endpointInUseIsRefused() throws {
