@@ -47,12 +47,13 @@ package enum ClusterSocket {
 
     /// What the connection guard lets one tcp peer have buffered without a complete message.
     package struct GuardLimits {
-        /// A peer that has not joined: a hello is a few hundred bytes.
-        package var newPeer: Int64 = 1 << 20
+        /// A peer that has not joined: a hello is a few hundred bytes. Small, because memory per
+        /// wire byte can be ~32× (a flood of 1-byte frames): 2 MiB at most for a stranger.
+        package var newPeer: Int64 = 64 << 10
         /// A joined worker: its results for every shard of a step, and two more (64 MiB at least).
         package var joinedPeer: Int64 = 64 << 20
-        /// All peers not yet joined together: the largest goes first.
-        package var newPeersTogether: Int64 = 16 << 20
+        /// All peers not yet joined together (the largest goes first): 32 MiB of memory at most.
+        package var newPeersTogether: Int64 = 1 << 20
 
         package init() {}
 

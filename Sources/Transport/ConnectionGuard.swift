@@ -1,4 +1,5 @@
 import CZeroMQ
+import Foundation
 import WireProtocol
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,11 @@ import Glibc
 /// (ZMTP heartbeats). What it cannot bound: memory per wire byte — a flood of 1-byte frames
 /// costs libzmq ~64 bytes each, so the worst case is ~32× the limit — and an ipc connection
 /// (no TCP counters; ipc peers are local processes).
-final class ConnectionGuard {
+///
+/// It measures on a thread of its own every millisecond, so it also bounds what arrives while the
+/// coordinator is busy elsewhere (starting workers, writing a checkpoint): a peer gets past its
+/// limit by at most what the wire delivers in about a millisecond.
+final class ConnectionGuard: @unchecked Sendable {
     struct Connection {
         var address = ""
         var since: UInt64
@@ -38,9 +43,13 @@ final class ConnectionGuard {
     private var connections: [Int32: Connection] = [:]
     private var fdOfPeer: [PeerID: Int32] = [:]
     private var trustedPeers = Set<PeerID>()
-    private var lastCheck: UInt64 = 0
     /// Connections shut down, with why (the owner logs them).
-    private(set) var dropped: [String] = []
+    private var dropped: [String] = []
+    /// Guards everything above: the receiving thread reports hand-overs, the guard's thread measures.
+    private let lock = NSLock()
+    private var stopping = false
+    private var thread: Thread?
+    private let stopped = DispatchSemaphore(value: 0)
 
     static let handshakeAllowance: Int64 = 4 << 10, frameAllowance: Int64 = 64, perSecondAllowance: Int64 = 1 << 10
 
@@ -63,30 +72,60 @@ final class ConnectionGuard {
             throw failure
         }
         monitor = pair
+        let thread = Thread { [unowned self] in
+            while true {
+                self.lock.lock()
+                let stop = self.stopping
+                if !stop { self.check(now: Self.monotonicNow()) }
+                self.lock.unlock()
+                if stop { break }
+                usleep(1_000)
+            }
+            zmq_close(self.monitor)  // on the thread that used it
+            self.stopped.signal()
+        }
+        thread.name = "chorus-connection-guard"
+        self.thread = thread
+        thread.start()
     }
 
-    func close() { zmq_close(monitor) }
+    /// Stops the guard's thread and closes its monitor socket (before the context ends).
+    func close() {
+        lock.lock()
+        let running = thread != nil && !stopping
+        stopping = true
+        lock.unlock()
+        if running { stopped.wait() }
+    }
+
+    static func monotonicNow() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
 
     /// A message of `frames` frames and `bytes` bytes from `peer` came out of connection `fd`.
-    func handedOver(fd: Int32, peer: PeerID, bytes: Int, frames: Int, now: UInt64) {
+    func handedOver(fd: Int32, peer: PeerID, bytes: Int, frames: Int) {
         guard fd >= 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
         fdOfPeer[peer] = fd
-        connections[fd, default: Connection(since: now)].handedOver += Int64(bytes) + Self.frameAllowance * Int64(frames)
+        connections[fd, default: Connection(since: Self.monotonicNow())].handedOver += Int64(bytes) + Self.frameAllowance * Int64(frames)
         if trustedPeers.contains(peer) { connections[fd]?.trusted = true }
     }
 
     /// `peer` is known (it joined): its connection gets the larger limit.
     func trust(_ peer: PeerID) {
+        lock.lock()
+        defer { lock.unlock() }
         trustedPeers.insert(peer)
         if let fd = fdOfPeer[peer] { connections[fd]?.trusted = true }
     }
 
-    /// Reads the monitor's events, then (at most every 5 ms) measures every connection and
-    /// shuts down those over their limit.
-    func check(now: UInt64) {
+    /// Reads the monitor's events, then measures every connection and shuts down those over
+    /// their limit (on the guard's thread, under the lock).
+    private func check(now: UInt64) {
         drainEvents(now: now)
-        guard now &- lastCheck >= 5_000_000 else { return }
-        lastCheck = now
         var untrusted: [(fd: Int32, held: Int64)] = []
         for (fd, connection) in connections {
             let received = chorus_tcp_bytes_received(fd)
@@ -116,6 +155,8 @@ final class ConnectionGuard {
 
     /// Takes the drop lines recorded since the last call.
     func takeDropped() -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
         defer { dropped.removeAll() }
         return dropped
     }

@@ -177,12 +177,6 @@ public final class ZMQSocket: @unchecked Sendable {
                                               trustedLimit: trustedLimit, untrustedTotal: untrustedTotal)
     }
 
-    private static func monotonicNow() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-    }
-
     /// `peer` has joined: the connection guard allows it the trusted limit.
     public func trust(_ peer: PeerID) { connectionGuard?.trust(peer) }
 
@@ -196,19 +190,7 @@ public final class ZMQSocket: @unchecked Sendable {
     public func receiveMultipart(timeoutMs: Int) throws -> (peer: PeerID?, frames: [Frame])? {
         let handle = try rawHandle()
         var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
-        var ready: Int32
-        if let connectionGuard {
-            // The guard measures while the caller waits: in slices of at most 5 ms.
-            var left = timeoutMs
-            repeat {
-                connectionGuard.check(now: Self.monotonicNow())
-                let slice = left < 0 ? 5 : min(left, 5)
-                ready = zmq_poll(&item, 1, slice)
-                if left > 0 { left -= slice }
-            } while ready == 0 && left != 0
-        } else {
-            ready = zmq_poll(&item, 1, timeoutMs)
-        }
+        let ready = zmq_poll(&item, 1, timeoutMs)
         if ready < 0 {
             if zmq_errno() == EINTR { return nil }
             throw ZMQ.error(operation: "zmq_poll", endpoint: endpoint)
@@ -242,8 +224,7 @@ public final class ZMQSocket: @unchecked Sendable {
             let peer = PeerID(bytes: identity.byteArray)
             if let address, !address.isEmpty, peerAddresses[peer] == nil { peerAddresses[peer] = address }
             // The routing-id frame is the ROUTER's own, not on the wire.
-            connectionGuard?.handedOver(fd: sourceFD, peer: peer, bytes: frames.reduce(0) { $0 + $1.count }, frames: frames.count,
-                                        now: Self.monotonicNow())
+            connectionGuard?.handedOver(fd: sourceFD, peer: peer, bytes: frames.reduce(0) { $0 + $1.count }, frames: frames.count)
             return (peer, frames)
         }
         return (nil, frames)
