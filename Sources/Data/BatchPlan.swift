@@ -43,13 +43,13 @@ public struct BatchPlan: @unchecked Sendable {
 
     /// The epoch and step-in-epoch of a global step counted from 0: `(g / stepsPerEpoch, g mod stepsPerEpoch)`.
     public func position(globalStep: Int) -> (epoch: Int, step: Int) {
-        precondition(globalStep >= 0 && stepsPerEpoch > 0, "global step \(globalStep) needs a non-empty plan")
+        releaseCheck(globalStep >= 0 && stepsPerEpoch > 0, "global step \(globalStep) needs a non-empty plan")
         return (globalStep / stepsPerEpoch, globalStep % stepsPerEpoch)
     }
 
     /// The shuffled order of all examples for `epoch`.
     public func permutation(epoch: Int) -> [Int] {
-        precondition(epoch >= 0, "epoch must be non-negative")
+        releaseCheck(epoch >= 0, "epoch must be non-negative")
         return cache.permutation(epoch: epoch) {
             var generator = DeterministicRNG(key: [seed, BatchPlan.shuffleTag, UInt64(epoch)])
             return generator.permutation(exampleCount)
@@ -58,13 +58,13 @@ public struct BatchPlan: @unchecked Sendable {
 
     /// The positions in `permutation(epoch:)` that step `step` of the epoch covers.
     public func batchIndices(epoch: Int, step: Int) -> Range<Int> {
-        precondition(step >= 0 && step < stepsPerEpoch, "step \(step) outside 0..<\(stepsPerEpoch)")
+        releaseCheck(step >= 0 && step < stepsPerEpoch, "step \(step) outside 0..<\(stepsPerEpoch)")
         return step * batchSize ..< min((step + 1) * batchSize, exampleCount)
     }
 
     /// The positions in `permutation(epoch:)` of shard `shard` of `shards` at this step (possibly empty).
     public func shardPositions(epoch: Int, step: Int, shard: Int, shards: Int) -> Range<Int> {
-        precondition(shards >= 1 && shard >= 0 && shard < shards, "shard \(shard) outside 0..<\(shards)")
+        releaseCheck(shards >= 1 && shard >= 0 && shard < shards, "shard \(shard) outside 0..<\(shards)")
         let batch = batchIndices(epoch: epoch, step: step)
         let size = batch.count
         let base = size / shards, extra = size % shards

@@ -54,7 +54,7 @@ public struct Dataset: Sendable, Equatable {
         features.withUnsafeBufferPointer { source in
             labels.withUnsafeBufferPointer { sourceLabels in
                 for (row, index) in indices.enumerated() {
-                    precondition(index >= 0 && index < sourceLabels.count, "example index \(index) out of range 0..<\(sourceLabels.count)")
+                    releaseCheck(index >= 0 && index < sourceLabels.count, "example index \(index) out of range 0..<\(sourceLabels.count)")
                     (destination + row * width).update(from: source.baseAddress! + index * width, count: width)
                     labelDestination[row] = sourceLabels[index]
                 }

@@ -63,7 +63,7 @@ public final class PayloadBuffer: @unchecked Sendable {
 
     /// A buffer sharing `count` bytes of `parent` from `offset`, keeping `parent` alive.
     public convenience init(viewing parent: PayloadBuffer, offset: Int, count: Int) {
-        precondition(offset >= 0 && count >= 0 && offset + count <= parent.byteCount,
+        releaseCheck(offset >= 0 && count >= 0 && offset + count <= parent.byteCount,
                      "PayloadBuffer view \(offset)..<\(offset + count) outside 0..<\(parent.byteCount)")
         self.init(adopting: parent.baseAddress + offset, byteCount: count) { _ in
             withExtendedLifetime(parent) {}
@@ -91,7 +91,7 @@ public final class PayloadBuffer: @unchecked Sendable {
 
     /// The payload seen as mutable fp32 values; requires 4-byte alignment and a multiple of 4 bytes.
     public var mutableFloats: UnsafeMutableBufferPointer<Float> {
-        precondition(byteCount % 4 == 0 && Int(bitPattern: baseAddress) % 4 == 0,
+        releaseCheck(byteCount % 4 == 0 && Int(bitPattern: baseAddress) % 4 == 0,
                      "PayloadBuffer of \(byteCount) bytes is not an aligned fp32 array")
         return UnsafeMutableBufferPointer(
             start: baseAddress.assumingMemoryBound(to: Float.self), count: byteCount / 4)
@@ -99,7 +99,7 @@ public final class PayloadBuffer: @unchecked Sendable {
 
     /// The payload seen as 16-bit values (fp16/bf16 bit patterns); requires 2-byte alignment.
     public var asUInt16: UnsafeBufferPointer<UInt16> {
-        precondition(byteCount % 2 == 0 && Int(bitPattern: baseAddress) % 2 == 0,
+        releaseCheck(byteCount % 2 == 0 && Int(bitPattern: baseAddress) % 2 == 0,
                      "PayloadBuffer of \(byteCount) bytes is not an aligned 16-bit array")
         return UnsafeBufferPointer(
             start: baseAddress.assumingMemoryBound(to: UInt16.self), count: byteCount / 2)
