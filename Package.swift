@@ -58,7 +58,7 @@ let package = Package(
             name: "Training",
             dependencies: [
                 "TensorCore", "NeuralNet", "Optimizers", "Data", "Config", "Checkpoint",
-                "WireProtocol", "Transport", "Coordination", "CollapseMonitor", "CKernels", "Cluster", "Signals",
+                "WireProtocol", "Transport", "Coordination", "CollapseMonitor", "CKernels", "Cluster", "Signals", "CChecksum",
             ],
             swiftSettings: fastMath
         ),

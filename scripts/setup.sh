@@ -22,5 +22,12 @@ fi
 # Python packages for the interoperability checks (safetensors) and the NumPy reference benchmark.
 python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy
 
+# TensorBoard, in a virtual environment of its own, for the test that reads Chorus's event files
+# back with TensorBoard's EventAccumulator (Tests/EndToEndTests/TensorBoardTests.swift).
+if [ ! -x .build/tensorboard-venv/bin/python ] || ! .build/tensorboard-venv/bin/python -c "import tensorboard" 2>/dev/null; then
+    python3 -m venv .build/tensorboard-venv && .build/tensorboard-venv/bin/pip install -q tensorboard \
+        || echo "setup: warning: could not install tensorboard in .build/tensorboard-venv (its test is skipped outside CI)"
+fi
+
 swift build -c release
 echo "setup: done; binary at .build/release/chorus"

@@ -45,6 +45,13 @@ package final class AppendingFile {
         }
     }
 
+    /// Appends `bytes`; throws naming the file when the write fails.
+    package func append(bytes: [UInt8]) throws {
+        if let failure = FileOutput.write(bytes, to: descriptor) {
+            throw RuntimeError.io("\(path): cannot write (\(failure))")
+        }
+    }
+
     /// Empties the file (appends go on at its new end).
     package func truncate() throws {
         guard ftruncate(descriptor, 0) == 0 else { throw RuntimeError.io("\(path): cannot truncate (\(String(cString: strerror(errno))))") }

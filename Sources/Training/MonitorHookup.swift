@@ -103,7 +103,10 @@ public final class MonitorHookup {
             for (key, value) in monitor.latestMetrics { row.extra[key] = JSONValue(any: value) }
             for (key, value) in probeMetrics { row.extra[key] = JSONValue(any: value) }
             probeMetrics.removeAll()
-            for alert in newAlerts { trainer.progress.line("chorus monitor: step \(alert.step): \(alert.severity.rawValue): \(alert.message)") }
+            for alert in newAlerts {
+                trainer.progress.line("chorus monitor: step \(alert.step): \(alert.severity.rawValue): \(alert.message)")
+                try? trainer.output.recordText("collapse", "**\(alert.severity.rawValue)**: \(alert.message)", step: alert.step)
+            }
             newAlerts.removeAll()
             return react(result)
         }

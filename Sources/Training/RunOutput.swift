@@ -17,7 +17,7 @@ public final class RunOutput {
 
     /// Makes `directory`; with `resumeAt` (a resumed run's step), keeps the metrics rows of
     /// steps up to it and drops the later ones, which the resumed run computes again.
-    public init(directory: String, resumeAt: Int? = nil) throws {
+    public init(directory: String, resumeAt: Int? = nil, tensorboard: Bool = true) throws {
         self.directory = directory
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -37,23 +37,69 @@ public final class RunOutput {
         metrics = try AppendingFile(path: path, truncate: true)
         try metrics.append(kept)
         resumedRows = kept
+        events = tensorboard ? try TensorBoardWriter(directory: directory + "/tensorboard") : nil
+        if let step = resumeAt { try events?.restart(at: step + 1) }
     }
+
+    /// TensorBoard event files under `tensorboard/` (nil with --no-tensorboard).
+    public let events: TensorBoardWriter?
 
     /// The rows a resumed run kept from before (steps up to the checkpoint's), as written.
     private var resumedRows = ""
 
     /// Drops the metrics rows after step `step` (a rewind computes those steps again).
     public func rewind(toStep step: Int) throws {
+        try events?.restart(at: step + 1)
         rows.removeAll { $0.step > step }
         try metrics.truncate()
         try metrics.append(resumedRows)
         for row in rows { try metrics.append(row.json.serialized(pretty: false) + "\n") }
     }
 
-    /// Appends one metrics row.
+    /// Appends one metrics row (and its scalars to the TensorBoard events).
     public func record(_ row: MetricsRow) throws {
         rows.append(row)
         try metrics.append(row.json.serialized(pretty: false) + "\n")
+        try events?.scalars(Self.scalars(of: row), step: row.step)
+    }
+
+    /// The TensorBoard scalars of a metrics row: `loss`, `accuracy`, `learning_rate`,
+    /// `grad_norm` and `grad_norm/PARAMETER`, `samples_per_s`, `workers`, and the monitor's
+    /// numeric signals as `monitor/NAME` (`monitor/NAME/KEY` for per-layer ones).
+    static func scalars(of row: MetricsRow) -> [(tag: String, value: Double)] {
+        var values: [(tag: String, value: Double)] = [
+            ("loss", row.loss), ("accuracy", row.accuracy), ("learning_rate", row.learningRate), ("grad_norm", row.gradNorm),
+            ("samples_per_s", row.samplesPerSecond), ("workers", Double(row.workers)),
+        ]
+        func number(_ value: JSONValue) -> Double? {
+            switch value {
+            case .number(let text): return Double(text)
+            case .bool(let flag): return flag ? 1 : 0
+            default: return nil
+            }
+        }
+        for key in row.extra.keys.sorted() {
+            let value = row.extra[key]!
+            let prefix = key == "grad_norms" ? "grad_norm" : "monitor/\(key)"
+            if let x = number(value) {
+                values.append((prefix, x))
+            } else if case .object(let members) = value {
+                for (inner, member) in members.sorted(by: { $0.key < $1.key }) {
+                    if let x = number(member) { values.append(("\(prefix)/\(inner)", x)) }
+                }
+            }
+        }
+        return values
+    }
+
+    /// Test loss and accuracy after an epoch (or at the end), at the step they were measured.
+    public func recordEvaluation(step: Int, loss: Double, accuracy: Double) throws {
+        try events?.scalars([("test_loss", loss), ("test_accuracy", accuracy)], step: step)
+    }
+
+    /// Text events: the run's config at its first step, collapse alerts at theirs.
+    public func recordText(_ tag: String, _ text: String, step: Int) throws {
+        try events?.text(tag, text, step: step)
     }
 
     /// Writes report.json (and report.html when a renderer is given).

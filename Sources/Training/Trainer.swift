@@ -78,6 +78,8 @@ public struct TrainOptions {
     public var checkpointEvery = TrainOptions.defaultCheckpointEvery
     /// Keep only the newest N `checkpoint-STEP` files (0: all).
     public var keepCheckpoints = 0
+    /// TensorBoard event files under OUT/tensorboard (on unless --no-tensorboard).
+    public var tensorboard = true
     /// `--resume-changed`: resume although the settings differ from the checkpoint's.
     public var allowChangedResume = false
     /// A few hundred steps: a coordinator that dies loses at most this much work.
@@ -112,7 +114,8 @@ public final class Trainer {
         self.executor = executor
         self.options = options
         self.blasCore = blasCore
-        output = try RunOutput(directory: options.outputDirectory, resumeAt: options.resumeDirectory != nil ? session.globalStep : nil)
+        output = try RunOutput(directory: options.outputDirectory, resumeAt: options.resumeDirectory != nil ? session.globalStep : nil,
+                               tensorboard: options.tensorboard)
         progress.quiet = options.quiet
     }
 
@@ -131,6 +134,8 @@ public final class Trainer {
         }
         progress.line("chorus: \(session.model.parameters.count) parameters, \(session.data.train.count) training examples, \(session.totalSteps) steps, \(session.shards) shard(s), \(executor.workerCount) worker(s), OpenBLAS kernel \(blasCore)")
         do {
+            let configText = String(decoding: config.jsonData(pretty: true), as: UTF8.self)
+            try output.recordText("config", "```\n\(configText)\n```", step: session.globalStep)
             while session.globalStep < session.totalSteps {
                 if interruptSignal != 0 { failure = "interrupted by signal \(interruptSignal)"; status = "failed"; break }
                 let started = DispatchTime.now().uptimeNanoseconds
@@ -163,6 +168,7 @@ public final class Trainer {
                 if endOfEpoch || session.globalStep == session.totalSteps {
                     let evaluation = session.evaluate()
                     testLoss = evaluation.loss; testAccuracy = evaluation.accuracy
+                    try output.recordEvaluation(step: session.globalStep, loss: evaluation.loss, accuracy: evaluation.accuracy)
                     progress.line(String(format: "epoch %d: train loss %.4f, test loss %.4f, test accuracy %.4f, %.1fk samples/s",
                                          result.epoch + 1, result.loss, evaluation.loss, evaluation.accuracy,
                                          Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
@@ -177,6 +183,7 @@ public final class Trainer {
         if testAccuracy == nil && session.globalStep > 0 {
             let evaluation = session.evaluate()
             testLoss = evaluation.loss; testAccuracy = evaluation.accuracy
+            try? output.recordEvaluation(step: session.globalStep, loss: evaluation.loss, accuracy: evaluation.accuracy)
         }
         if status != "completed", session.globalStep > 0 {
             try? CheckpointIO.write(session: session, directory: output.directory, runID: options.runID)

@@ -24,6 +24,7 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("keep-checkpoints"), help: "Keep only the newest N checkpoint-STEP files (0: keep all).") var keepCheckpoints = 0
     @Flag(help: "No progress display.") var quiet = false
     @Flag(name: .customLong("no-monitor"), help: "Run without the collapse monitor (for measuring its overhead).") var noMonitor = false
+    @Flag(name: .customLong("no-tensorboard"), help: "Write no TensorBoard event files (OUT/tensorboard).") var noTensorboard = false
 
     /// The config file (or the default) with the flags applied.
     func runConfig() throws -> RunConfig {
@@ -56,6 +57,7 @@ struct RunOptions: ParsableArguments {
         options.quiet = quiet
         options.runID = runID
         options.monitor = !noMonitor
+        options.tensorboard = !noTensorboard
         options.checkpointEvery = max(checkpointEvery, 0)
         options.keepCheckpoints = max(keepCheckpoints, 0)
         options.allowChangedResume = resumeChanged
