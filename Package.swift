@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        // --metrics-port: the Prometheus registry and text format, and a small HTTP server for it.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // System-library shims: a module map and one header each, nothing else.
@@ -59,6 +62,8 @@ let package = Package(
             dependencies: [
                 "TensorCore", "NeuralNet", "Optimizers", "Data", "Config", "Checkpoint",
                 "WireProtocol", "Transport", "Coordination", "CollapseMonitor", "CKernels", "Cluster", "Signals", "CChecksum",
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
             ],
             swiftSettings: fastMath
         ),

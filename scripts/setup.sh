@@ -9,6 +9,14 @@ packages=(libzmq3-dev libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnis
 if [ "${1:-}" = "--cluster-tests" ]; then
     packages+=(iproute2 nftables openssh-server openssh-client slurm-wlm munge)
 fi
+# promtool (Debian's prometheus package) validates the --metrics-port exposition in the tests.
+if [ "${1:-}" = "--cluster-tests" ] && ! command -v promtool >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus
+    # The package starts a Prometheus server; the tests need only its promtool.
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || $SUDO pkill -x prometheus || true
+fi
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -12,6 +12,8 @@ import TensorCore
 /// and the `--monitor` policy (warn, stop, rollback).
 public final class MonitorHookup {
     let monitor: CollapseMonitor
+    /// Alerts raised so far (--metrics-port counts them).
+    var alertCount = 0
     unowned let trainer: Trainer
     let policy: MonitorConfig.Policy
     var pendingShards: [(replica: Int, shard: Int, signals: ShardSignals)] = []
@@ -103,6 +105,7 @@ public final class MonitorHookup {
             for (key, value) in monitor.latestMetrics { row.extra[key] = JSONValue(any: value) }
             for (key, value) in probeMetrics { row.extra[key] = JSONValue(any: value) }
             probeMetrics.removeAll()
+            alertCount += newAlerts.count
             for alert in newAlerts {
                 trainer.progress.line("chorus monitor: step \(alert.step): \(alert.severity.rawValue): \(alert.message)")
                 try? trainer.output.recordText("collapse", "**\(alert.severity.rawValue)**: \(alert.message)", step: alert.step)
@@ -120,6 +123,7 @@ public final class MonitorHookup {
             monitor.resetAfterRollback()
             if policy == .rollback { snapshot() }
         }
+        trainer.collapseState = { [unowned self] in (monitor.verdict, alertCount) }
         trainer.reportExtras = { [unowned self] in
             var collapse = monitor.verdict.json
             if !actions.isEmpty { collapse["actions"] = actions }

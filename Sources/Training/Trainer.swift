@@ -78,6 +78,9 @@ public struct TrainOptions {
     public var checkpointEvery = TrainOptions.defaultCheckpointEvery
     /// Keep only the newest N `checkpoint-STEP` files (0: all).
     public var keepCheckpoints = 0
+    /// `--metrics-port`: serve Prometheus metrics on this port (nil: off) at `metricsBind`.
+    public var metricsPort: Int?
+    public var metricsBind = "127.0.0.1"
     /// TensorBoard event files under OUT/tensorboard (on unless --no-tensorboard).
     public var tensorboard = true
     /// `--resume-changed`: resume although the settings differ from the checkpoint's.
@@ -106,6 +109,8 @@ public final class Trainer {
     public var attachments: [AnyObject] = []
     /// Called after a rewind to the state before step `step` (the monitor forgets what came after).
     public var afterRewind: ((Int) -> Void)?
+    /// The monitor's verdict and how many alerts it raised (for --metrics-port); set by the monitor.
+    public var collapseState: (() -> (verdict: CollapseVerdict, alerts: Int))?
     /// Extra HTML renderer (report.html).
     public var renderHTML: (([MetricsRow], RunReport) -> String)?
 
@@ -133,7 +138,14 @@ public final class Trainer {
             progress.line("chorus: warning: --batch-size \(config.training.batchSize) is larger than the \(session.data.train.count) training examples; every step uses all of them")
         }
         progress.line("chorus: \(session.model.parameters.count) parameters, \(session.data.train.count) training examples, \(session.totalSteps) steps, \(session.shards) shard(s), \(executor.workerCount) worker(s), OpenBLAS kernel \(blasCore)")
+        var metrics: MetricsEndpoint?
+        var lastClusterMetrics: UInt64 = 0
+        defer { metrics?.stop() }
         do {
+            if let port = options.metricsPort {
+                metrics = try MetricsEndpoint(host: options.metricsBind, port: port)
+                progress.line("chorus: Prometheus metrics at http://\(options.metricsBind):\(metrics!.port)/metrics")
+            }
             let configText = String(decoding: config.jsonData(pretty: true), as: UTF8.self)
             try output.recordText("config", "```\n\(configText)\n```", step: session.globalStep)
             while session.globalStep < session.totalSteps {
@@ -156,6 +168,15 @@ public final class Trainer {
                                      samplesPerSecond: Double(result.examples) / max(seconds, 1e-9), workers: executor.workerCount)
                 let keepGoing = afterStep?(result, &row) ?? true
                 try output.record(row)
+                if let metrics {
+                    let state = collapseState?()
+                    // The cluster's counters four times a second at most (the report is assembled).
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    let cluster = now &- lastClusterMetrics >= 250_000_000 || session.globalStep == session.totalSteps ? executor.clusterReport : nil
+                    if cluster != nil { lastClusterMetrics = now }
+                    metrics.update(row: row, stepSeconds: seconds, cluster: cluster, workers: executor.workerCount,
+                                   collapse: state?.verdict, alerts: state?.alerts ?? 0)
+                }
                 progress.update(String(format: "epoch %d/%d step %d/%d loss %.4f acc %.3f %.1fk samples/s",
                                        result.epoch + 1, epochs, session.globalStep, session.totalSteps, result.loss,
                                        windowAccuracy, Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
@@ -169,6 +190,7 @@ public final class Trainer {
                     let evaluation = session.evaluate()
                     testLoss = evaluation.loss; testAccuracy = evaluation.accuracy
                     try output.recordEvaluation(step: session.globalStep, loss: evaluation.loss, accuracy: evaluation.accuracy)
+                    metrics?.evaluated(loss: evaluation.loss, accuracy: evaluation.accuracy)
                     progress.line(String(format: "epoch %d: train loss %.4f, test loss %.4f, test accuracy %.4f, %.1fk samples/s",
                                          result.epoch + 1, result.loss, evaluation.loss, evaluation.accuracy,
                                          Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))

@@ -24,6 +24,8 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("keep-checkpoints"), help: "Keep only the newest N checkpoint-STEP files (0: keep all).") var keepCheckpoints = 0
     @Flag(help: "No progress display.") var quiet = false
     @Flag(name: .customLong("no-monitor"), help: "Run without the collapse monitor (for measuring its overhead).") var noMonitor = false
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at http://127.0.0.1:P/metrics while training (0: any free port).") var metricsPort: Int?
+    @Option(name: .customLong("metrics-bind"), help: "The IPv4 address --metrics-port listens on (default 127.0.0.1; 0.0.0.0 for every interface).") var metricsBind = "127.0.0.1"
     @Flag(name: .customLong("no-tensorboard"), help: "Write no TensorBoard event files (OUT/tensorboard).") var noTensorboard = false
 
     /// The config file (or the default) with the flags applied.
@@ -58,6 +60,8 @@ struct RunOptions: ParsableArguments {
         options.runID = runID
         options.monitor = !noMonitor
         options.tensorboard = !noTensorboard
+        options.metricsPort = metricsPort
+        options.metricsBind = metricsBind
         options.checkpointEvery = max(checkpointEvery, 0)
         options.keepCheckpoints = max(keepCheckpoints, 0)
         options.allowChangedResume = resumeChanged
