@@ -60,6 +60,10 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     var snapshots: [Int: TrainingSession.State] = [:]
     /// Set when a refereed audit proved a worker wrong during the step: the trainer goes back.
     var pendingRewind: Rewind?
+    var timeline: Timeline?
+    var timelineStepStart: UInt64 = 0
+    /// When each worker's last result of the step arrived (its wait starts there).
+    var lastArrival: [WorkerID: UInt64] = [:]
     package private(set) var quarantines: [Quarantine] = []
     /// Global steps computed again after rewinds, in all.
     package private(set) var recomputedSteps = 0
@@ -161,7 +165,14 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
 
     public func execute(session: TrainingSession) throws {
         let stepStarted = monotonicNanos()
-        defer { timing.steps += 1; timing.stepNanos += monotonicNanos() - stepStarted }
+        timelineStepStart = stepStarted
+        lastArrival.removeAll(keepingCapacity: true)
+        let before = (host.machine.statistics.evictions, host.machine.statistics.reassignments, host.restarts)
+        defer {
+            timing.steps += 1
+            timing.stepNanos += monotonicNanos() - stepStarted
+            if let timeline { recordStepEnd(timeline, before: before) }
+        }
         let step = session.globalStep
         let live = Set(host.liveWorkers)
         for worker in ledger.vouchedFrom.keys where !live.contains(worker) { ledger.forget(worker) }
@@ -179,6 +190,20 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         }
         if needsSocketParameters { makeParameterPayload(version: version) }
         try host.runStep(step + machineOffset, parameterVersion: version)
+    }
+
+    /// OUT/timeline.json's spans (set by the trainer).
+    public func attach(timeline: Timeline) { self.timeline = timeline }
+
+    /// After a step: each worker waited from its last result to the step's end; evictions,
+    /// reassignments and restarts in the step are instants.
+    func recordStepEnd(_ timeline: Timeline, before: (Int, Int, Int)) {
+        let end = monotonicNanos(), step = session.globalStep + 1
+        for (worker, arrived) in lastArrival { timeline.span(.worker(Int(worker)), "wait", from: arrived, to: end, step: step) }
+        let after = (host.machine.statistics.evictions, host.machine.statistics.reassignments, host.restarts)
+        for (name, grown) in [("eviction", after.0 - before.0), ("reassignment", after.1 - before.1), ("restart", after.2 - before.2)] where grown > 0 {
+            timeline.instant(.coordinator, name, at: end, step: step, args: ["count": .integer(grown)])
+        }
     }
 
     /// The current parameters' version: the global step, and the rewinds so far above bit 40.
@@ -324,6 +349,19 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         }
         timing.workerComputeNanos += gradient.computeNanos
         timing.shards += Int(gradient.span)
+        if let timeline {
+            // On the coordinator's clock: the worker's measured compute, ending when its result arrived.
+            let worker = Timeline.Track.worker(Int(member.id)), step = session.globalStep + 1
+            let computeStart = decodeStarted &- min(gradient.computeNanos, decodeStarted &- timelineStepStart)
+            let since = lastArrival[member.id] ?? timelineStepStart
+            if computeStart > since { timeline.span(worker, "work in flight", from: since, to: computeStart, step: step) }
+            timeline.span(worker, "compute", from: computeStart, to: decodeStarted, step: step,
+                          args: ["shards": .string(gradient.span > 1 ? "\(gradient.shard)..<\(Int(gradient.shard) + Int(gradient.span))" : "\(gradient.shard)"),
+                                 "shard_count": .integer(Int(gradient.span)), "compute_ms": .real(Double(gradient.computeNanos) / 1e6)])
+            timeline.span(.coordinator, "receive/check", from: decodeStarted, to: monotonicNanos(), step: step,
+                          args: ["worker": .integer(Int(member.id))])
+            lastArrival[member.id] = monotonicNanos()
+        }
         return .accepted(Result(contribution: storage,
                                 outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
                                 signals: signals))
@@ -344,6 +382,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         session.add(shards: aggregation.shards, contribution: contribution, outcome: result.outcome)
         ledger.contributed(aggregation.worker, step: session.globalStep)
         timing.aggregateNanos += monotonicNanos() - addStarted
+        timeline?.span(.coordinator, "aggregate", from: addStarted, to: monotonicNanos(), step: session.globalStep + 1,
+                       args: ["shards": .string("\(aggregation.shards)")])
     }
 
     /// Compares an audit's two results bit for bit; on a mismatch, referees and tells the monitor.
@@ -376,6 +416,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         // Mid-step the session still holds the state this step started from.
         let state = target.flatMap { snapshots[$0] } ?? session.captureState()
         quarantines.append(Quarantine(worker: worker, step: step, shard: shard, rewoundTo: state.globalStep))
+        timeline?.instant(.worker(Int(worker)), "quarantined", at: monotonicNanos(), step: session.globalStep + 1,
+                          args: ["audit_step": .integer(step), "shard": .integer(shard)])
         let reason = "its gradient for step \(step) shard \(shard) differs from the coordinator's own computation and another worker's"
         host.quarantine(worker: worker, reason: reason)
         if pendingRewind.map({ $0.state.globalStep > state.globalStep }) ?? true {

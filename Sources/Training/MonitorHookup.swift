@@ -91,6 +91,8 @@ public final class MonitorHookup {
             defer { pendingShards.removeAll(keepingCapacity: true); pendingProbes.removeAll() }
             compareProbes(step: step + 1)
             guard step % interval == 0 else { return }
+            let monitorStarted = monotonicNanos()
+            defer { trainer.timeline?.span(.coordinator, "monitor", from: monitorStarted, to: monotonicNanos(), step: step + 1) }
             let model = session.model
             let clipNorm = session.optimizer.config.clipNorm
             let full = step < 20 || step % 10 == 0

@@ -24,10 +24,13 @@ public protocol StepExecutor: AnyObject {
     /// After `execute`: a state to go back to instead of finishing the step (a refereed audit
     /// proved a worker wrong; its results since that state are computed again without it), once.
     func takeRewind() -> Rewind?
+    /// Records its spans into `timeline` from now on.
+    func attach(timeline: Timeline)
 }
 
 extension StepExecutor {
     public func takeRewind() -> Rewind? { nil }
+    public func attach(timeline: Timeline) {}
 }
 
 /// Where a run goes back to, and why.
@@ -53,13 +56,20 @@ public final class InProcessExecutor: StepExecutor {
 
     public func execute(session: TrainingSession) throws {
         for shard in 0..<session.shards {
+            let started = timeline?.now() ?? 0
             let contribution = session.contributionBuffer()
             let (outcome, signals) = computer.compute(globalStep: session.globalStep, shard: shard, shards: session.shards,
                                                       into: contribution.pointer, collector: collector)
             if let signals { shardSignals?(shard, signals) }
             session.add(shards: shard..<(shard + 1), contribution: contribution, outcome: outcome)
+            if let timeline {
+                timeline.span(.coordinator, "compute", from: started, to: timeline.now(), step: session.globalStep + 1, args: ["shard": .integer(shard)])
+            }
         }
     }
+
+    var timeline: Timeline?
+    public func attach(timeline: Timeline) { self.timeline = timeline }
 
     public var clusterReport: ClusterReport? { nil }
     public func shutdown() {}
@@ -81,6 +91,8 @@ public struct TrainOptions {
     /// `--metrics-port`: serve Prometheus metrics on this port (nil: off) at `metricsBind`.
     public var metricsPort: Int?
     public var metricsBind = "127.0.0.1"
+    /// `OUT/timeline.json` keeps the first and last this many steps and every step with an event (0: no timeline).
+    public var timelineSteps = 50
     /// TensorBoard event files under OUT/tensorboard (on unless --no-tensorboard).
     public var tensorboard = true
     /// `--resume-changed`: resume although the settings differ from the checkpoint's.
@@ -122,6 +134,22 @@ public final class Trainer {
         output = try RunOutput(directory: options.outputDirectory, resumeAt: options.resumeDirectory != nil ? session.globalStep : nil,
                                tensorboard: options.tensorboard)
         progress.quiet = options.quiet
+        if options.timelineSteps > 0 {
+            let timeline = Timeline(keepSteps: options.timelineSteps)
+            self.timeline = timeline
+            executor.attach(timeline: timeline)
+        }
+    }
+
+    /// Spans of the run for OUT/timeline.json (nil with --timeline-steps 0).
+    public private(set) var timeline: Timeline?
+
+    /// `body`, as a coordinator span named `name` at `step` when there is a timeline.
+    func timed<T>(_ name: String, step: Int, _ body: () throws -> T) rethrows -> T {
+        guard let timeline else { return try body() }
+        let started = timeline.now()
+        defer { timeline.span(.coordinator, name, from: started, to: timeline.now(), step: step) }
+        return try body()
     }
 
     /// Runs to the end; returns the report written.
@@ -157,7 +185,7 @@ public final class Trainer {
                     try self.rewind(to: rewind)
                     continue
                 }
-                let result = session.finishStep()
+                let result = timed("update", step: session.globalStep + 1) { session.finishStep() }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 trainingSeconds += seconds
                 trainedExamples += result.examples
@@ -184,18 +212,19 @@ public final class Trainer {
                 let endOfEpoch = session.plan.position(globalStep: session.globalStep).epoch != result.epoch
                 if !endOfEpoch, session.globalStep != session.totalSteps, options.checkpointEvery > 0,
                    session.globalStep % options.checkpointEvery == 0 {
-                    try writeCheckpoint()
+                    try timed("checkpoint", step: session.globalStep) { try writeCheckpoint() }
                 }
                 if endOfEpoch || session.globalStep == session.totalSteps {
-                    let evaluation = session.evaluate()
+                    let evaluation = timed("evaluate", step: session.globalStep) { session.evaluate() }
                     testLoss = evaluation.loss; testAccuracy = evaluation.accuracy
                     try output.recordEvaluation(step: session.globalStep, loss: evaluation.loss, accuracy: evaluation.accuracy)
                     metrics?.evaluated(loss: evaluation.loss, accuracy: evaluation.accuracy)
                     progress.line(String(format: "epoch %d: train loss %.4f, test loss %.4f, test accuracy %.4f, %.1fk samples/s",
                                          result.epoch + 1, result.loss, evaluation.loss, evaluation.accuracy,
                                          Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
-                    try writeCheckpoint()
+                    try timed("checkpoint", step: session.globalStep) { try writeCheckpoint() }
                 }
+                timeline?.endStep(session.globalStep)
             }
         } catch {
             status = "failed"
@@ -230,6 +259,7 @@ public final class Trainer {
         report.resumeChanges = session.resumeChanges
         for (key, value) in reportExtras?() ?? [:] { report.monitor[key] = value }
         try output.writeReport(report)
+        if let timeline { try output.writeFile("timeline.json", timeline.json().serialized(pretty: false) + "\n") }
         if let renderHTML { try? output.writeFile("report.html", renderHTML(output.rows, report)) }
         progress.line("chorus: \(status) after \(session.globalStep) steps; test accuracy \(testAccuracy.map { String(format: "%.4f", $0) } ?? "n/a"); params_sha256 \(report.paramsSHA256)")
         if let failure { throw RuntimeError.cluster(failure) }
@@ -241,6 +271,11 @@ public final class Trainer {
     /// restored state again).
     func rewind(to rewind: Rewind) throws {
         let from = session.globalStep, to = rewind.state.globalStep
+        if let timeline {
+            timeline.instant(.coordinator, "rewind", at: timeline.now(), step: from + 1,
+                             args: ["to_step": .integer(to), "reason": .string(rewind.reason)])
+            timeline.endStep(from + 1)
+        }
         session.restore(rewind.state)
         try output.rewind(toStep: to)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: output.directory)) ?? []

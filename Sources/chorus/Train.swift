@@ -26,6 +26,7 @@ struct RunOptions: ParsableArguments {
     @Flag(name: .customLong("no-monitor"), help: "Run without the collapse monitor (for measuring its overhead).") var noMonitor = false
     @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at http://127.0.0.1:P/metrics while training (0: any free port).") var metricsPort: Int?
     @Option(name: .customLong("metrics-bind"), help: "The IPv4 address --metrics-port listens on (default 127.0.0.1; 0.0.0.0 for every interface).") var metricsBind = "127.0.0.1"
+    @Option(name: .customLong("timeline-steps"), help: "OUT/timeline.json keeps the first and last N steps and every step with an event (default 50; 0: none).") var timelineSteps = TrainOptions().timelineSteps
     @Flag(name: .customLong("no-tensorboard"), help: "Write no TensorBoard event files (OUT/tensorboard).") var noTensorboard = false
 
     /// The config file (or the default) with the flags applied.
@@ -61,6 +62,7 @@ struct RunOptions: ParsableArguments {
         options.monitor = !noMonitor
         options.tensorboard = !noTensorboard
         options.metricsPort = metricsPort
+        options.timelineSteps = max(timelineSteps, 0)
         options.metricsBind = metricsBind
         options.checkpointEvery = max(checkpointEvery, 0)
         options.keepCheckpoints = max(keepCheckpoints, 0)
