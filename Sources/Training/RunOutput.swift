@@ -233,21 +233,40 @@ public enum CheckpointIO {
     }
 }
 
-/// A one-line progress display: rewritten in place on a terminal, plain lines otherwise.
+/// A one-line progress display (epoch, step/total, loss, accuracy, samples/s, ETA, workers):
+/// redrawn in place on a terminal ten times a second, a plain line every 10 s otherwise (CI
+/// logs); nothing with --quiet.
 public final class Progress {
     let isTerminal = isatty(STDERR_FILENO) == 1
-    var lastPlain = Date.distantPast
+    var lastShown: UInt64 = 0
+    var shownOnce = false
     public var quiet = false
     public init() {}
 
+    /// Whether an update would be shown now (the caller formats the line only then).
+    public func isDue() -> Bool {
+        guard !quiet else { return false }
+        let interval: UInt64 = isTerminal ? 100_000_000 : 10_000_000_000
+        // The first plain line after 1 s: a short run in a log stays short.
+        return shownOnce ? DispatchTime.now().uptimeNanoseconds &- lastShown >= interval
+            : DispatchTime.now().uptimeNanoseconds &- started >= (isTerminal ? 0 : 1_000_000_000)
+    }
+    let started = DispatchTime.now().uptimeNanoseconds
+
     public func update(_ text: String, force: Bool = false) {
-        guard !quiet else { return }
-        if isTerminal {
-            FileOutput.standardError("\r\u{1B}[2K\(text)")
-        } else if force || Date().timeIntervalSince(lastPlain) >= 2 {
-            lastPlain = Date()
-            FileOutput.standardError("\(text)\n")
-        }
+        guard !quiet, force || isDue() else { return }
+        lastShown = DispatchTime.now().uptimeNanoseconds
+        shownOnce = true
+        FileOutput.standardError(isTerminal ? "\r\u{1B}[2K\(text)" : "\(text)\n")
+    }
+
+    /// "1h02m", "3m07s", "12s".
+    public static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let total = Int(seconds.rounded())
+        if total >= 3600 { return String(format: "%dh%02dm", total / 3600, total / 60 % 60) }
+        if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
+        return "\(total)s"
     }
 
     public func line(_ text: String) {

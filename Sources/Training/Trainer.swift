@@ -162,6 +162,7 @@ public final class Trainer {
         var trainingSeconds = 0.0, trainedExamples = 0
         var lastLoss = Double.nan, testAccuracy: Double?, testLoss: Double?
         var windowAccuracy = 0.0
+        let firstStep = session.globalStep
         if config.training.batchSize > session.data.train.count {
             progress.line("chorus: warning: --batch-size \(config.training.batchSize) is larger than the \(session.data.train.count) training examples; every step uses all of them")
         }
@@ -205,9 +206,15 @@ public final class Trainer {
                     metrics.update(row: row, stepSeconds: seconds, cluster: cluster, workers: executor.workerCount,
                                    collapse: state?.verdict, alerts: state?.alerts ?? 0)
                 }
-                progress.update(String(format: "epoch %d/%d step %d/%d loss %.4f acc %.3f %.1fk samples/s",
-                                       result.epoch + 1, epochs, session.globalStep, session.totalSteps, result.loss,
-                                       windowAccuracy, Double(trainedExamples) / max(trainingSeconds, 1e-9) / 1000))
+                if progress.isDue() {
+                    let rate = Double(trainedExamples) / max(trainingSeconds, 1e-9)
+                    let stepsPerSecond = Double(session.globalStep - firstStep) / max(trainingSeconds, 1e-9)
+                    let left = Double(session.totalSteps - session.globalStep) / max(stepsPerSecond, 1e-9)
+                    let workers = executor.workerCount == 0 ? "in-process" : "\(executor.workerCount) worker\(executor.workerCount == 1 ? "" : "s")"
+                    progress.update(String(format: "epoch %d/%d step %d/%d loss %.4f acc %.3f %.1fk samples/s",
+                                           result.epoch + 1, epochs, session.globalStep, session.totalSteps, result.loss,
+                                           windowAccuracy, rate / 1000) + " ETA \(Progress.duration(left)) \(workers)")
+                }
                 if !keepGoing { status = "stopped"; break }
                 let endOfEpoch = session.plan.position(globalStep: session.globalStep).epoch != result.epoch
                 if !endOfEpoch, session.globalStep != session.totalSteps, options.checkpointEvery > 0,

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// OUT/timeline.json: Chrome trace events Perfetto opens — a track per worker, compute spans
@@ -52,5 +53,32 @@ struct TimelineTests {
         let none = Chorus.temporaryDirectory("timeline-none")
         _ = try Chorus.run(Chorus.shortRun(out: none, steps: 2) + ["--timeline-steps", "0"])
         #expect(!FileManager.default.fileExists(atPath: none + "/timeline.json"))
+    }
+}
+
+/// The live progress line: redrawn in place on a terminal, plain periodic lines in a log, none with --quiet.
+@Suite(.serialized, .needsFashionMNIST)
+struct ProgressLineTests {
+    let run = ["train", "--max-steps", "1500", "--batch-size", "64", "--workers", "2"]
+
+    @Test func aLogGetsPlainLinesWithETAAndWorkers() throws {
+        let out = Chorus.temporaryDirectory("progress")
+        let result = try Chorus.run(run + ["--out", out])
+        #expect(result.status == 0, "\(result.error)")
+        let lines = result.error.split(separator: "\n").filter { $0.contains(" step ") && $0.contains("/1500") }
+        #expect(!lines.isEmpty, "\(result.error)")
+        #expect(lines.allSatisfy { $0.contains("samples/s ETA ") && $0.hasSuffix("2 workers") && !$0.contains("\r") }, "\(lines)")
+        let quiet = try Chorus.run(run + ["--out", out + "-quiet", "--quiet"])
+        #expect(!quiet.error.contains("ETA"), "\(quiet.error)")
+    }
+
+    @Test func aTerminalGetsOneLineRedrawnInPlace() throws {
+        // `script` gives the run a pseudo-terminal.
+        let out = Chorus.temporaryDirectory("progress-tty")
+        let command = ([Chorus.binary] + run + ["--out", out]).joined(separator: " ")
+        let result = try ChildProcess.run("/bin/sh", ["-c", "script -qec '\(command)' /dev/null"], timeout: 300, mergeOutput: true)
+        #expect(result.end.status == 0, "\(result.output)")
+        #expect(result.output.contains("\r\u{1B}[2Kepoch 1/"), "\(result.output.prefix(400))")
+        #expect(result.output.contains(" ETA "))
     }
 }
