@@ -81,6 +81,8 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     package internal(set) var dropped = 0, corruptPayloads = 0, restarts = 0, auditMismatches = 0
     /// Connections the connection guard closed (a peer holding too much unfinished input).
     package internal(set) var guardDrops = 0
+    /// Evictions after silence, by worker (report.json's per-worker table).
+    package internal(set) var evictionsByWorker: [WorkerID: Int] = [:]
     package private(set) var kills: [(step: Int, slot: Int)] = []
     var droppedReasons: [String: Int] = [:]
 
@@ -307,6 +309,7 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
             case let .auditAbandoned(_, _, token): if let token { results[token] = nil }
             case .stepComplete: stepDone = true
             case let .evict(worker, reason):
+                evictionsByWorker[worker, default: 0] += 1
                 logLine("\(workload.logName): evicted worker \(worker): \(reason)")
                 send(.leave(Leave(reason: "evicted: \(reason)")), to: worker)
                 forget(worker)

@@ -37,6 +37,12 @@ extension DistributedExecutor {
             ClusterReport.QuarantineReport(worker: Int($0.worker), step: $0.step, shard: $0.shard, rewoundTo: $0.rewoundTo)
         }
         report.recomputedSteps = recomputedSteps
+        report.workers = workerStats.keys.sorted().map { id in
+            let stats = workerStats[id]!
+            return ClusterReport.WorkerReport(worker: Int(id), shards: stats.shards,
+                                              computeMsPerShard: (Double(stats.computeNanos) / 1e6 / Double(max(stats.shards, 1)) * 1000).rounded() / 1000,
+                                              waitMs: (Double(stats.waitNanos) / 1e6).rounded(), evictions: host.evictionsByWorker[id] ?? 0)
+        }
         let traffic = host.traffic
         report.hosts = traffic.keys.sorted().map { name in
             ClusterReport.HostReport(host: name, bytesSent: traffic[name]!.bytesSent, bytesReceived: traffic[name]!.bytesReceived,

@@ -64,6 +64,9 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     var timelineStepStart: UInt64 = 0
     /// When each worker's last result of the step arrived (its wait starts there).
     var lastArrival: [WorkerID: UInt64] = [:]
+    struct WorkerStats { var shards = 0; var computeNanos: UInt64 = 0; var waitNanos: UInt64 = 0 }
+    /// Per worker over the run (report.json's `cluster.workers`).
+    var workerStats: [WorkerID: WorkerStats] = [:]
     package private(set) var quarantines: [Quarantine] = []
     /// Global steps computed again after rewinds, in all.
     package private(set) var recomputedSteps = 0
@@ -170,7 +173,9 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         let before = (host.machine.statistics.evictions, host.machine.statistics.reassignments, host.restarts)
         defer {
             timing.steps += 1
-            timing.stepNanos += monotonicNanos() - stepStarted
+            let end = monotonicNanos()
+            timing.stepNanos += end - stepStarted
+            for (worker, arrived) in lastArrival { workerStats[worker, default: WorkerStats()].waitNanos += end &- arrived }
             if let timeline { recordStepEnd(timeline, before: before) }
         }
         let step = session.globalStep
@@ -349,6 +354,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         }
         timing.workerComputeNanos += gradient.computeNanos
         timing.shards += Int(gradient.span)
+        workerStats[member.id, default: WorkerStats()].shards += Int(gradient.span)
+        workerStats[member.id, default: WorkerStats()].computeNanos += gradient.computeNanos
         if let timeline {
             // On the coordinator's clock: the worker's measured compute, ending when its result arrived.
             let worker = Timeline.Track.worker(Int(member.id)), step = session.globalStep + 1
@@ -360,8 +367,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
                                  "shard_count": .integer(Int(gradient.span)), "compute_ms": .real(Double(gradient.computeNanos) / 1e6)])
             timeline.span(.coordinator, "receive/check", from: decodeStarted, to: monotonicNanos(), step: step,
                           args: ["worker": .integer(Int(member.id))])
-            lastArrival[member.id] = monotonicNanos()
         }
+        lastArrival[member.id] = monotonicNanos()
         return .accepted(Result(contribution: storage,
                                 outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
                                 signals: signals))

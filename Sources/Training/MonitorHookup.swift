@@ -131,8 +131,8 @@ public final class MonitorHookup {
             if !actions.isEmpty { collapse["actions"] = actions }
             return ["collapse": JSONValue(any: collapse), "alerts": JSONValue(any: monitor.alertsJSON), "monitor_policy": .string(policy.rawValue)]
         }
-        trainer.renderHTML = { rows, report in
-            renderHTMLReport(rows: rows.map { $0.json.anyValue as? [String: Any] ?? [:] }, report: report.json.anyValue as? [String: Any] ?? [:])
+        trainer.renderHTML = { input in
+            renderHTMLReport(input)
         }
         if policy == .rollback { snapshot() }  // the initial parameters are the first healthy state
     }

@@ -94,8 +94,14 @@ public final class RunOutput {
 
     /// Test loss and accuracy after an epoch (or at the end), at the step they were measured.
     public func recordEvaluation(step: Int, loss: Double, accuracy: Double) throws {
+        evaluations.removeAll { $0.step >= step }
+        evaluations.append(Evaluation(step: step, loss: loss, accuracy: accuracy))
         try events?.scalars([("test_loss", loss), ("test_accuracy", accuracy)], step: step)
     }
+
+    /// A test-set evaluation (per epoch and at the end), for report.html.
+    public struct Evaluation { public var step: Int, loss: Double, accuracy: Double }
+    public private(set) var evaluations: [Evaluation] = []
 
     /// Text events: the run's config at its first step, collapse alerts at theirs.
     public func recordText(_ tag: String, _ text: String, step: Int) throws {

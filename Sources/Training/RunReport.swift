@@ -109,6 +109,19 @@ public struct ClusterReport {
     }
 
     /// One worker host's traffic with the coordinator.
+    /// What one worker did: shards computed, its compute time, its waits at the end of steps.
+    public struct WorkerReport: Sendable {
+        public var worker: Int
+        public var shards = 0
+        public var computeMsPerShard = 0.0, waitMs = 0.0
+        public var evictions = 0
+        var json: JSONValue {
+            .members(["worker": .integer(worker), "shards": .integer(shards), "compute_ms_per_shard": .real(computeMsPerShard),
+                      "wait_ms": .real(waitMs), "evictions": .integer(evictions)])
+        }
+    }
+    public var workers: [WorkerReport] = []
+
     public struct HostReport: Sendable {
         public var host: String
         public var bytesSent = 0, bytesReceived = 0, workers = 0
@@ -119,7 +132,7 @@ public struct ClusterReport {
 
     var counters: JSONValue {
         .members([
-            "hosts": .array(hosts.map(\.json)), "max_host_bytes_per_step": .real(maxHostBytesPerStep),
+            "hosts": .array(hosts.map(\.json)), "workers": .array(workers.map(\.json)), "max_host_bytes_per_step": .real(maxHostBytesPerStep),
             "evictions": .integer(evictions), "reassignments": .integer(reassignments),
             "straggler_duplicates": .integer(stragglerDuplicates), "duplicates": .integer(duplicates), "stale": .integer(stale),
             "corrupt_payloads": .integer(corruptPayloads), "dropped_messages": .integer(droppedMessages),

@@ -124,7 +124,7 @@ public final class Trainer {
     /// The monitor's verdict and how many alerts it raised (for --metrics-port); set by the monitor.
     public var collapseState: (() -> (verdict: CollapseVerdict, alerts: Int))?
     /// Extra HTML renderer (report.html).
-    public var renderHTML: (([MetricsRow], RunReport) -> String)?
+    public var renderHTML: ((HTMLReportInput) -> String)?
 
     public init(session: TrainingSession, executor: StepExecutor, options: TrainOptions, blasCore: String) throws {
         self.session = session
@@ -267,7 +267,14 @@ public final class Trainer {
         for (key, value) in reportExtras?() ?? [:] { report.monitor[key] = value }
         try output.writeReport(report)
         if let timeline { try output.writeFile("timeline.json", timeline.json().serialized(pretty: false) + "\n") }
-        if let renderHTML { try? output.writeFile("report.html", renderHTML(output.rows, report)) }
+        do {
+            let render = renderHTML ?? renderHTMLReport
+            let input = HTMLReportInput(rows: output.rows.map { $0.json.anyValue as? [String: Any] ?? [:] },
+                                        report: report.json.anyValue as? [String: Any] ?? [:],
+                                        evaluations: output.evaluations.map { ($0.step, $0.loss, $0.accuracy) },
+                                        config: String(decoding: session.config.jsonData(pretty: true), as: UTF8.self))
+            try? output.writeFile("report.html", render(input))
+        }
         progress.line("chorus: \(status) after \(session.globalStep) steps; test accuracy \(testAccuracy.map { String(format: "%.4f", $0) } ?? "n/a"); params_sha256 \(report.paramsSHA256)")
         if let failure { throw RuntimeError.cluster(failure) }
         return report
