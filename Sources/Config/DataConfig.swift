@@ -8,6 +8,11 @@ public struct DataConfig: Equatable, Sendable {
         case idx(trainImages: String, trainLabels: String, testImages: String, testLabels: String)
         /// CSV files with a header row; `labelColumn` names the label, the other columns are features.
         case csv(train: String, test: String, labelColumn: String = "label")
+        /// NumPy `.npy` files: features `[N, …]` and labels `[N]`, for training and test.
+        case npy(trainFeatures: String, trainLabels: String, testFeatures: String, testLabels: String)
+        /// One NumPy `.npz` archive holding the four arrays, by name (Keras's: x_train, y_train, x_test, y_test).
+        case npz(path: String, trainFeatures: String = "x_train", trainLabels: String = "y_train",
+                 testFeatures: String = "x_test", testLabels: String = "y_test")
     }
 
     /// How features are scaled before training.
@@ -38,11 +43,13 @@ public struct DataConfig: Equatable, Sendable {
         guard case .object(let members) = reader.value else { throw reader.wrongType("an object") }
         let keys: [String]
         let format = try members.first(where: { $0.key == "format" }).map {
-            try reader.child("format", $0.value).name(kind: "data format", [("idx", "idx"), ("csv", "csv")])
+            try reader.child("format", $0.value).name(kind: "data format", [("idx", "idx"), ("csv", "csv"), ("npy", "npy"), ("npz", "npz")])
         }
         switch format {
         case "idx": keys = ["format", "train_images", "train_labels", "test_images", "test_labels", "normalize"]
         case "csv": keys = ["format", "train", "test", "label_column", "normalize"]
+        case "npy", "npz":
+            keys = ["format", "train_features", "train_labels", "test_features", "test_labels", "normalize"] + (format == "npz" ? ["path"] : [])
         default: keys = ["name", "format", "normalize"]
         }
         let object = try reader.object(allowed: keys)
@@ -65,6 +72,22 @@ public struct DataConfig: Equatable, Sendable {
                 train: try object.required("train", path), test: try object.required("test", path),
                 labelColumn: try object.value("label_column", default: "label") { try $0.string() }),
                 normalize: normalize)
+        case "npy":
+            return DataConfig(source: .npy(
+                trainFeatures: try object.required("train_features", path), trainLabels: try object.required("train_labels", path),
+                testFeatures: try object.required("test_features", path), testLabels: try object.required("test_labels", path)),
+                normalize: normalize)
+        case "npz":
+            let key: (ValueReader) throws -> String = { r in
+                let s = try r.string()
+                guard !s.isEmpty else { throw r.invalid("the array name is empty") }
+                return s
+            }
+            return DataConfig(source: .npz(
+                path: try object.required("path", path),
+                trainFeatures: try object.value("train_features", default: "x_train", key), trainLabels: try object.value("train_labels", default: "y_train", key),
+                testFeatures: try object.value("test_features", default: "x_test", key), testLabels: try object.value("test_labels", default: "y_test", key)),
+                normalize: normalize)
         default:
             let name = try object.value("name", default: "fashion-mnist") { try $0.name(kind: "data set", knownNames.map { ($0, $0) }) }
             return DataConfig(source: .named(name), normalize: normalize)
@@ -81,6 +104,8 @@ public struct DataConfig: Equatable, Sendable {
         case .named: break
         case let .idx(a, b, c, d): copy.source = .idx(trainImages: resolve(a), trainLabels: resolve(b), testImages: resolve(c), testLabels: resolve(d))
         case let .csv(train, test, label): copy.source = .csv(train: resolve(train), test: resolve(test), labelColumn: label)
+        case let .npy(a, b, c, d): copy.source = .npy(trainFeatures: resolve(a), trainLabels: resolve(b), testFeatures: resolve(c), testLabels: resolve(d))
+        case let .npz(path, a, b, c, d): copy.source = .npz(path: resolve(path), trainFeatures: a, trainLabels: b, testFeatures: c, testLabels: d)
         }
         return copy
     }
@@ -99,6 +124,17 @@ public struct DataConfig: Equatable, Sendable {
         case let .csv(train, test, labelColumn):
             return .object([("format", .string("csv")), ("train", .string(train)), ("test", .string(test)),
                             ("label_column", .string(labelColumn)), normalization])
+        case let .npy(trainFeatures, trainLabels, testFeatures, testLabels):
+            return .object([
+                ("format", .string("npy")), ("train_features", .string(trainFeatures)), ("train_labels", .string(trainLabels)),
+                ("test_features", .string(testFeatures)), ("test_labels", .string(testLabels)), normalization,
+            ])
+        case let .npz(path, trainFeatures, trainLabels, testFeatures, testLabels):
+            return .object([
+                ("format", .string("npz")), ("path", .string(path)), ("train_features", .string(trainFeatures)),
+                ("train_labels", .string(trainLabels)), ("test_features", .string(testFeatures)), ("test_labels", .string(testLabels)),
+                normalization,
+            ])
         }
     }
 }

@@ -32,6 +32,9 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
     case nonFinite(path: String, line: Int, column: String, value: String)
     /// A CSV row has a different number of fields from the header.
     case wrongFieldCount(path: String, line: Int, expected: Int, found: Int)
+    /// A NumPy `.npy` array or `.npz` archive that cannot be read as it is (its header, dtype,
+    /// order, or a missing member).
+    case badNumpy(path: String, reason: String)
     /// The training and test files describe examples of different shapes or columns.
     case shapeMismatch(trainPath: String, testPath: String, reason: String)
 
@@ -71,6 +74,8 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
             return "\(path):\(line): column \"\(column)\": \"\(value)\" is not finite (NaN or infinity)"
         case .wrongFieldCount(let path, let line, let expected, let found):
             return "\(path):\(line): expected \(expected) fields (as in the header), found \(found)"
+        case .badNumpy(let path, let reason):
+            return "\(path): \(reason)"
         case .shapeMismatch(let trainPath, let testPath, let reason):
             return "\(testPath): does not match \(trainPath): \(reason)"
         }

@@ -13,6 +13,11 @@ public enum DataSource: Sendable, Equatable {
     /// Two CSV files with a header row; `labelColumn` names the label, every other column is a feature.
     case csv(train: String, test: String, labelColumn: String = "label")
 
+    /// NumPy arrays: four `.npy` files (features `[N, …]`, labels `[N]`).
+    case npy(trainFeatures: String, trainLabels: String, testFeatures: String, testLabels: String)
+    /// One `.npz` archive with four arrays (Keras's `mnist.npz` names: x_train, y_train, x_test, y_test).
+    case npz(path: String, trainFeatures: String, trainLabels: String, testFeatures: String, testLabels: String)
+
     /// Where Debian's dataset-fashion-mnist package installs the files.
     public static let defaultFashionMNISTRoot = "/usr/share/datasets/fashion-mnist"
 
@@ -34,7 +39,61 @@ public enum DataSource: Sendable, Equatable {
                 throw DataError.shapeMismatch(trainPath: trainPath, testPath: testPath, reason: reason)
             }
             return DataSplit(train: train.dataset, test: test.dataset)
+        case let .npy(trainFeatures, trainLabels, testFeatures, testLabels):
+            let train = try Self.numpyDataset(NumpyReader.load(path: trainFeatures), NumpyReader.load(path: trainLabels),
+                                              featuresPath: trainFeatures, labelsPath: trainLabels, name: "npy/train")
+            let test = try Self.numpyDataset(NumpyReader.load(path: testFeatures), NumpyReader.load(path: testLabels),
+                                             featuresPath: testFeatures, labelsPath: testLabels, name: "npy/test")
+            return try Self.matched(train, test, trainPath: trainFeatures, testPath: testFeatures)
+        case let .npz(path, trainFeatures, trainLabels, testFeatures, testLabels):
+            let arrays = try NumpyReader.load(npz: path, members: [trainFeatures, trainLabels, testFeatures, testLabels])
+            let train = try Self.numpyDataset(arrays[trainFeatures]!, arrays[trainLabels]!, featuresPath: "\(path)[\(trainFeatures)]",
+                                              labelsPath: "\(path)[\(trainLabels)]", name: "npz/train")
+            let test = try Self.numpyDataset(arrays[testFeatures]!, arrays[testLabels]!, featuresPath: "\(path)[\(testFeatures)]",
+                                             labelsPath: "\(path)[\(testLabels)]", name: "npz/test")
+            return try Self.matched(train, test, trainPath: "\(path)[\(trainFeatures)]", testPath: "\(path)[\(testFeatures)]")
         }
+    }
+
+    /// A data set from a features array `[N, …]` and a labels array `[N]` (or `[N, 1]`): one example
+    /// per row; `[N, D]` gives examples of shape `[D]`, `[N, H, W]` images `[1, H, W]` (as IDX),
+    /// `[N, C, H, W]` images `[C, H, W]`.
+    static func numpyDataset(_ features: (values: [Float], shape: [Int]), _ labels: (values: [Float], shape: [Int]),
+                             featuresPath: String, labelsPath: String, name: String) throws -> Dataset {
+        guard let count = features.shape.first, count > 0 else {
+            throw DataError.badNumpy(path: featuresPath, reason: "shape \(features.shape): needs one row per example (shape [N, …] with N ≥ 1)")
+        }
+        guard labels.shape.count == 1 || (labels.shape.count == 2 && labels.shape[1] == 1) else {
+            throw DataError.badNumpy(path: labelsPath, reason: "shape \(labels.shape): labels are one value per example ([N] or [N, 1])")
+        }
+        guard labels.shape[0] == count else {
+            throw DataError.countMismatch(imagesPath: featuresPath, imageCount: count, labelsPath: labelsPath, labelCount: labels.shape[0])
+        }
+        let rest = Array(features.shape.dropFirst())
+        guard rest.allSatisfy({ $0 > 0 }) else {
+            throw DataError.badNumpy(path: featuresPath, reason: "shape \(features.shape): an example has no values")
+        }
+        let shape: [Int]
+        switch rest.count {
+        case 0: shape = [1]
+        case 1, 3: shape = rest
+        case 2: shape = [1] + rest
+        default: shape = [rest.reduce(1, *)]
+        }
+        for (values, path) in [(features.values, featuresPath), (labels.values, labelsPath)] {
+            for value in values where !value.isFinite {
+                throw DataError.badNumpy(path: path, reason: "holds \(value) (NaN or infinite values cannot be trained on)")
+            }
+        }
+        return Dataset(name: name, source: featuresPath, features: features.values, labels: labels.values, exampleShape: shape)
+    }
+
+    private static func matched(_ train: Dataset, _ test: Dataset, trainPath: String, testPath: String) throws -> DataSplit {
+        guard train.exampleShape == test.exampleShape else {
+            throw DataError.shapeMismatch(trainPath: trainPath, testPath: testPath,
+                                          reason: "example shape \(test.exampleShape) differs from the training shape \(train.exampleShape)")
+        }
+        return DataSplit(train: train, test: test)
     }
 
     private static func loadIDX(_ trainImages: String, _ trainLabels: String, _ testImages: String, _ testLabels: String,

@@ -20,6 +20,10 @@ public func loadData(_ config: DataConfig) throws -> (split: DataSplit, normaliz
         source = .idx(trainImages: trainImages, trainLabels: trainLabels, testImages: testImages, testLabels: testLabels)
     case let .csv(train, test, labelColumn):
         source = .csv(train: train, test: test, labelColumn: labelColumn)
+    case let .npy(trainFeatures, trainLabels, testFeatures, testLabels):
+        source = .npy(trainFeatures: trainFeatures, trainLabels: trainLabels, testFeatures: testFeatures, testLabels: testLabels)
+    case let .npz(path, trainFeatures, trainLabels, testFeatures, testLabels):
+        source = .npz(path: path, trainFeatures: trainFeatures, trainLabels: trainLabels, testFeatures: testFeatures, testLabels: testLabels)
     }
     var split = try source.load()
     let method = Normalization(rawValue: config.normalize.rawValue) ?? .none

@@ -12,7 +12,7 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a data set's test split.")
     @Argument(help: "A checkpoint (.safetensors written by chorus train).") var checkpoint: String
     @Option(help: "Config (default: the one stored in the checkpoint).") var config: String?
-    @Option(help: "Data: fashion-mnist or a directory of IDX files.") var data: String?
+    @Option(help: "Data: fashion-mnist, a directory of IDX files or of x_train.npy/y_train.npy/x_test.npy/y_test.npy, or an .npz archive with those arrays.") var data: String?
 
     func run() throws {
         _ = BLASEnvironment.verifyOrFallBack()

@@ -14,7 +14,7 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Global batch size.") var batchSize: Int?
     @Option(help: "Learning rate.") var lr: Float?
     @Option(help: "Seed of initialization, shuffling and dropout.") var seed: UInt64?
-    @Option(help: "Data: fashion-mnist, or a directory of IDX files.") var data: String?
+    @Option(help: "Data: fashion-mnist, a directory of IDX files or of x_train.npy/y_train.npy/x_test.npy/y_test.npy, or an .npz archive with those arrays.") var data: String?
     @Option(help: "Output directory.") var out: String = "out"
     @Option(help: "Collapse monitor policy: warn, stop or rollback.") var monitor: String?
     @Option(name: .customLong("init-from"), help: "Start from the weights in this safetensors file.") var initFrom: String?
@@ -79,8 +79,14 @@ enum DataArgument {
     static func source(_ value: String) throws -> DataConfig.Source {
         if value == "fashion-mnist" { return .named(value) }
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: value, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("--data: \(value) is neither fashion-mnist nor a directory")
+        let exists = FileManager.default.fileExists(atPath: value, isDirectory: &isDirectory)
+        if exists, !isDirectory.boolValue, value.hasSuffix(".npz") { return .npz(path: value) }
+        guard exists, isDirectory.boolValue else {
+            throw ValidationError("--data: \(value) is neither fashion-mnist, an .npz archive nor a directory")
+        }
+        if FileManager.default.fileExists(atPath: "\(value)/x_train.npy") {
+            return .npy(trainFeatures: "\(value)/x_train.npy", trainLabels: "\(value)/y_train.npy",
+                        testFeatures: "\(value)/x_test.npy", testLabels: "\(value)/y_test.npy")
         }
         func pick(_ base: String) -> String {
             let gz = "\(value)/\(base).gz"
