@@ -171,6 +171,22 @@ public enum NumpyReader {
         return (values, header.shape)
     }
 
+    /// `.npy` bytes in memory (the fuzz target's way in).
+    public static func decode(_ bytes: [UInt8], path: String) throws -> (values: [Float], shape: [Int]) {
+        try bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress, buffer.count > 0 else { throw DataError.emptyFile(path: path) }
+            return try floats(base, length: buffer.count, path: path)
+        }
+    }
+
+    /// Every array of an `.npz` archive, by name (without `.npy`).
+    public static func load(npz path: String) throws -> [String: (values: [Float], shape: [Int])] {
+        let names = try withMappedFile(path) { base, length in
+            try ZipDirectory(base: base, length: length, path: path).entries.keys.map { $0.hasSuffix(".npy") ? String($0.dropLast(4)) : $0 }
+        }
+        return try load(npz: path, members: names)
+    }
+
     /// A `.npy` file, memory-mapped.
     public static func load(path: String) throws -> (values: [Float], shape: [Int]) {
         try withMappedFile(path) { base, length in try floats(base, length: length, path: path) }
@@ -286,7 +302,10 @@ struct ZipDirectory {
         case 0:
             return try body(base + start, entry.compressedSize)
         case 8:
-            guard entry.size <= NumpyReader.maximumValues * 8 else { throw DataError.badNumpy(path: member, reason: "member of \(entry.size) bytes") }
+            // Deflate expands at most ~1032:1: a larger declared size is a damaged (or hostile) directory.
+            guard entry.size <= entry.compressedSize * 1032 + 1024 else {
+                throw DataError.badNumpy(path: member, reason: "declares \(entry.size) bytes inflated from \(entry.compressedSize): damaged zip directory")
+            }
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(entry.size, 1), alignment: 16)
             defer { buffer.deallocate() }
             var stream = z_stream()

@@ -16,7 +16,7 @@ import WireProtocol
 /// `fuzz/run.sh` with `-sanitize=fuzzer,address` and `-DFUZZING`, it is a libFuzzer binary
 /// for the target named by `CHORUS_FUZZ_TARGET`.
 enum FuzzTarget: String, CaseIterable {
-    case wire, config, safetensors, idx, csv, signals
+    case wire, config, safetensors, idx, csv, signals, npy
 
     /// Feeds one input to the reader; errors are the expected answer to bad input, a crash is a bug.
     func run(_ bytes: [UInt8]) {
@@ -37,6 +37,10 @@ enum FuzzTarget: String, CaseIterable {
             _ = try? CSVReader.load(path: FuzzTarget.scratch(bytes), name: "fuzz")
         case .signals:
             _ = try? ShardSignals.decode(bytes)
+        case .npy:
+            // The same bytes as an .npy array and as an .npz archive (its zip directory, members, inflate).
+            _ = try? NumpyReader.decode(bytes, path: "fuzz")
+            _ = try? NumpyReader.load(npz: FuzzTarget.scratch(bytes))
         }
     }
 
