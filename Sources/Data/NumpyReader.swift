@@ -255,11 +255,11 @@ struct ZipDirectory {
         var count = u16(end + 10), directory = u32(end + 16)
         if (count == 0xFFFF || directory == 0xFFFF_FFFF), end >= 20, u32(end - 20) == 0x0706_4B50 {
             let record = u64(end - 12)
-            guard record >= 0, record + 56 <= length, u32(record) == 0x0606_4B50 else { throw bad("damaged zip64 end-of-directory record") }
+            guard record >= 0, record <= length - 56, u32(record) == 0x0606_4B50 else { throw bad("damaged zip64 end-of-directory record") }
             count = u64(record + 32)
             directory = u64(record + 48)
         }
-        guard count <= 100_000, directory >= 0, directory <= length else { throw bad("damaged zip directory") }
+        guard count >= 0, count <= 100_000, directory >= 0, directory <= length else { throw bad("damaged zip directory") }
         var offset = directory
         for _ in 0..<count {
             guard offset + 46 <= length, u32(offset) == 0x0201_4B50 else { throw bad("damaged zip directory entry at byte \(offset)") }
@@ -291,7 +291,8 @@ struct ZipDirectory {
     /// The member's bytes: in place when stored, inflated into a buffer when deflated.
     func withContents<T>(of entry: Entry, member: String, _ body: (UnsafeRawPointer, Int) throws -> T) throws -> T {
         func u16(_ at: Int) -> Int { Int(base.loadUnaligned(fromByteOffset: at, as: UInt16.self).littleEndian) }
-        guard entry.localHeader + 30 <= length, base.loadUnaligned(fromByteOffset: entry.localHeader, as: UInt32.self).littleEndian == 0x0403_4B50 else {
+        // Offsets come from the file: compared by subtraction, so a huge one cannot wrap.
+        guard entry.localHeader >= 0, entry.localHeader <= length - 30, base.loadUnaligned(fromByteOffset: entry.localHeader, as: UInt32.self).littleEndian == 0x0403_4B50 else {
             throw DataError.badNumpy(path: member, reason: "damaged zip member header")
         }
         let start = entry.localHeader + 30 + u16(entry.localHeader + 26) + u16(entry.localHeader + 28)
@@ -303,11 +304,14 @@ struct ZipDirectory {
             return try body(base + start, entry.compressedSize)
         case 8:
             // Deflate expands at most ~1032:1: a larger declared size is a damaged (or hostile) directory.
-            guard entry.size <= entry.compressedSize * 1032 + 1024 else {
+            // And no member inflates past the largest array the reader takes (2^36 float64s).
+            guard entry.compressedSize <= length, entry.size <= min(entry.compressedSize * 1032 + 1024, NumpyReader.maximumValues * 8) else {
                 throw DataError.badNumpy(path: member, reason: "declares \(entry.size) bytes inflated from \(entry.compressedSize): damaged zip directory")
             }
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(entry.size, 1), alignment: 16)
-            defer { buffer.deallocate() }
+            // Grown as bytes really arrive (a directory that lies about the size costs nothing).
+            var capacity = max(min(entry.size, 64 << 20), 1)
+            guard var buffer = malloc(capacity) else { throw DataError.unreadable(path: member, reason: "out of memory") }
+            defer { free(buffer) }
             var stream = z_stream()
             guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
                 throw DataError.badNumpy(path: member, reason: "zlib could not start")
@@ -315,7 +319,12 @@ struct ZipDirectory {
             defer { inflateEnd(&stream) }
             var produced = 0, consumed = 0, status = Z_OK
             while status == Z_OK {
-                let input = min(entry.compressedSize - consumed, 1 << 30), output = min(entry.size - produced, 1 << 30)
+                if produced == capacity && capacity < entry.size {
+                    capacity = min(capacity * 2, entry.size)
+                    guard let grown = realloc(buffer, capacity) else { throw DataError.unreadable(path: member, reason: "out of memory") }
+                    buffer = grown
+                }
+                let input = min(entry.compressedSize - consumed, 1 << 30), output = min(capacity - produced, 1 << 30)
                 stream.next_in = UnsafeMutablePointer(mutating: (base + start + consumed).assumingMemoryBound(to: Bytef.self))
                 stream.avail_in = uInt(input)
                 stream.next_out = (buffer + produced).assumingMemoryBound(to: Bytef.self)
@@ -323,7 +332,7 @@ struct ZipDirectory {
                 status = inflate(&stream, Z_NO_FLUSH)
                 consumed += input - Int(stream.avail_in)
                 produced += output - Int(stream.avail_out)
-                if status == Z_BUF_ERROR && (output == 0 || input == 0) { break }
+                if status == Z_BUF_ERROR && ((output == 0 && capacity == entry.size) || input == 0) { break }
             }
             guard status == Z_STREAM_END, produced == entry.size else {
                 throw DataError.corruptGzip(path: member, reason: "deflate stream \(status == Z_STREAM_END ? "holds \(produced) bytes, not \(entry.size)" : "damaged or cut short")")

@@ -64,32 +64,57 @@ public final class MetricsEndpoint: @unchecked Sendable {
         server = HTTPServer(address: address, logger: .disabled)
         let exposition = registry
         let server = server
-        let started = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var failure: Error?
+        let start = StartState()
         task = Task {
             await server.appendRoute("GET /metrics") { _ in
                 HTTPResponse(statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                              body: Data(exposition.emitToBuffer()))
             }
             do { try await server.run() } catch {
-                failure = error
-                started.signal()
+                start.finish(error)
                 throw error
             }
         }
-        // Wait until it listens (or failed to bind).
+        // Wait until it listens (or failed to bind), 10 s at most.
         Task {
-            for _ in 0..<200 {
+            for _ in 0..<1000 {
                 if await server.listeningAddress != nil { break }
                 try? await Task.sleep(nanoseconds: 10_000_000)
             }
-            started.signal()
+            start.finish(nil)
         }
-        started.wait()
-        if let failure { throw RuntimeError.invalidSetting("--metrics-port \(requested): cannot listen on \(host):\(requested) (\(failure))") }
-        let bound = Self.boundPort(Self.listening(server))
-        guard let bound else { throw RuntimeError.invalidSetting("--metrics-port \(requested): \(host):\(requested) did not start listening") }
+        let failure = start.wait()
+        let bound = failure == nil ? Self.boundPort(Self.listening(server)) : nil
+        guard let bound else {
+            stop()  // the server task must not outlive a failed start (nor bind the port later)
+            if let failure { throw RuntimeError.invalidSetting("--metrics-port \(requested): cannot listen on \(host):\(requested) (\(failure))") }
+            throw RuntimeError.invalidSetting("--metrics-port \(requested): \(host):\(requested) did not start listening within 10 s")
+        }
         port = bound
+    }
+
+    /// The first of "failed to start" and "listening", said once across the two tasks.
+    private final class StartState: @unchecked Sendable {
+        private let lock = NSLock()
+        private let done = DispatchSemaphore(value: 0)
+        private var finished = false
+        private var failure: Error?
+
+        func finish(_ error: Error?) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !finished else { return }
+            finished = true
+            failure = error
+            done.signal()
+        }
+
+        func wait() -> Error? {
+            done.wait()
+            lock.lock()
+            defer { lock.unlock() }
+            return failure
+        }
     }
 
     private static func listening(_ server: HTTPServer) -> Socket.Address? {

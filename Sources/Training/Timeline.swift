@@ -77,6 +77,7 @@ public final class Timeline {
             return
         }
         kept[step, default: []] += events
+        recent.removeAll { $0 == step }  // a step computed again after a rewind: once, at its latest place
         recent.append(step)
         if recent.count > keepSteps {
             let dropped = recent.removeFirst()

@@ -21,8 +21,9 @@ import Glibc
 /// (several full results may wait while the coordinator is busy), and `untrustedTotal` over all
 /// untrusted connections at once (1000 connections cannot each take the limit: the largest goes
 /// first). Allowances keep a healthy peer clear of them: 4 KiB per connection for the
-/// handshake, 64 bytes per frame handed over (ZMTP and CURVE framing) and 1 KiB per second
-/// (ZMTP heartbeats). What it cannot bound: memory per wire byte — a flood of 1-byte frames
+/// handshake, 64 bytes per frame handed over (ZMTP and CURVE framing), and what libzmq consumed
+/// itself before each hand-over (ZMTP heartbeats): held input is what grew since the last
+/// message came out. What it cannot bound: memory per wire byte — a flood of 1-byte frames
 /// costs libzmq ~64 bytes each, so the worst case is ~32× the limit — and an ipc connection
 /// (no TCP counters; ipc peers are local processes).
 ///
@@ -35,7 +36,13 @@ final class ConnectionGuard: @unchecked Sendable {
         var since: UInt64
         /// Wire bytes handed over, with the per-frame allowance.
         var handedOver: Int64 = 0
+        /// Received minus handed over right after the last hand-over: what libzmq consumed
+        /// itself (handshake, ZMTP heartbeats), so held input is only what grew since.
+        var baseline: Int64 = ConnectionGuard.handshakeAllowance
         var trusted = false
+        /// The peer whose messages came out of it (the first one; a later peer on the same fd
+        /// number is a closed connection's last messages, not this one's).
+        var peer: PeerID?
     }
 
     let untrustedLimit: Int64, trustedLimit: Int64, untrustedTotal: Int64
@@ -51,7 +58,7 @@ final class ConnectionGuard: @unchecked Sendable {
     private var thread: Thread?
     private let stopped = DispatchSemaphore(value: 0)
 
-    static let handshakeAllowance: Int64 = 4 << 10, frameAllowance: Int64 = 64, perSecondAllowance: Int64 = 1 << 10
+    static let handshakeAllowance: Int64 = 4 << 10, frameAllowance: Int64 = 64
 
     /// Monitors `socket` (a bound ROUTER) through an inproc PAIR socket in `context`.
     init(socket: UnsafeMutableRawPointer, context: UnsafeMutableRawPointer, untrustedLimit: Int64, trustedLimit: Int64,
@@ -107,11 +114,18 @@ final class ConnectionGuard: @unchecked Sendable {
     /// A message of `frames` frames and `bytes` bytes from `peer` came out of connection `fd`.
     func handedOver(fd: Int32, peer: PeerID, bytes: Int, frames: Int) {
         guard fd >= 0 else { return }
+        let received = chorus_tcp_bytes_received(fd)
         lock.lock()
         defer { lock.unlock() }
+        // Only connections the monitor announced, and only their own peer's messages: no entry
+        // for a closed fd, no credit or trust from a closed connection's late messages.
+        guard var connection = connections[fd], connection.peer == nil || connection.peer == peer else { return }
+        connection.peer = peer
+        connection.handedOver += Int64(bytes) + Self.frameAllowance * Int64(frames)
+        if received >= 0 { connection.baseline = max(Int64(received) - connection.handedOver, 0) }
+        if trustedPeers.contains(peer) { connection.trusted = true }
+        connections[fd] = connection
         fdOfPeer[peer] = fd
-        connections[fd, default: Connection(since: Self.monotonicNow())].handedOver += Int64(bytes) + Self.frameAllowance * Int64(frames)
-        if trustedPeers.contains(peer) { connections[fd]?.trusted = true }
     }
 
     /// `peer` is known (it joined): its connection gets the larger limit.
@@ -119,7 +133,7 @@ final class ConnectionGuard: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         trustedPeers.insert(peer)
-        if let fd = fdOfPeer[peer] { connections[fd]?.trusted = true }
+        if let fd = fdOfPeer[peer], connections[fd]?.peer == peer { connections[fd]?.trusted = true }
     }
 
     /// Reads the monitor's events, then measures every connection and shuts down those over
@@ -130,8 +144,7 @@ final class ConnectionGuard: @unchecked Sendable {
         for (fd, connection) in connections {
             let received = chorus_tcp_bytes_received(fd)
             guard received >= 0 else { continue }
-            let seconds = Int64((now &- connection.since) / 1_000_000_000)
-            let held = Int64(received) - connection.handedOver - Self.handshakeAllowance - Self.perSecondAllowance * seconds
+            let held = Int64(received) - connection.handedOver - connection.baseline
             let limit = connection.trusted ? trustedLimit : untrustedLimit
             if held > limit {
                 drop(fd, "\(held) bytes buffered without a complete message (limit \(limit) for a \(connection.trusted ? "joined" : "new") peer)")
@@ -181,21 +194,27 @@ final class ConnectionGuard: @unchecked Sendable {
 
     private func drainEvents(now: UInt64) {
         while true {
-            var event = zmq_msg_t(), endpoint = zmq_msg_t()  // the second part names the listening endpoint: unused
-            zmq_msg_init(&event)
-            defer { zmq_msg_close(&event) }
-            guard zmq_msg_recv(&event, monitor, ZMQ_DONTWAIT) >= 0 else { return }
-            zmq_msg_init(&endpoint)
-            defer { zmq_msg_close(&endpoint) }
-            guard zmq_msg_more(&event) != 0, zmq_msg_recv(&endpoint, monitor, 0) >= 0, zmq_msg_size(&event) >= 6,
-                  let data = zmq_msg_data(&event) else { continue }
+            // On the heap: a small message's data lives inside the zmq_msg_t itself.
+            let event = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 2), endpoint = event + 1  // the endpoint part is unused
+            zmq_msg_init(event)
+            zmq_msg_init(endpoint)
+            defer {
+                zmq_msg_close(event)
+                zmq_msg_close(endpoint)
+                event.deallocate()
+            }
+            guard zmq_msg_recv(event, monitor, ZMQ_DONTWAIT) >= 0 else { return }
+            guard zmq_msg_more(event) != 0, zmq_msg_recv(endpoint, monitor, 0) >= 0, zmq_msg_size(event) >= 6,
+                  let data = zmq_msg_data(event) else { continue }
             let number = Int32(data.loadUnaligned(as: UInt16.self))
             let fd = Int32(bitPattern: data.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
             switch number {
             case ZMQ_EVENT_ACCEPTED:
                 connections[fd] = Connection(address: Self.peerName(fd), since: now)
             case ZMQ_EVENT_DISCONNECTED, ZMQ_EVENT_CLOSED:
-                connections[fd] = nil
+                // (trustedPeers keeps joined peers: one that reconnects under its routing id is
+                // still a member, and only joined peers are ever in it.)
+                if let peer = connections.removeValue(forKey: fd)?.peer, fdOfPeer[peer] == fd { fdOfPeer[peer] = nil }
             default: break
             }
         }

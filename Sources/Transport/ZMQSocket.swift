@@ -97,12 +97,13 @@ public final class ZMQSocket: @unchecked Sendable {
 
     /// Closes the socket (idempotent); queued messages get `linger` ms to leave.
     public func close() {
+        // The guard first: its thread must stop using the connections' fds before libzmq closes them.
+        connectionGuard?.close()
+        connectionGuard = nil
         if let handle {
             zmq_close(handle)
             self.handle = nil
         }
-        connectionGuard?.close()
-        connectionGuard = nil
     }
 
     // MARK: Sending
