@@ -26,24 +26,20 @@ done
 # (CPU of a 1200-step run − CPU of a 400-step run) / 800, in-process, median of 3, which also
 # cancels one-time costs (the monitor's data summary at start).
 cpu() { /usr/bin/time -f "%U %S" -o "$1/t" "$CHORUS" train --workers 0 --max-steps "$2" --out "$1" --quiet $3 2>/dev/null; awk '{print $1 + $2}' "$1/t"; }
-for flag in "" "--no-monitor"; do
-    values=()
+# cpu_per_step LABEL FLAGS: the median of 3 rounds, printed with the rounds.
+cpu_per_step() {
+    local values=() round a b
     for round in 1 2 3; do
         a=$(mktemp -d); b=$(mktemp -d)
-        values+=("$(python3 -c "print(($(cpu "$b" 1200 "$flag") - $(cpu "$a" 400 "$flag")) / 800 * 1000)")")
+        values+=("$(python3 -c "print(($(cpu "$b" 1200 "$2") - $(cpu "$a" 400 "$2")) / 800 * 1000)")")
         rm -rf "$a" "$b"
     done
-    python3 -c "import statistics; v=[${values[0]}, ${values[1]}, ${values[2]}]; print('CPU ms per step, monitor ${flag:-on}:', round(statistics.median(v), 3), [round(x, 3) for x in v])"
-done
+    python3 -c "import statistics; v=[${values[0]}, ${values[1]}, ${values[2]}]; print('CPU ms per step, $1:', round(statistics.median(v), 3), [round(x, 3) for x in v])"
+}
+cpu_per_step "monitor on" ""
+cpu_per_step "monitor --no-monitor" "--no-monitor"
 # What watching a run costs: TensorBoard events, the timeline and a Prometheus endpoint (the
 # defaults plus --metrics-port 0) vs none of them (--no-tensorboard --timeline-steps 0), both with
 # the monitor on; CPU ms per step as above, median of 3.
-for flag in "--metrics-port 0" "--no-tensorboard --timeline-steps 0"; do
-    values=()
-    for round in 1 2 3; do
-        a=$(mktemp -d); b=$(mktemp -d)
-        values+=("$(python3 -c "print(($(cpu "$b" 1200 "$flag") - $(cpu "$a" 400 "$flag")) / 800 * 1000)")")
-        rm -rf "$a" "$b"
-    done
-    python3 -c "import statistics; v=[${values[0]}, ${values[1]}, ${values[2]}]; print('CPU ms per step, observability ${flag}:', round(statistics.median(v), 3), [round(x, 3) for x in v])"
-done
+cpu_per_step "observability --metrics-port 0" "--metrics-port 0"
+cpu_per_step "observability --no-tensorboard --timeline-steps 0" "--no-tensorboard --timeline-steps 0"

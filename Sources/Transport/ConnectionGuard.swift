@@ -33,7 +33,6 @@ import Glibc
 final class ConnectionGuard: @unchecked Sendable {
     struct Connection {
         var address = ""
-        var since: UInt64
         /// Wire bytes handed over, with the per-frame allowance.
         var handedOver: Int64 = 0
         /// Received minus handed over right after the last hand-over: what libzmq consumed
@@ -83,7 +82,7 @@ final class ConnectionGuard: @unchecked Sendable {
             while true {
                 self.lock.lock()
                 let stop = self.stopping
-                if !stop { self.check(now: Self.monotonicNow()) }
+                if !stop { self.check() }
                 self.lock.unlock()
                 if stop { break }
                 usleep(1_000)
@@ -103,12 +102,6 @@ final class ConnectionGuard: @unchecked Sendable {
         stopping = true
         lock.unlock()
         if running { stopped.wait() }
-    }
-
-    static func monotonicNow() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
     /// A message of `frames` frames and `bytes` bytes from `peer` came out of connection `fd`.
@@ -138,8 +131,8 @@ final class ConnectionGuard: @unchecked Sendable {
 
     /// Reads the monitor's events, then measures every connection and shuts down those over
     /// their limit (on the guard's thread, under the lock).
-    private func check(now: UInt64) {
-        drainEvents(now: now)
+    private func check() {
+        drainEvents()
         var untrusted: [(fd: Int32, held: Int64)] = []
         for (fd, connection) in connections {
             let received = chorus_tcp_bytes_received(fd)
@@ -192,7 +185,7 @@ final class ConnectionGuard: @unchecked Sendable {
         return String(cString: host) + ":" + String(cString: port)
     }
 
-    private func drainEvents(now: UInt64) {
+    private func drainEvents() {
         while true {
             // On the heap: a small message's data lives inside the zmq_msg_t itself.
             let event = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 2), endpoint = event + 1  // the endpoint part is unused
@@ -210,7 +203,7 @@ final class ConnectionGuard: @unchecked Sendable {
             let fd = Int32(bitPattern: data.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
             switch number {
             case ZMQ_EVENT_ACCEPTED:
-                connections[fd] = Connection(address: Self.peerName(fd), since: now)
+                connections[fd] = Connection(address: Self.peerName(fd))
             case ZMQ_EVENT_DISCONNECTED, ZMQ_EVENT_CLOSED:
                 // (trustedPeers keeps joined peers: one that reconnects under its routing id is
                 // still a member, and only joined peers are ever in it.)

@@ -147,20 +147,12 @@ struct DistributedTrainingTests {
         // Raw bytes that are not ZMTP, sent repeatedly while the run is going.
         for attempt in 0..<20 {
             usleep(150_000)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if connected == 0 {
+            if let fd = Chorus.connectLoopback(port: port) {
                 var junk = (0..<512).map { _ in UInt8.random(in: 0...255) }
                 if attempt % 2 == 0 { junk.replaceSubrange(0..<10, with: [0xFF, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7F]) }  // a ZMTP-looking greeting
                 _ = write(fd, &junk, junk.count)
+                close(fd)
             }
-            close(fd)
         }
         let result = Chorus.finish(process, stdout, stderr)
         #expect(result.status == 0, "\(result.error)")
@@ -218,15 +210,7 @@ struct DistributedTrainingTests {
 enum RawZMTP {
     /// A TCP connection to 127.0.0.1:`port` with the greeting and READY sent; -1 if refused.
     static func connect(port: Int) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { close(fd); return -1 }
+        guard let fd = Chorus.connectLoopback(port: port) else { return -1 }
         // A send that cannot go on for 2 s ends the flood (a peer that closed its side but never
         // read the rest leaves the window shut).
         var timeout = timeval(tv_sec: 2, tv_usec: 0)

@@ -60,6 +60,20 @@ enum Chorus {
         return path
     }
 
+    /// A TCP connection to 127.0.0.1:`port`: its descriptor, or nil (closed again) if refused.
+    static func connectLoopback(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); return nil }
+        return fd
+    }
+
     /// VmRSS of process `pid` in bytes (nil once it is gone).
     static func residentBytes(pid: Int32) -> Int? { statusField("VmRSS", pid: pid) }
 
