@@ -14,14 +14,19 @@ public final class TensorStorage {
     /// Number of elements.
     public let count: Int
 
-    /// Allocates `count` elements, zero-filled when `zeroed` (the default).
+    /// Allocates `count` elements, zero-filled when `zeroed` (the default). Large buffers come
+    /// from `BufferPool.shared` (page-aligned, reused across steps), small ones from malloc.
     public init(count: Int, zeroed: Bool = true) {
         precondition(count >= 0, "negative storage size")
-        var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory allocating \(bytes) bytes") }
-        if zeroed { memset(raw, 0, bytes) }
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        if bytes >= BufferPool.minimumBytes {
+            pointer = BufferPool.shared.allocate(bytes: bytes, zeroed: zeroed).bindMemory(to: Float.self, capacity: max(count, 1))
+        } else {
+            var raw: UnsafeMutableRawPointer?
+            guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory allocating \(bytes) bytes") }
+            if zeroed { memset(raw, 0, bytes) }
+            pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        }
         self.count = count
     }
 
@@ -33,7 +38,10 @@ public final class TensorStorage {
         }
     }
 
-    deinit { free(pointer) }
+    deinit {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        if bytes >= BufferPool.minimumBytes { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: bytes) } else { free(pointer) }
+    }
 }
 
 /// A row-major Float32 tensor: a shape and a view into a `TensorStorage`.
