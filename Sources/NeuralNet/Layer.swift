@@ -3,8 +3,8 @@ import TensorCore
 
 /// Receives every hidden representation as the forward pass runs, for the collapse monitor.
 public protocol ActivationObserver: AnyObject {
-    /// `preActivation` is the layer's affine output (before its activation, if any);
-    /// `output` what the layer passes on. `depth` counts observed layers from the input.
+    /// `preActivation` is the layer's affine output (before its activation, if any; for a
+    /// convolution with a fused ReLU, the output itself); `output` what the layer passes on. `depth` counts observed layers from the input.
     func observe(depth: Int, name: String, activation: Activation?, preActivation: Tensor, output: Tensor)
     /// The model's output for the shard ([N, units]) with the shard's labels, before the loss.
     func observeOutput(_ output: Tensor, labels: UnsafePointer<Float>)

@@ -58,6 +58,14 @@ final class Conv2DLayer: Layer {
     }
 
     func forward(_ x: Tensor, _ context: inout ForwardContext) -> Tensor {
+        if case .relu? = config.activation {
+            // ReLU fused into the convolution's output pass (the observer sees the output as the
+            // pre-activation too: only sigmoid/tanh saturation reads that).
+            let out = context.tape.conv2d(x, weight: store.tensor(weight), bias: bias.map(store.tensor),
+                                          stride: config.stride, same: config.padding == .same, relu: true)
+            context.observe(name, config.activation, out, out)
+            return out
+        }
         let pre = context.tape.conv2d(x, weight: store.tensor(weight), bias: bias.map(store.tensor),
                                       stride: config.stride, same: config.padding == .same)
         let out = context.tape.activate(pre, config.activation, slope: slope.map(store.tensor))

@@ -132,7 +132,7 @@ public final class SignalCollector: ActivationObserver {
                 var s8 = SIMD8<Float>(repeating: 0), q8 = SIMD8<Float>(repeating: 0), m8 = SIMD8<Float>(repeating: -.infinity)
                 for b in 0..<blocks {
                     let v = raw.loadUnaligned(fromByteOffset: (offset + 8 * b) * 4, as: SIMD8<Float>.self)
-                    s8 += v; q8 += v * v; m8 = pointwiseMax(m8, v)
+                    s8 += v; q8 += v * v; m8.replace(with: v, where: v .> m8)  // (pointwiseMax was a call per vector)
                 }
                 var s: Float = 0, q: Float = 0
                 for lane in 0..<8 { s += s8[lane]; q += q8[lane] }

@@ -31,7 +31,11 @@ extension Tape {
     /// [C·kh·kw, N·Ho·Wo] matrix and multiplied by the weight matrix [F, C·kh·kw] with a single
     /// SGEMM; the result is then laid out per example. Backward uses two more SGEMMs
     /// (dW = dY·colsᵀ, dcols = Wᵀ·dY) and folds dcols back (col2im).
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, same: Bool = false) -> Tensor {
+    ///
+    /// `relu: true` fuses max(·, 0) into the pass that lays the product out per example (with the
+    /// bias), and its mask into the pass that lays the gradient back: the same bits as
+    /// `relu(conv2d(…))` without the second tensor and its two passes.
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, same: Bool = false, relu: Bool = false) -> Tensor {
         precondition(x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1],
                      "conv2d: input \(x.shape) does not match weight \(weight.shape)")
         let n = x.shape[0], c = x.shape[1], filters = weight.shape[0]
@@ -55,7 +59,9 @@ extension Tape {
             for f in 0..<filters {
                 let target = out.data + (example * filters + f) * positions
                 let source = product.pointer + f * width + example * positions
-                if let bias {
+                if relu {
+                    biasReLU(source, bias.map { $0.data[f] }, target, positions)
+                } else if let bias {
                     let b = bias.data[f]
                     for p in 0..<positions { target[p] = source[p] + b }
                 } else {
@@ -71,7 +77,12 @@ extension Tape {
             let gy = product.pointer
             for example in 0..<n {
                 for f in 0..<filters {
-                    (gy + f * width + example * positions).update(from: g + (example * filters + f) * positions, count: positions)
+                    let plane = (example * filters + f) * positions
+                    if relu {
+                        Tape.reluBackward(out.data + plane, g + plane, gy + f * width + example * positions, positions, add: false)
+                    } else {
+                        (gy + f * width + example * positions).update(from: g + plane, count: positions)
+                    }
                 }
             }
             if weight.requiresGrad {
@@ -151,7 +162,26 @@ extension Tape {
             }
         }
         record(out, [x]) {
-            let g = out.gradientPointer(), gx = x.gradientPointer()
+            let g = out.gradientPointer()
+            let (gx, fresh) = x.gradientForOverwrite()
+            if fresh && stride == size && h == oh * size && w == ow * size {
+                // The windows tile the input: every element is written once, 0 + g at each
+                // window's maximum and 0 elsewhere (no zero-fill first; the same bits).
+                argmax.withUnsafeBufferPointer { best in
+                    for plane in 0..<planes {
+                        let target = gx + plane * h * w
+                        for i in 0..<oh {
+                            for di in 0..<size { (target + (i * size + di) * w).update(repeating: 0, count: w) }
+                            for j in 0..<ow {
+                                let o = (plane * oh + i) * ow + j
+                                target[Int(best[o])] = 0 + g[o]
+                            }
+                        }
+                    }
+                }
+                return
+            }
+            if fresh { gx.update(repeating: 0, count: x.count) }
             argmax.withUnsafeBufferPointer { best in
                 for plane in 0..<planes {
                     for k in 0..<(oh * ow) {
@@ -162,6 +192,31 @@ extension Tape {
             }
         }
         return out
+    }
+}
+
+/// target = max(source + bias, 0) (source alone without a bias), eight lanes at a time; NaN
+/// passes through as in `Tape.relu`'s vector path.
+@inline(__always)
+func biasReLU(_ source: UnsafePointer<Float>, _ bias: Float?, _ target: UnsafeMutablePointer<Float>, _ count: Int) {
+    let zero = SIMD8<Float>()
+    let raw = UnsafeRawPointer(source), out = UnsafeMutableRawPointer(target)
+    var p = 0
+    if let bias {
+        let b = SIMD8<Float>(repeating: bias)
+        while p + 8 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: p * 4, as: SIMD8<Float>.self) + b
+            out.storeBytes(of: v.replacing(with: zero, where: v .<= zero), toByteOffset: p * 4, as: SIMD8<Float>.self)
+            p += 8
+        }
+        while p < count { let v = source[p] + bias; target[p] = v <= 0 ? 0 : v; p += 1 }
+    } else {
+        while p + 8 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: p * 4, as: SIMD8<Float>.self)
+            out.storeBytes(of: v.replacing(with: zero, where: v .<= zero), toByteOffset: p * 4, as: SIMD8<Float>.self)
+            p += 8
+        }
+        while p < count { let v = source[p]; target[p] = v <= 0 ? 0 : v; p += 1 }
     }
 }
 

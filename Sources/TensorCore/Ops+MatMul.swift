@@ -72,9 +72,10 @@ extension Tape {
                 }
             }
             if x.requiresGrad {
-                // dx[batch, in] += g[batch, out] · W[out, in]
+                // dx[batch, in] += g[batch, out] · W[out, in] (= on a new gradient buffer: no zero-fill)
+                let (gx, fresh) = x.gradientForOverwrite()
                 BLAS.gemm(transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs,
-                          a: g, lda: outputs, b: weight.data, ldb: inputs, beta: 1, c: x.gradientPointer(), ldc: inputs)
+                          a: g, lda: outputs, b: weight.data, ldb: inputs, beta: fresh ? 0 : 1, c: gx, ldc: inputs)
             }
         }
         return out

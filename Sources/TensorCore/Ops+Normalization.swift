@@ -48,6 +48,7 @@ extension Tape {
         if training { statistics = BatchStatistics(mean: mean, unbiasedVariance: unbiased, elements: m) }
         record(out, [x, gamma, beta]) {
             let g = out.gradientPointer()
+            let (gradientX, fresh) = x.requiresGrad ? x.gradientForOverwrite() : (g, false)
             for c in 0..<channels {
                 var sumG: Float = 0, sumGX: Float = 0
                 for e in 0..<n {
@@ -60,7 +61,8 @@ extension Tape {
                 if gamma.requiresGrad { gamma.gradientPointer()[c] += sumGX }
                 if beta.requiresGrad { beta.gradientPointer()[c] += sumG }
                 if x.requiresGrad {
-                    let gx = x.gradientPointer()
+                    // Each channel writes its own elements, so a new buffer is written (0 + v), not zeroed first.
+                    let gx = gradientX
                     let k = scale[c] * inverseStd[c]
                     if training {
                         // dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂))
@@ -69,11 +71,11 @@ extension Tape {
                             for s in 0..<spatial {
                                 let i = index(e, c, s)
                                 let xhat = (input[i] - mean[c]) * inverseStd[c]
-                                gx[i] += k * (g[i] - meanG - xhat * meanGX)
+                                gx[i] = (fresh ? 0 : gx[i]) + k * (g[i] - meanG - xhat * meanGX)
                             }
                         }
                     } else {
-                        for e in 0..<n { for s in 0..<spatial { let i = index(e, c, s); gx[i] += k * g[i] } }
+                        for e in 0..<n { for s in 0..<spatial { let i = index(e, c, s); gx[i] = (fresh ? 0 : gx[i]) + k * g[i] } }
                     }
                 }
             }
@@ -92,8 +94,12 @@ extension Tape {
         let input = x.data, output = out.data, m = mask.pointer
         for i in 0..<x.count { output[i] = input[i] * m[i] }
         record(out, [x]) {
-            let g = out.gradientPointer(), gx = x.gradientPointer()
-            for i in 0..<x.count { gx[i] += g[i] * m[i] }
+            let g = out.gradientPointer(), (gx, fresh) = x.gradientForOverwrite()
+            if fresh {
+                for i in 0..<x.count { gx[i] = 0 + g[i] * m[i] }
+            } else {
+                for i in 0..<x.count { gx[i] += g[i] * m[i] }
+            }
             _ = mask
         }
         return out

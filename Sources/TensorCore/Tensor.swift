@@ -114,6 +114,19 @@ public final class Tensor {
         return gradientStorage!.pointer + gradientOffset
     }
 
+    /// The gradient buffer for an op whose backward writes every element: when none exists yet
+    /// (no contribution so far) a new, uninitialized one and `fresh` — write the values, don't add
+    /// them, and skip the zero-fill `gradientPointer` would do (0 + x is x, so the bits are the
+    /// same). Otherwise the existing buffer and `fresh == false`: add.
+    @inline(__always) public func gradientForOverwrite() -> (pointer: UnsafeMutablePointer<Float>, fresh: Bool) {
+        if gradientStorage == nil {
+            gradientStorage = TensorStorage(count: count, zeroed: false)
+            gradientOffset = 0
+            return (gradientStorage!.pointer, true)
+        }
+        return (gradientStorage!.pointer + gradientOffset, false)
+    }
+
     /// The gradient as an array, or nil before backward reached this tensor.
     public var gradient: [Float]? {
         guard let g = gradientStorage else { return nil }
