@@ -90,11 +90,19 @@ extension CollapseMonitor {
     /// The largest update-to-weight ratio seen so far (−1 when none was measured).
     var largestUpdateRatio: Double { updateRatios.max() ?? -1 }
 
-    /// Whether the last `oscillationWindow` losses swing up and down by `oscillationRatio` at or above chance.
+    /// Whether the last `oscillationWindow` losses swing up and down by `oscillationRatio` at or above chance:
+    /// the loss climbs back to `oscillationRatio` × a low it had reached earlier in the window (a loss
+    /// that only falls, however noisily — a warmup's 3.5 → 0.6 — is not oscillating), and turns often.
     func isOscillating(chance: Double) -> Bool {
         let window = Array(losses.suffix(settings.oscillationWindow))
         guard window.count >= settings.oscillationWindow, window.allSatisfy(\.isFinite), let low = window.min(), let high = window.max(),
-              low > 0, high / low >= settings.oscillationRatio, high >= chance else { return false }
+              low > 0, high >= chance else { return false }
+        var lowest = window[0], largestRise = 1.0
+        for loss in window.dropFirst() {
+            largestRise = max(largestRise, loss / lowest)
+            lowest = min(lowest, loss)
+        }
+        guard largestRise >= settings.oscillationRatio else { return false }
         var turns = 0
         for i in 1..<(window.count - 1) where (window[i] - window[i - 1]) * (window[i + 1] - window[i]) < 0 { turns += 1 }
         return turns >= window.count / 3

@@ -70,11 +70,15 @@ extension CollapseMonitor {
             let bigSteps = ratio >= settings.updateRatioHigh || (ratio < 0 && staticHigh)
             if bigSteps && !(initialNorm >= settings.explodingNorm) {
                 let ratioText = ratio >= 0 ? "update/weight ratio reached \(format(ratio)) ≥ \(format(settings.updateRatioHigh))" : "no update ratio measured"
+                // The learning rate applied at this step (a schedule's, not the configured peak).
+                let applied = signals.learningRate > 0 && signals.learningRate.isFinite ? signals.learningRate : facts.learningRate
+                let lrText = applied == facts.learningRate ? "lr \(format(applied))"
+                    : "lr \(format(applied)) applied at this step (configured \(format(facts.learningRate)))"
                 result.append(Candidate(
                     cause: .learningRateTooHigh, confidence: staticHigh ? 0.9 : 0.8,
-                    evidence: "\(symptoms.joined(separator: ", ")); \(ratioText) at lr \(format(facts.learningRate)) (\(facts.optimizer), "
+                    evidence: "\(symptoms.joined(separator: ", ")); \(ratioText) at \(lrText) (\(facts.optimizer), "
                         + (facts.clipNorm.map { "clip_norm \(format($0))" } ?? "no clipping") + ")",
-                    remedy: "lower optimizer.lr (try \(format(facts.learningRate / 10))) and set optimizer.clip_norm (e.g. 1.0)",
+                    remedy: "lower optimizer.lr (try \(format(applied / 10))) and set optimizer.clip_norm (e.g. 1.0)",
                     actions: facts.clipNorm == nil ? [.halveLearningRate, .enableClipping(norm: 1.0)] : [.halveLearningRate]))
             } else if gradientExploding || diverged {
                 let layerRatio = signals.firstToLastGradientRatio.map { ", first/last layer gradient ratio \(format($0))" } ?? ""

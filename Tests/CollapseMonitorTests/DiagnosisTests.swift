@@ -21,6 +21,31 @@ import Testing
         #expect(!s.run(steps: 100).verdict.detected)
     }
 
+    @Test func aWarmupWhoseLossFallsNoisilyIsNotOscillation() {
+        // The held-out false alarm: a warmup to a high peak lr while the loss falls 3.5 → 0.6 with
+        // minibatch noise (many turns, max/min ≥ 3 over the window, but never climbing back).
+        var s = Scenario()
+        s.facts.learningRate = 1.2; s.facts.optimizer = "sgd"
+        s.learningRate = { 1.2 * min(Double($0) / 1000, 1) }
+        s.loss = { step in (0.6 + 2.9 * exp(-Double(step) / 10)) * (step % 2 == 0 ? 1.12 : 0.9) }
+        s.tensors = { _ in Scenario.mlpTensors(update: -1) }  // as in a run: no update ratio measured
+        let m = s.run(steps: 40)
+        #expect(!m.verdict.detected, "\(m.alerts.map(\.message))")
+    }
+
+    @Test func aLossThatSwingsBackUpIsOscillationAndTheEvidenceQuotesTheAppliedRate() {
+        var s = Scenario()
+        s.facts.learningRate = 0.5; s.facts.optimizer = "sgd"
+        s.learningRate = { _ in 0.25 }  // a schedule halved it; the configured value is 0.5
+        s.loss = { step in step < 5 ? 2.3 - 0.1 * Double(step) : (step % 2 == 0 ? 0.6 : 3.5) }
+        s.tensors = { step in Scenario.mlpTensors(update: step == 1 ? -1 : 2.0) }
+        let m = s.run(steps: 40)
+        #expect(m.verdict.cause == "learning_rate_too_high")
+        let evidence = m.verdict.causes.first?.evidence ?? ""
+        #expect(evidence.contains("oscillates"), "\(evidence)")
+        #expect(evidence.contains("lr 0.25 applied at this step (configured 0.5)"), "\(evidence)")
+    }
+
     @Test func healthyTanhNetWithModerateSaturationIsNotVanishing() {
         var s = Scenario()
         s.layers = { _, _ in Scenario.mlpLayers(dead: [0, 0], activation: "tanh", saturation: [0.2, 0.1]) }

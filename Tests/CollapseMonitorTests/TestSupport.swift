@@ -8,6 +8,8 @@ struct Scenario {
     /// Loss at step s (healthy: falls from log 10 toward 0.4).
     var loss: (Int) -> Double = { 0.4 + (2.30 - 0.4) * exp(-Double($0) / 15) }
     var gradientNorm: (Int) -> Double = { _ in 1.5 }
+    /// The learning rate applied at step s (a schedule's).
+    var learningRate: (Int) -> Double = { _ in 0.001 }
     var tensors: (Int) -> [TensorSignals] = { _ in Scenario.mlpTensors() }
     var layers: (Int, Int) -> [LayerSignals] = { _, _ in Scenario.mlpLayers() }
     var output: (Int, Int) -> OutputSignals = { _, _ in OutputSignals(units: 10, maxVariance: 2, meanVariance: 1, distinctPredictions: 8, distinctLabels: 10, predictionEntropy: 2, labelEntropy: 2.2) }
@@ -46,7 +48,7 @@ struct Scenario {
                                      layers: layers(step, r), gradientNorm: shardGradientNorm(step, r))
                 shards.append((r, r, s))
             }
-            let signals = StepSignals(step: step, loss: loss(step), gradientNorm: gradientNorm(step), tensors: tensors(step))
+            let signals = StepSignals(step: step, loss: loss(step), gradientNorm: gradientNorm(step), learningRate: learningRate(step), tensors: tensors(step))
             _ = m.observe(step: step, signals: signals, shards: shards)
         }
         return m
