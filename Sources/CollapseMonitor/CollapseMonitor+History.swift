@@ -108,6 +108,25 @@ extension CollapseMonitor {
         return turns >= window.count / 3
     }
 
+    /// The step at which the loss left its best level: the check after the last one (before the
+    /// current) whose loss was within 1.5× the lowest loss seen up to it; the first check when
+    /// the loss was never finite. Used as the onset of divergence and exploding gradients.
+    func lossRiseOnset() -> Int? {
+        guard losses.count >= 2, checkSteps.count == losses.count else { return checkSteps.first }
+        var best = Double.infinity, lastAtBest: Int?
+        for i in 0..<(losses.count - 1) where losses[i].isFinite {
+            best = min(best, losses[i])
+            if losses[i] <= 1.5 * best { lastAtBest = i }
+        }
+        guard let index = lastAtBest else { return checkSteps.first }
+        return checkSteps[min(index + 1, checkSteps.count - 1)]
+    }
+
+    /// The first check of the oscillation window.
+    var oscillationOnset: Int? {
+        checkSteps.count >= settings.oscillationWindow ? checkSteps[checkSteps.count - settings.oscillationWindow] : checkSteps.first
+    }
+
     /// The monitor fields of one check for metrics.jsonl.
     func metrics(_ signals: StepSignals, _ merged: MergedSignals) -> [String: Any] {
         var fields: [String: Any] = [:]

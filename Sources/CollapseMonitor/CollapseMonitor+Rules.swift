@@ -66,6 +66,9 @@ extension CollapseMonitor {
             }
             if let k = killed.first { symptoms.append("\(k.name) went from \(format((initialDead[k.name] ?? 0) * 100))% to \(format(k.deadFraction * 100))% dead ReLUs") }
             let ratio = largestUpdateRatio
+            // Where the dynamics went wrong: the oscillating window's start, or where the loss left its best level.
+            let dynamicsOnset = [oscillating ? oscillationOnset : nil, diverged || gradientExploding ? lossRiseOnset() : nil]
+                .compactMap { $0 }.min()
             let staticHigh = (facts.optimizer == "sgd" ? facts.learningRate >= 1 : facts.learningRate >= 0.05) && facts.clipNorm == nil
             let bigSteps = ratio >= settings.updateRatioHigh || (ratio < 0 && staticHigh)
             if bigSteps && !(initialNorm >= settings.explodingNorm) {
@@ -79,14 +82,15 @@ extension CollapseMonitor {
                     evidence: "\(symptoms.joined(separator: ", ")); \(ratioText) at \(lrText) (\(facts.optimizer), "
                         + (facts.clipNorm.map { "clip_norm \(format($0))" } ?? "no clipping") + ")",
                     remedy: "lower optimizer.lr (try \(format(applied / 10))) and set optimizer.clip_norm (e.g. 1.0)",
-                    actions: facts.clipNorm == nil ? [.halveLearningRate, .enableClipping(norm: 1.0)] : [.halveLearningRate]))
+                    actions: facts.clipNorm == nil ? [.halveLearningRate, .enableClipping(norm: 1.0)] : [.halveLearningRate],
+                    evidenceOnset: dynamicsOnset))
             } else if gradientExploding || diverged {
                 let layerRatio = signals.firstToLastGradientRatio.map { ", first/last layer gradient ratio \(format($0))" } ?? ""
                 result.append(Candidate(
                     cause: .explodingGradients, confidence: 0.8,
                     evidence: "\(symptoms.joined(separator: ", "))\(layerRatio); update/weight ratio \(format(ratio))",
                     remedy: "set optimizer.clip_norm (e.g. 1.0), use a smaller weight init (he/xavier) or add batchnorm",
-                    actions: [.enableClipping(norm: 1.0), .halveLearningRate]))
+                    actions: [.enableClipping(norm: 1.0), .halveLearningRate], evidenceOnset: dynamicsOnset))
             }
         }
 

@@ -10,6 +10,9 @@ struct Candidate {
     var replica: Int? = nil
     /// Certain findings (static facts, non-finite inputs, audit mismatches) need no persistence.
     var certain = false
+    /// Where the rule's own evidence began, when it reaches back before the checks that
+    /// confirm it (a loss window): the finding's `onset_step` is the earlier of the two.
+    var evidenceOnset: Int? = nil
 }
 
 /// Watches a training run and tells a collapse and its root cause from the signals of each step.
@@ -33,6 +36,8 @@ public final class CollapseMonitor {
 
     var checks = 0
     var losses: [Double] = []
+    /// The step of each check (parallel to `losses`).
+    var checkSteps: [Int] = []
     var gradientNorms: [Double] = []
     var updateRatios: [Double] = []
     var initialDead: [String: Double] = [:]
@@ -55,6 +60,7 @@ public final class CollapseMonitor {
         if checks == 0 { raised += staticWarnings() }
         checks += 1
         let merged = MergedSignals(shards)
+        checkSteps.append(step)
         record(signals, merged)
         recordReplicaOutliers(shards)
         let candidates = diagnose(step: step, signals: signals, merged: merged)
@@ -101,7 +107,7 @@ public final class CollapseMonitor {
     /// Forgets the run's history after a rollback (the restored run is judged afresh);
     /// confirmed findings and alerts stay.
     public func resetAfterRollback() {
-        losses.removeAll(); gradientNorms.removeAll(); updateRatios.removeAll(); initialDead.removeAll()
+        losses.removeAll(); checkSteps.removeAll(); gradientNorms.removeAll(); updateRatios.removeAll(); initialDead.removeAll()
         streaks.removeAll(); replicaEvents.removeAll(); outputCollapseStreak = 0
     }
 
@@ -123,7 +129,8 @@ public final class CollapseMonitor {
         var confirmed = candidate
         confirmed.evidence = evidence
         let finding = CauseFinding(cause: candidate.cause.rawValue, confidence: candidate.confidence, step: step,
-                                   evidence: evidence, remedy: candidate.remedy)
+                                   evidence: evidence, remedy: candidate.remedy,
+                                   onsetStep: min(onset, candidate.evidenceOnset ?? onset))
         findings[candidate.cause] = (finding, confirmed)
         if !verdict.detected {
             verdict.detected = true

@@ -43,10 +43,21 @@ public struct CauseFinding: Equatable, Sendable {
     public var evidence: String
     /// What to change.
     public var remedy: String
+    /// The monitor's estimate of the step at which the problem began (≤ `step`): the first check
+    /// of the evidence — the first of the consecutive checks that confirmed it, or, for loss
+    /// dynamics, the check after the loss last stood at its best level, or the first check of an
+    /// oscillating window.
+    public var onsetStep: Int
 
-    /// The report form: `{"cause", "confidence", "step", "evidence", "remedy"}`.
+    public init(cause: String, confidence: Double, step: Int, evidence: String, remedy: String, onsetStep: Int? = nil) {
+        self.cause = cause; self.confidence = confidence; self.step = step; self.evidence = evidence; self.remedy = remedy
+        self.onsetStep = min(onsetStep ?? step, step)
+    }
+
+    /// The report form: `{"cause", "confidence", "step", "onset_step", "evidence", "remedy"}`.
     public var json: [String: Any] {
-        ["cause": cause, "confidence": (confidence * 1000).rounded() / 1000, "step": step, "evidence": evidence, "remedy": remedy]
+        ["cause": cause, "confidence": (confidence * 1000).rounded() / 1000, "step": step, "onset_step": onsetStep,
+         "evidence": evidence, "remedy": remedy]
     }
 }
 

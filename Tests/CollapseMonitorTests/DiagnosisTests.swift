@@ -46,6 +46,26 @@ import Testing
         #expect(evidence.contains("lr 0.25 applied at this step (configured 0.5)"), "\(evidence)")
     }
 
+    @Test func aLearningRateJumpMidRunIsFoundWithinTwentyStepsWithItsOnset() {
+        // 150 healthy steps, then the applied rate jumps ×1000: the loss leaves its level and climbs.
+        var s = Scenario()
+        s.facts.optimizer = "sgd"; s.facts.learningRate = 0.01
+        let onset = 151
+        s.learningRate = { $0 < onset ? 0.01 : 10 }
+        let healthy = s.loss
+        s.loss = { step in step < onset ? healthy(step) : min(healthy(onset) * pow(1.6, Double(step - onset + 1)), 1e6) }
+        s.gradientNorm = { step in step < onset ? 1.5 : 1.5 * pow(1.8, Double(step - onset + 1)) }
+        s.tensors = { step in Scenario.mlpTensors(update: step < onset ? 0.01 : 3.0) }
+        let m = s.run(steps: 200)
+        let finding = m.verdict.causes.first
+        #expect(finding?.cause == "learning_rate_too_high")
+        let detected = m.verdict.step ?? 0
+        #expect(detected >= onset && detected - onset <= 20, "detected at \(detected)")
+        #expect(finding.map { abs($0.onsetStep - onset) <= 2 } == true, "onset estimated at \(finding?.onsetStep ?? -1)")
+        #expect((finding?.json["onset_step"] as? Int) == finding?.onsetStep)
+        #expect(finding?.evidence.contains("lr 10 applied at this step (configured 0.01)") == true, "\(finding?.evidence ?? "")")
+    }
+
     @Test func healthyTanhNetWithModerateSaturationIsNotVanishing() {
         var s = Scenario()
         s.layers = { _, _ in Scenario.mlpLayers(dead: [0, 0], activation: "tanh", saturation: [0.2, 0.1]) }

@@ -52,7 +52,9 @@ import Testing
         #expect(collapse["cause"] as? String == "dead_relu")
         #expect(collapse["replica"] is NSNull)
         let first = (collapse["causes"] as! [[String: Any]])[0]
-        #expect(Set(first.keys) == ["cause", "confidence", "step", "evidence", "remedy"])
+        // The contract's fields, and onset_step (docs/collapse-monitor.md), never after step.
+        #expect(Set(first.keys) == ["cause", "confidence", "step", "onset_step", "evidence", "remedy"])
+        #expect((first["onset_step"] as! Int) <= (first["step"] as! Int))
     }
 
     @Test func healthyVerdictJSONIsEmpty() throws {
