@@ -122,6 +122,22 @@ extension CollapseMonitor {
         return checkSteps[min(index + 1, checkSteps.count - 1)]
     }
 
+    /// A rise of the applied learning rate by ≥ 10× around `onset` (from three checks before it
+    /// to now) over its median before then: a schedule step, a restart or a warmup overshoot.
+    /// Returns the median before and the highest rate since, with the step it was first applied.
+    func learningRateJump(around onset: Int?) -> (before: Double, after: Double, step: Int)? {
+        guard let onset, learningRates.count == checkSteps.count,
+              let index = checkSteps.lastIndex(where: { $0 <= onset }) else { return nil }
+        let start = max(0, index - 3)
+        let before = learningRates[..<start].filter { $0 > 0 && $0.isFinite }.sorted()
+        guard !before.isEmpty else { return nil }
+        let median = before[before.count / 2]
+        let since = learningRates[start...]
+        guard let highest = since.filter(\.isFinite).max(), highest >= 10 * median,
+              let first = since.firstIndex(where: { $0 >= 10 * median }) else { return nil }
+        return (median, highest, checkSteps[first])
+    }
+
     /// The first check of the oscillation window.
     var oscillationOnset: Int? {
         checkSteps.count >= settings.oscillationWindow ? checkSteps[checkSteps.count - settings.oscillationWindow] : checkSteps.first

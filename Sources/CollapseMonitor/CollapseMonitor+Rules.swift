@@ -67,18 +67,25 @@ extension CollapseMonitor {
             if let k = killed.first { symptoms.append("\(k.name) went from \(format((initialDead[k.name] ?? 0) * 100))% to \(format(k.deadFraction * 100))% dead ReLUs") }
             let ratio = largestUpdateRatio
             // Where the dynamics went wrong: the oscillating window's start, or where the loss left its best level.
-            let dynamicsOnset = [oscillating ? oscillationOnset : nil, diverged || gradientExploding ? lossRiseOnset() : nil]
+            var dynamicsOnset = [oscillating ? oscillationOnset : nil, diverged || gradientExploding || !killed.isEmpty ? lossRiseOnset() : nil]
                 .compactMap { $0 }.min()
             let staticHigh = (facts.optimizer == "sgd" ? facts.learningRate >= 1 : facts.learningRate >= 0.05) && facts.clipNorm == nil
-            let bigSteps = ratio >= settings.updateRatioHigh || (ratio < 0 && staticHigh)
-            if bigSteps && !(initialNorm >= settings.explodingNorm) {
+            // A rate that jumped ≥ 10× just before the trouble began is its cause (the root, ahead
+            // of the dead units or exploding norms it produces), measured update ratio or not.
+            let jump = learningRateJump(around: dynamicsOnset)
+            if let jump {
+                symptoms.append("the applied lr rose from \(format(jump.before)) to \(format(jump.after)) at step \(jump.step)")
+                dynamicsOnset = jump.step  // the root cause began there
+            }
+            let bigSteps = ratio >= settings.updateRatioHigh || (ratio < 0 && staticHigh) || jump != nil
+            if bigSteps && (!(initialNorm >= settings.explodingNorm) || jump != nil) {
                 let ratioText = ratio >= 0 ? "update/weight ratio reached \(format(ratio)) ≥ \(format(settings.updateRatioHigh))" : "no update ratio measured"
                 // The learning rate applied at this step (a schedule's, not the configured peak).
                 let applied = signals.learningRate > 0 && signals.learningRate.isFinite ? signals.learningRate : facts.learningRate
                 let lrText = applied == facts.learningRate ? "lr \(format(applied))"
                     : "lr \(format(applied)) applied at this step (configured \(format(facts.learningRate)))"
                 result.append(Candidate(
-                    cause: .learningRateTooHigh, confidence: staticHigh ? 0.9 : 0.8,
+                    cause: .learningRateTooHigh, confidence: staticHigh || jump != nil ? 0.9 : 0.8,
                     evidence: "\(symptoms.joined(separator: ", ")); \(ratioText) at \(lrText) (\(facts.optimizer), "
                         + (facts.clipNorm.map { "clip_norm \(format($0))" } ?? "no clipping") + ")",
                     remedy: "lower optimizer.lr (try \(format(applied / 10))) and set optimizer.clip_norm (e.g. 1.0)",

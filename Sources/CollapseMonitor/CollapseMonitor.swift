@@ -36,8 +36,9 @@ public final class CollapseMonitor {
 
     var checks = 0
     var losses: [Double] = []
-    /// The step of each check (parallel to `losses`).
+    /// The step of each check and the learning rate applied at it (parallel to `losses`).
     var checkSteps: [Int] = []
+    var learningRates: [Double] = []
     var gradientNorms: [Double] = []
     var updateRatios: [Double] = []
     var initialDead: [String: Double] = [:]
@@ -61,6 +62,7 @@ public final class CollapseMonitor {
         checks += 1
         let merged = MergedSignals(shards)
         checkSteps.append(step)
+        learningRates.append(signals.learningRate)
         record(signals, merged)
         recordReplicaOutliers(shards)
         let candidates = diagnose(step: step, signals: signals, merged: merged)
@@ -107,7 +109,7 @@ public final class CollapseMonitor {
     /// Forgets the run's history after a rollback (the restored run is judged afresh);
     /// confirmed findings and alerts stay.
     public func resetAfterRollback() {
-        losses.removeAll(); checkSteps.removeAll(); gradientNorms.removeAll(); updateRatios.removeAll(); initialDead.removeAll()
+        losses.removeAll(); checkSteps.removeAll(); learningRates.removeAll(); gradientNorms.removeAll(); updateRatios.removeAll(); initialDead.removeAll()
         streaks.removeAll(); replicaEvents.removeAll(); outputCollapseStreak = 0
     }
 

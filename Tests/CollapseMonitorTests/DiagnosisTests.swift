@@ -66,6 +66,24 @@ import Testing
         #expect(finding?.evidence.contains("lr 10 applied at this step (configured 0.01)") == true, "\(finding?.evidence ?? "")")
     }
 
+    @Test func aScheduleJumpIsNamedAheadOfTheExplodingGradientsItCauses() {
+        // As in a run: no update ratio measured, a modest configured rate, then a step schedule's ×1000.
+        var s = Scenario()
+        s.facts.optimizer = "sgd"; s.facts.learningRate = 0.02
+        let onset = 121
+        s.learningRate = { $0 < onset ? 0.02 : 20 }
+        let healthy = s.loss
+        s.loss = { step in step <= onset ? healthy(step) : (step < onset + 4 ? 40 * Double(step - onset) : .nan) }
+        s.gradientNorm = { step in step <= onset ? 1.5 : 5000 }
+        s.tensors = { _ in Scenario.mlpTensors(update: -1) }
+        let m = s.run(steps: 160)
+        let top = m.verdict.causes.first
+        #expect(top?.cause == "learning_rate_too_high", "\(m.verdict.causes.map(\.cause))")
+        #expect(top?.evidence.contains("the applied lr rose from 0.02 to 20 at step 121") == true, "\(top?.evidence ?? "")")
+        #expect(top?.onsetStep == onset)
+        #expect((m.verdict.step ?? 0) - onset <= 20)
+    }
+
     @Test func healthyTanhNetWithModerateSaturationIsNotVanishing() {
         var s = Scenario()
         s.layers = { _, _ in Scenario.mlpLayers(dead: [0, 0], activation: "tanh", saturation: [0.2, 0.1]) }
