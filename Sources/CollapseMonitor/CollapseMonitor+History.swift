@@ -149,6 +149,7 @@ extension CollapseMonitor {
         fields["grad_norms"] = signals.gradientNorms.filter { $0.key.hasSuffix(".weight") }.mapValues { $0.isFinite ? $0 : -1 }
         if let ratio = signals.firstToLastGradientRatio { fields["first_last_grad_ratio"] = ratio }
         if signals.maxUpdateRatio >= 0 && signals.maxUpdateRatio.isFinite { fields["update_ratio_max"] = signals.maxUpdateRatio }
+        if merged.permutedLossGap.isFinite { fields["label_gap"] = merged.permutedLossGap }
         if merged.shardCount > 0 {
             fields["dead_fraction"] = Dictionary(merged.layers.filter { $0.deadFraction > 0 || $0.activation.contains("relu") }
                 .map { ($0.name, $0.deadFraction) }, uniquingKeysWith: { a, _ in a })

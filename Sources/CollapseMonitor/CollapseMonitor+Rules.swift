@@ -129,7 +129,32 @@ extension CollapseMonitor {
                 remedy: "check bias_init (use 0), use he init, leaky_relu, or a lower learning rate",
                 actions: [.reinitializeDeadUnits(layers: deadRelu.map(\.name))]))
         }
+
+        // Labels with no signal: only when nothing else explains a model that learns nothing (a
+        // dead, saturated, symmetric or unstable network cannot use informative labels either).
+        if result.isEmpty, !unstable, saturated.isEmpty,
+           let c = uninformativeLabels(recent: recent, chance: chance, stuck: stuck, merged: merged) {
+            result.append(c)
+        }
         return result
+    }
+
+    /// Labels unrelated to their inputs: after `labelGapChecks` checks the loss still sits near
+    /// chance and swapping each example's label for another example's costs (almost) nothing.
+    func uninformativeLabels(recent: Double, chance: Double, stuck: Bool, merged: MergedSignals) -> Candidate? {
+        guard stuck, chance > 0, checks >= settings.labelGapChecks, merged.distinctLabels >= 2 else { return nil }
+        let measured = labelGaps.suffix(10).filter(\.isFinite).sorted()
+        guard measured.count >= 5 else { return nil }
+        let median = measured[measured.count / 2], limit = settings.labelGapFraction * chance
+        guard median < limit else { return nil }
+        return Candidate(
+            cause: .uninformativeLabels, confidence: 0.85,
+            evidence: "after \(checks) checks the loss \(format(recent)) is still ≥ \(format(settings.stuckFraction))× chance \(format(chance)), "
+                + "and giving each example another example's label raises it by only \(format(median)) "
+                + "(median of the last \(measured.count) checks; below \(format(limit)) = \(format(settings.labelGapFraction))× chance): "
+                + "the labels carry no signal about the inputs, and the model can only learn their frequencies",
+            remedy: "check that labels and features are read in the same order and from the same data set "
+                + "(no label column shifted by a row, no separate shuffle of one of them)")
     }
 
     func constantLabels(_ merged: MergedSignals) -> Candidate? {

@@ -39,6 +39,8 @@ public final class CollapseMonitor {
     /// The step of each check and the learning rate applied at it (parallel to `losses`).
     var checkSteps: [Int] = []
     var learningRates: [Double] = []
+    /// The merged permuted-label loss gap of each check (NaN: not measured).
+    var labelGaps: [Double] = []
     var gradientNorms: [Double] = []
     var updateRatios: [Double] = []
     var initialDead: [String: Double] = [:]
@@ -63,6 +65,7 @@ public final class CollapseMonitor {
         let merged = MergedSignals(shards)
         checkSteps.append(step)
         learningRates.append(signals.learningRate)
+        labelGaps.append(merged.permutedLossGap)
         record(signals, merged)
         recordReplicaOutliers(shards)
         let candidates = diagnose(step: step, signals: signals, merged: merged)
@@ -109,7 +112,7 @@ public final class CollapseMonitor {
     /// Forgets the run's history after a rollback (the restored run is judged afresh);
     /// confirmed findings and alerts stay.
     public func resetAfterRollback() {
-        losses.removeAll(); checkSteps.removeAll(); learningRates.removeAll(); gradientNorms.removeAll(); updateRatios.removeAll(); initialDead.removeAll()
+        losses.removeAll(); checkSteps.removeAll(); learningRates.removeAll(); labelGaps.removeAll(); gradientNorms.removeAll(); updateRatios.removeAll(); initialDead.removeAll()
         streaks.removeAll(); replicaEvents.removeAll(); outputCollapseStreak = 0
     }
 

@@ -28,6 +28,9 @@ struct MergedSignals {
     var labelNonFinite = 0
     var layers: [MergedLayer] = []
     var outputVarianceByReplica: [Int: Double] = [:]
+    /// The shards' permuted-label loss gap, weighted by examples, summed in shard order (the
+    /// same value whatever order results arrived in); NaN when no shard measured it.
+    var permutedLossGap = Double.nan
 
     init(_ shards: [(replica: Int, shard: Int, signals: ShardSignals)]) {
         shardCount = shards.count
@@ -62,6 +65,11 @@ struct MergedSignals {
                 }
             }
         }
+        var gapSum = 0.0, gapExamples = 0
+        for (_, _, s) in shards.sorted(by: { $0.shard < $1.shard }) where s.output.permutedLossGap.isFinite {
+            gapSum += s.output.permutedLossGap * Double(s.examples); gapExamples += s.examples
+        }
+        if gapExamples > 0 { permutedLossGap = gapSum / Double(gapExamples) }
         replicas = replicaSet.sorted()
         inputMeanAbs = examples > 0 ? weightedAbs / Double(examples) : 0
         layers.sort { $0.depth < $1.depth }

@@ -43,6 +43,11 @@ public struct MonitorSettings: Equatable, Sendable {
     public var oscillationWindow = 20
     /// max/min of the loss over the window that counts as oscillating (default 3).
     public var oscillationRatio = 3.0
+    /// Permuted-label loss gap, as a fraction of the chance loss, below which labels count as
+    /// carrying no signal (default 0.02; see docs/collapse-monitor.md for the measurements).
+    public var labelGapFraction = 0.02
+    /// Checks before the label-signal rule may fire: a model must have had time to learn (default 30).
+    public var labelGapChecks = 30
 
     /// The defaults.
     public init() {}
@@ -61,6 +66,7 @@ public struct MonitorSettings: Equatable, Sendable {
         ("overflow_magnitude", \.overflowMagnitude, nil, 0), ("replica_outlier_ratio", \.replicaOutlierRatio, nil, 1),
         ("replica_outlier_events", nil, \.replicaOutlierEvents, 1), ("replica_window", nil, \.replicaWindow, 1),
         ("oscillation_window", nil, \.oscillationWindow, 4), ("oscillation_ratio", \.oscillationRatio, nil, 1),
+        ("label_gap_fraction", \.labelGapFraction, nil, 0), ("label_gap_checks", nil, \.labelGapChecks, 1),
     ]
 
     /// The defaults with `overrides` applied (the config's `monitor.thresholds`); an unknown

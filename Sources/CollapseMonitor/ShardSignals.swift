@@ -16,13 +16,28 @@ public struct OutputSignals: Equatable, Sendable {
     public var labelEntropy: Double
     /// Output values that are NaN or infinite.
     public var nonFiniteCount: Int
+    /// How much worse the cross-entropy is with every example's label replaced by another
+    /// example's of the same shard (example r takes the label of r + n/2 mod n), per example:
+    /// mean of logit[r, y(r)] − logit[r, y(π r)] (the log-sum-exp cancels). Near zero when the
+    /// labels carry no information about the inputs (shuffled, shifted by a row), clearly
+    /// positive once a model has learned anything; NaN when not measured (not cross-entropy).
+    public var permutedLossGap: Double
 
     /// Creates output signals.
     public init(units: Int = 0, maxVariance: Double = 0, meanVariance: Double = 0, distinctPredictions: Int = 0,
-                distinctLabels: Int = 0, predictionEntropy: Double = 0, labelEntropy: Double = 0, nonFiniteCount: Int = 0) {
+                distinctLabels: Int = 0, predictionEntropy: Double = 0, labelEntropy: Double = 0, nonFiniteCount: Int = 0,
+                permutedLossGap: Double = .nan) {
         self.units = units; self.maxVariance = maxVariance; self.meanVariance = meanVariance
         self.distinctPredictions = distinctPredictions; self.distinctLabels = distinctLabels
         self.predictionEntropy = predictionEntropy; self.labelEntropy = labelEntropy; self.nonFiniteCount = nonFiniteCount
+        self.permutedLossGap = permutedLossGap
+    }
+
+    public static func == (a: OutputSignals, b: OutputSignals) -> Bool {
+        a.units == b.units && a.maxVariance == b.maxVariance && a.meanVariance == b.meanVariance
+            && a.distinctPredictions == b.distinctPredictions && a.distinctLabels == b.distinctLabels
+            && a.predictionEntropy == b.predictionEntropy && a.labelEntropy == b.labelEntropy && a.nonFiniteCount == b.nonFiniteCount
+            && (a.permutedLossGap == b.permutedLossGap || (a.permutedLossGap.isNaN && b.permutedLossGap.isNaN))
     }
 }
 

@@ -9,6 +9,8 @@ public enum Cause: String, CaseIterable, Sendable {
     case bottleneck
     case unnormalizedInputs = "unnormalized_inputs"
     case constantLabels = "constant_labels"
+    /// Labels that carry no information about their inputs (shuffled or shifted relative to them).
+    case uninformativeLabels = "uninformative_labels"
     case lossMismatch = "loss_mismatch"
     case learningRateTooHigh = "learning_rate_too_high"
     case nanInf = "nan_inf"
@@ -19,6 +21,7 @@ public enum Cause: String, CaseIterable, Sendable {
     var explains: Set<Cause> {
         switch self {
         case .constantLabels, .lossMismatch: return Set(Cause.allCases).subtracting([self, .replicaFault, .nanInf])
+        case .uninformativeLabels: return []  // found only when no other cause is
         case .replicaFault: return [.nanInf, .explodingGradients, .learningRateTooHigh, .deadRelu, .vanishingGradients]
         case .nanInf: return [.explodingGradients, .learningRateTooHigh, .unnormalizedInputs, .deadRelu]
         case .symmetricWeights: return [.deadRelu, .bottleneck, .vanishingGradients]

@@ -237,9 +237,23 @@ public final class SignalCollector: ActivationObserver {
         for (_, c) in labelCounts { let q = Double(c) / Double(n); labelEntropy -= q * log(q) }
         labels = LabelSignals(min: low.isFinite ? Double(low) : 0, max: high.isFinite ? Double(high) : 0,
                               distinct: labelCounts.count, nonFiniteCount: labelNonFinite)
+        // The permuted-label gap (see OutputSignals): example r against the label of r + n/2.
+        var gap = Double.nan
+        if lossKind == .crossEntropy && units > 1 && n >= 2 {
+            var total = 0.0, counted = 0
+            for r in 0..<n {
+                let own = labelPointer[r], other = labelPointer[(r + n / 2) % n]
+                guard own >= 0 && own < Float(units) && other >= 0 && other < Float(units) else { continue }
+                let row = y + r * units
+                let difference = Double(row[Int(own)]) - Double(row[Int(other)])
+                if difference.isFinite { total += difference; counted += 1 }
+            }
+            if counted > 0 { gap = total / Double(counted) }
+        }
         output = OutputSignals(units: units, maxVariance: maxVariance, meanVariance: varianceSum / Double(max(units, 1)),
                                distinctPredictions: min(distinctPredictions, 255), distinctLabels: labelCounts.count,
-                               predictionEntropy: predictionEntropy, labelEntropy: labelEntropy, nonFiniteCount: nonFinite)
+                               predictionEntropy: predictionEntropy, labelEntropy: labelEntropy, nonFiniteCount: nonFinite,
+                               permutedLossGap: gap)
     }
 
     /// Ends the shard and returns its signals.

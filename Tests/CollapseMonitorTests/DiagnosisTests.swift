@@ -84,6 +84,27 @@ import Testing
         #expect((m.verdict.step ?? 0) - onset <= 20)
     }
 
+    @Test func labelsThatCarryNoSignalAreUninformativeLabels() {
+        // Loss at chance for the whole run (the model learns the prior), and another example's
+        // label costs nothing: labels shifted by a row.
+        var s = Scenario()
+        s.loss = { step in 2.30 - 0.05 * (1 - exp(-Double(step) / 10)) }
+        s.output = { step, replica in OutputSignals(units: 10, maxVariance: 0.01, meanVariance: 0.01, distinctPredictions: 2, distinctLabels: 10,
+                                                    predictionEntropy: 0.3, labelEntropy: 2.2, permutedLossGap: replica == 0 ? 0.004 : -0.006) }
+        let m = s.run(steps: 60)
+        #expect(m.verdict.cause == "uninformative_labels")
+        #expect((m.verdict.step ?? 0) >= m.settings.labelGapChecks && (m.verdict.step ?? 0) <= m.settings.labelGapChecks + m.settings.persistence)
+        #expect(m.verdict.causes.first?.evidence.contains("carry no signal") == true)
+    }
+
+    @Test func aSlowLearnerNearChanceWhoseLabelsMatterIsNotUninformative() {
+        var s = Scenario()
+        s.loss = { 2.30 - 0.002 * Double($0) }
+        s.output = { step, _ in OutputSignals(units: 10, maxVariance: 0.5, meanVariance: 0.3, distinctPredictions: 8, distinctLabels: 10,
+                                              predictionEntropy: 1.8, labelEntropy: 2.2, permutedLossGap: 0.1 + 0.004 * Double(step)) }
+        #expect(!s.run(steps: 100).verdict.detected)
+    }
+
     @Test func healthyTanhNetWithModerateSaturationIsNotVanishing() {
         var s = Scenario()
         s.layers = { _, _ in Scenario.mlpLayers(dead: [0, 0], activation: "tanh", saturation: [0.2, 0.1]) }

@@ -34,3 +34,11 @@ for name, n in [("binary-train.csv", 2000), ("binary-test.csv", 400)]:
         c = rng.randrange(2)
         rows.append(([f"{rng.gauss(0.8 * c, 1):.4f}" for _ in range(F)], c))
     write(name, rows, F)
+# Labels shifted down one row relative to their features (a misaligned label column): the blobs
+# training set with row i carrying row i−1's label; the test set keeps its own alignment.
+lines = open("blobs-train.csv").read().splitlines()
+labels = [line.rsplit(",", 1)[1] for line in lines[1:]]
+with open("blobs-shifted-train.csv", "w") as f:
+    f.write(lines[0] + "\n")
+    for i, line in enumerate(lines[1:]):
+        f.write(line.rsplit(",", 1)[0] + "," + labels[i - 1] + "\n")
