@@ -123,7 +123,8 @@ extension CollapseMonitor {
     }
 
     /// A rise of the applied learning rate by ≥ 10× around `onset` (from three checks before it
-    /// to now) over its median before then: a schedule step, a restart or a warmup overshoot.
+    /// to 20 after, the onset estimate being rough) over its median before then: a schedule
+    /// step, a restart or a warmup overshoot. A rise long after the trouble began is not its cause.
     /// Returns the median before and the highest rate since, with the step it was first applied.
     func learningRateJump(around onset: Int?) -> (before: Double, after: Double, step: Int)? {
         guard let onset, learningRates.count == checkSteps.count,
@@ -132,7 +133,7 @@ extension CollapseMonitor {
         let before = learningRates[..<start].filter { $0 > 0 && $0.isFinite }.sorted()
         guard !before.isEmpty else { return nil }
         let median = before[before.count / 2]
-        let since = learningRates[start...]
+        let since = learningRates[start...min(learningRates.count - 1, index + 20)]
         guard let highest = since.filter(\.isFinite).max(), highest >= 10 * median,
               let first = since.firstIndex(where: { $0 >= 10 * median }) else { return nil }
         return (median, highest, checkSteps[first])

@@ -142,14 +142,15 @@ extension CollapseMonitor {
     /// Labels unrelated to their inputs: after `labelGapChecks` checks the loss still sits near
     /// chance and swapping each example's label for another example's costs (almost) nothing.
     func uninformativeLabels(recent: Double, chance: Double, stuck: Bool, merged: MergedSignals) -> Candidate? {
-        guard stuck, chance > 0, checks >= settings.labelGapChecks, merged.distinctLabels >= 2 else { return nil }
+        // Checks since the start or the last rollback (a restored model gets its time to learn again).
+        guard stuck, chance > 0, labelGaps.count >= settings.labelGapChecks, merged.distinctLabels >= 2 else { return nil }
         let measured = labelGaps.suffix(10).filter(\.isFinite).sorted()
         guard measured.count >= 5 else { return nil }
         let median = measured[measured.count / 2], limit = settings.labelGapFraction * chance
         guard median < limit else { return nil }
         return Candidate(
             cause: .uninformativeLabels, confidence: 0.85,
-            evidence: "after \(checks) checks the loss \(format(recent)) is still ≥ \(format(settings.stuckFraction))× chance \(format(chance)), "
+            evidence: "after \(labelGaps.count) checks the loss \(format(recent)) is still ≥ \(format(settings.stuckFraction))× chance \(format(chance)), "
                 + "and giving each example another example's label raises it by only \(format(median)) "
                 + "(median of the last \(measured.count) checks; below \(format(limit)) = \(format(settings.labelGapFraction))× chance): "
                 + "the labels carry no signal about the inputs, and the model can only learn their frequencies",

@@ -17,8 +17,9 @@ public struct OutputSignals: Equatable, Sendable {
     /// Output values that are NaN or infinite.
     public var nonFiniteCount: Int
     /// How much worse the cross-entropy is with every example's label replaced by another
-    /// example's of the same shard (example r takes the label of r + n/2 mod n), per example:
-    /// mean of logit[r, y(r)] − logit[r, y(π r)] (the log-sum-exp cancels). Near zero when the
+    /// example's of the same shard (example r takes the label of r + n/2 mod n): the mean of
+    /// logit[r, y(r)] − logit[r, y(π r)] over the pairs whose labels differ (the log-sum-exp
+    /// cancels; a pair with equal labels differs by 0 whatever the model knows). Near zero when the
     /// labels carry no information about the inputs (shuffled, shifted by a row), clearly
     /// positive once a model has learned anything; NaN when not measured (not cross-entropy).
     public var permutedLossGap: Double

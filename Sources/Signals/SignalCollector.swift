@@ -243,7 +243,9 @@ public final class SignalCollector: ActivationObserver {
             var total = 0.0, counted = 0
             for r in 0..<n {
                 let own = labelPointer[r], other = labelPointer[(r + n / 2) % n]
-                guard own >= 0 && own < Float(units) && other >= 0 && other < Float(units) else { continue }
+                // Pairs with the same label say nothing (their difference is 0 whatever the model
+                // learned) and would pull the mean toward zero with unbalanced classes.
+                guard own >= 0 && own < Float(units) && other >= 0 && other < Float(units), Int(own) != Int(other) else { continue }
                 let row = y + r * units
                 let difference = Double(row[Int(own)]) - Double(row[Int(other)])
                 if difference.isFinite { total += difference; counted += 1 }

@@ -15,7 +15,8 @@ public enum BLAS {
         if m == 0 || n == 0 { return }
         if k == 0 {
             // BLAS leaves C scaled by beta; do the same explicitly.
-            for row in 0..<m { for column in 0..<n { c[row * ldc + column] *= beta } }
+            // (beta 0 writes zeros: C may be an uninitialized buffer, as BLAS allows.)
+            for row in 0..<m { for column in 0..<n { c[row * ldc + column] = beta == 0 ? 0 : c[row * ldc + column] * beta } }
             return
         }
         cblas_sgemm(

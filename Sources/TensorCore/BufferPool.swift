@@ -31,7 +31,8 @@ public final class BufferPool: @unchecked Sendable {
     /// A freed buffer larger than this (an eighth of the limit) is unmapped at once: one-off
     /// sizes such as a 1000-example evaluation batch's are not worth keeping.
     public var largestCachedBytes: Int { cacheLimitBytes / 8 }
-    private var lock = pthread_mutex_t()
+    /// On the heap: a stored `pthread_mutex_t`'s address is not guaranteed stable in Swift.
+    private let lock: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     /// Cached buffers in the order they were freed (the oldest is unmapped first).
     private var order: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
@@ -41,7 +42,8 @@ public final class BufferPool: @unchecked Sendable {
 
     public init(cacheLimitBytes: Int) {
         self.cacheLimitBytes = cacheLimitBytes
-        pthread_mutex_init(&lock, nil)
+        lock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(lock, nil)
     }
 
     static func defaultLimit() -> Int {
@@ -54,17 +56,18 @@ public final class BufferPool: @unchecked Sendable {
     /// A page-aligned buffer of `bytes` (rounded up to whole pages); `zeroed` fills it with zeros.
     public func allocate(bytes requested: Int, zeroed: Bool) -> UnsafeMutableRawPointer {
         let bytes = Self.rounded(requested)
-        pthread_mutex_lock(&lock)
-        if var list = free[bytes], let pointer = list.popLast() {
-            free[bytes] = list.isEmpty ? nil : list
+        pthread_mutex_lock(lock)
+        if let pointer = free[bytes]?.popLast() {
+            if free[bytes]?.isEmpty == true { free[bytes] = nil }
             cached -= bytes
-            if let index = order[orderStart...].firstIndex(where: { $0.pointer == pointer }) { order.remove(at: index) }
-            pthread_mutex_unlock(&lock)
+            // The newest of its size: found from the end of the freeing order.
+            if let index = order[orderStart...].lastIndex(where: { $0.pointer == pointer }) { order.remove(at: index) }
+            pthread_mutex_unlock(lock)
             if zeroed { memset(pointer, 0, bytes) }
             return pointer
         }
         mapped += bytes
-        pthread_mutex_unlock(&lock)
+        pthread_mutex_unlock(lock)
         // Fresh anonymous pages read as zeros: no memset needed.
         guard let pointer = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               pointer != MAP_FAILED else { fatalError("out of memory mapping \(bytes) bytes for a tensor") }
@@ -75,7 +78,7 @@ public final class BufferPool: @unchecked Sendable {
     public func release(_ pointer: UnsafeMutableRawPointer, bytes requested: Int) {
         let bytes = Self.rounded(requested)
         var evicted: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
-        pthread_mutex_lock(&lock)
+        pthread_mutex_lock(lock)
         if bytes > largestCachedBytes {
             evicted.append((bytes, pointer))
         } else {
@@ -98,14 +101,20 @@ public final class BufferPool: @unchecked Sendable {
             }
         }
         for buffer in evicted { mapped -= buffer.bytes }
-        pthread_mutex_unlock(&lock)
+        pthread_mutex_unlock(lock)
         for buffer in evicted { munmap(buffer.pointer, buffer.bytes) }
+    }
+
+    deinit {
+        for (bytes, list) in free { for pointer in list { munmap(pointer, bytes) } }
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
     }
 
     /// Bytes mapped (live plus cached) and bytes cached, for tests and diagnostics.
     public var statistics: (mapped: Int, cached: Int) {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
         return (mapped, cached)
     }
 

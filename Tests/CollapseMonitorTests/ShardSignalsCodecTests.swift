@@ -8,7 +8,7 @@ import struct TensorCore.DeterministicRNG
         input: InputSignals(min: -0.8, max: 2.9, meanAbs: 0.74, constantFeatures: 3, nonFiniteCount: 0),
         labels: LabelSignals(min: 0, max: 9, distinct: 10, nonFiniteCount: 0),
         output: OutputSignals(units: 10, maxVariance: 3.5, meanVariance: 1.25, distinctPredictions: 7, distinctLabels: 10,
-                              predictionEntropy: 1.5, labelEntropy: 2.25, nonFiniteCount: 0),
+                              predictionEntropy: 1.5, labelEntropy: 2.25, nonFiniteCount: 0, permutedLossGap: 0.8125),
         layers: [LayerSignals(depth: 0, name: "layers.0", activation: "relu", units: 256, deadFraction: 0.125,
                               saturationFraction: 0, outputStd: 0.5, effectiveWidth: 220, nonFiniteCount: 0),
                  LayerSignals(depth: 1, name: "layers.3.layers.0", activation: "tanh", units: 128, deadFraction: 0,

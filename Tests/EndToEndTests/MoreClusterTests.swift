@@ -91,7 +91,8 @@ struct CollapseScenarioTests {
     @Test func theSuiteCoversEveryCauseAndSixHealthyRuns() {
         let causes = Set(Self.files.map { String($0.split(separator: "-").first ?? "") })
         for cause in ["vanishing_gradients", "exploding_gradients", "dead_relu", "symmetric_weights", "bottleneck",
-                      "unnormalized_inputs", "constant_labels", "loss_mismatch", "learning_rate_too_high", "nan_inf", "replica_fault"] {
+                      "unnormalized_inputs", "constant_labels", "loss_mismatch", "learning_rate_too_high", "nan_inf", "replica_fault",
+                      "uninformative_labels"] {
             #expect(causes.contains(cause), "no scenario for \(cause)")
         }
         #expect(Self.files.filter { $0.hasPrefix("healthy--") }.count >= 6)
@@ -110,6 +111,15 @@ struct CollapseScenarioTests {
         let collapse = try Chorus.report(out)["collapse"] as? [String: Any] ?? [:]
         if expected == "healthy" {
             #expect(collapse["detected"] as? Bool == false, "\(name): \(collapse)")
+        } else if let onset = Int(((try? String(contentsOfFile: "\(Self.directory)/\(name).onset", encoding: .utf8)) ?? "")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)) {
+            // A fault that starts mid-run: found at or after its onset and within 20 steps, and
+            // the top finding's onset_step no later than its detection.
+            let step = collapse["step"] as? Int ?? -1
+            #expect(collapse["cause"] as? String == expected, "\(name): \(collapse)")
+            #expect(step >= onset && step - onset <= 20, "\(name): detected at \(step), onset \(onset): \(collapse)")
+            let top = (collapse["causes"] as? [[String: Any]])?.first
+            #expect((top?["onset_step"] as? Int).map { $0 <= step && $0 >= onset - 20 } == true, "\(name): \(collapse)")
         } else {
             #expect(collapse["cause"] as? String == expected, "\(name): \(collapse)")
             #expect((collapse["step"] as? Int ?? 999) <= 50, "\(name): detected late: \(collapse)")

@@ -39,4 +39,24 @@ struct SignalCollectorTests {
         let std = max(0, finite.map { $0 * $0 }.reduce(0, +) / total - mean * mean).squareRoot()
         #expect(abs(layer.outputStd - std) < 1e-5 * max(1, std), "\(layer.outputStd) vs \(std)")
     }
+
+    @Test func thePermutedLabelGapCountsOnlyPairsWhoseLabelsDiffer() throws {
+        // Six examples, three classes; example r is paired with r + 3. Logits: 2 at the own label, 0 elsewhere.
+        let labels: [Float] = [0, 1, 2, 0, 2, 2]
+        var logits = [Float](repeating: 0, count: 6 * 3)
+        for r in 0..<6 { logits[r * 3 + Int(labels[r])] = 2 }
+        let collector = SignalCollector(lossKind: .crossEntropy)
+        let features = [Float](repeating: 1, count: 6)
+        features.withUnsafeBufferPointer { collector.begin(features: $0.baseAddress!, featureCount: 1, count: 6) }
+        labels.withUnsafeBufferPointer { collector.observeOutput(Tensor(logits, shape: [6, 3]), labels: $0.baseAddress!) }
+        let gap = collector.finish(lossSum: 0, count: 6).output.permutedLossGap
+        // Pairs r → r+3 mod 6: (0→0: 0 vs 0, same), (1→2), (2→2, same), (3→0, same), (4→1), (5→2, same):
+        // the two pairs with different labels each differ by 2 − 0 = 2; equal-label pairs are left out.
+        #expect(gap == 2, "\(gap)")
+        // Every pair equal: not measured.
+        let same: [Float] = [1, 1, 1, 1]
+        features.withUnsafeBufferPointer { collector.begin(features: $0.baseAddress!, featureCount: 1, count: 4) }
+        same.withUnsafeBufferPointer { collector.observeOutput(Tensor([Float](repeating: 0, count: 12), shape: [4, 3]), labels: $0.baseAddress!) }
+        #expect(collector.finish(lossSum: 0, count: 4).output.permutedLossGap.isNaN)
+    }
 }
