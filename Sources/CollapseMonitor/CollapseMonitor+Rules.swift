@@ -89,7 +89,8 @@ extension CollapseMonitor {
                     evidence: "\(symptoms.joined(separator: ", ")); \(ratioText) at \(lrText) (\(facts.optimizer), "
                         + (facts.clipNorm.map { "clip_norm \(format($0))" } ?? "no clipping") + ")",
                     remedy: "lower optimizer.lr (try \(format(applied / 10))) and set optimizer.clip_norm (e.g. 1.0)",
-                    actions: facts.clipNorm == nil ? [.halveLearningRate, .enableClipping(norm: 1.0)] : [.halveLearningRate],
+                    actions: (jump.map { [RemedyAction.scaleLearningRate(factor: $0.before / $0.after)] } ?? [.halveLearningRate])
+                        + (facts.clipNorm == nil ? [.enableClipping(norm: 1.0)] : []),
                     evidenceOnset: dynamicsOnset))
             } else if gradientExploding || diverged {
                 let layerRatio = signals.firstToLastGradientRatio.map { ", first/last layer gradient ratio \(format($0))" } ?? ""

@@ -107,6 +107,9 @@ public struct Alert: Equatable, Sendable {
 public enum RemedyAction: Equatable, Sendable {
     /// Halve the learning rate.
     case halveLearningRate
+    /// Scale the learning rate back by `factor` (< 1): a schedule's jump undone, the rate
+    /// before it restored (the schedule's later changes keep their relative steps).
+    case scaleLearningRate(factor: Double)
     /// Turn on global-norm gradient clipping at `norm`.
     case enableClipping(norm: Double)
     /// Re-initialize the never-active units of these layers (fresh random rows, zero bias).

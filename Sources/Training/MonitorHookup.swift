@@ -22,9 +22,12 @@ public final class MonitorHookup {
     var actedCritical = 0
     var lastRollbackStep = 0
     var actions: [String] = []
-    /// Parameters, running statistics and optimizer state at the last step judged healthy (rollback).
-    var healthy: (parameters: [Float], buffers: [Float], optimizer: [[Float]], optimizerStep: Int)?
-    var healthyStep = 0
+    /// Parameters, running statistics and optimizer state at the last steps judged healthy
+    /// (rollback): up to `snapshotCount`, taken every 10 steps, oldest first. A rollback restores
+    /// the newest one from before the top finding's `onset_step` (a fault found 5–20 steps after
+    /// it began has already spoiled the snapshots taken since).
+    var snapshots: [(step: Int, parameters: [Float], buffers: [Float], optimizer: [[Float]], optimizerStep: Int)] = []
+    static let snapshotCount = 3
     weak var distributed: DistributedExecutor?
     /// The last step signals with fresh weight statistics (recomputed every step for the first
     /// 20 steps, then every 10th: weights change slowly, gradients are measured every step).
@@ -115,7 +118,9 @@ public final class MonitorHookup {
             newAlerts.removeAll()
             return react(result)
         }
-        trainer.afterRewind = { [unowned self] _ in
+        trainer.afterRewind = { [unowned self] step in
+            // Snapshots taken after the restored state came from undone results.
+            snapshots.removeAll { $0.step > step }
             // The steps after the restored state are computed again: judged afresh, from the
             // restored state (a healthy snapshot from those steps came from the undone results).
             pendingShards.removeAll(keepingCapacity: true)
@@ -193,12 +198,14 @@ public final class MonitorHookup {
 
     func snapshot() {
         let model = trainer.session.model, optimizer = trainer.session.optimizer
-        healthy = (model.parameters.valueArray, model.buffers.valueArray, optimizer.stateArrays, optimizer.step)
-        healthyStep = trainer.session.globalStep
+        snapshots.append((trainer.session.globalStep, model.parameters.valueArray, model.buffers.valueArray, optimizer.stateArrays, optimizer.step))
+        if snapshots.count > Self.snapshotCount { snapshots.removeFirst(snapshots.count - Self.snapshotCount) }
     }
 
     func restoreSnapshot() {
-        guard let healthy else {
+        // The newest snapshot whose parameters predate the onset (they computed steps up to it).
+        let onset = monitor.verdict.causes.first?.onsetStep ?? Int.max
+        guard let healthy = snapshots.last(where: { $0.step < onset }) ?? snapshots.first else {
             actions.append("step \(trainer.session.globalStep): no healthy snapshot yet; kept current parameters")
             return
         }
@@ -206,13 +213,17 @@ public final class MonitorHookup {
         healthy.parameters.withUnsafeBufferPointer { model.parameters.load($0.baseAddress!) }
         healthy.buffers.withUnsafeBufferPointer { if let base = $0.baseAddress { model.buffers.load(base) } }
         trainer.session.optimizer.restore(state: healthy.optimizer, step: healthy.optimizerStep)
-        actions.append("step \(trainer.session.globalStep): restored parameters of step \(healthyStep)")
+        actions.append("step \(trainer.session.globalStep): restored parameters of step \(healthy.step)"
+            + (onset < Int.max ? " (onset estimated at step \(onset))" : ""))
     }
 
     func apply(_ action: RemedyAction) {
         let session = trainer.session
         let step = session.globalStep
         switch action {
+        case .scaleLearningRate(let factor):
+            session.optimizer.learningRateScale *= Float(factor)
+            actions.append("step \(step): scaled the learning rate back by \(String(format: "%.3g", factor)) to \(String(format: "%.3g", session.optimizer.currentLearningRate)) (the rate before its jump)")
         case .halveLearningRate:
             session.optimizer.learningRateScale *= 0.5
             // A rate that made the loss diverge is rarely fixed by one halving: keep halving
