@@ -141,19 +141,26 @@ extension CollapseMonitor {
     }
 
     /// Labels unrelated to their inputs: after `labelGapChecks` checks the loss still sits near
-    /// chance and swapping each example's label for another example's costs (almost) nothing.
+    /// chance and swapping each example's label for another example's costs nothing — the mean
+    /// gap over the last `labelGapChecks` checks is within `labelGapFraction` × chance of zero,
+    /// and measured precisely enough to say so (twice its standard error is inside that band
+    /// too: a task with few differing label pairs per shard, such as a 90/10 one, gives a gap
+    /// too noisy to conclude anything from, and the rule stays quiet).
     func uninformativeLabels(recent: Double, chance: Double, stuck: Bool, merged: MergedSignals) -> Candidate? {
         // Checks since the start or the last rollback (a restored model gets its time to learn again).
         guard stuck, chance > 0, labelGaps.count >= settings.labelGapChecks, merged.distinctLabels >= 2 else { return nil }
-        let measured = labelGaps.suffix(10).filter(\.isFinite).sorted()
-        guard measured.count >= 5 else { return nil }
-        let median = measured[measured.count / 2], limit = settings.labelGapFraction * chance
-        guard median < limit else { return nil }
+        let window = labelGaps.suffix(settings.labelGapChecks).filter(\.isFinite)
+        guard window.count * 2 >= settings.labelGapChecks, window.count >= 2 else { return nil }
+        let mean = window.reduce(0, +) / Double(window.count)
+        let variance = window.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(window.count - 1)
+        let standardError = (variance / Double(window.count)).squareRoot()
+        let limit = settings.labelGapFraction * chance
+        guard abs(mean) < limit, 2 * standardError < limit else { return nil }
         return Candidate(
             cause: .uninformativeLabels, confidence: 0.85,
             evidence: "after \(labelGaps.count) checks the loss \(format(recent)) is still ≥ \(format(settings.stuckFraction))× chance \(format(chance)), "
-                + "and giving each example another example's label raises it by only \(format(median)) "
-                + "(median of the last \(measured.count) checks; below \(format(limit)) = \(format(settings.labelGapFraction))× chance): "
+                + "and giving each example another example's label changes it by \(format(mean)) ± \(format(standardError)) "
+                + "(mean ± standard error over the last \(window.count) checks; within ±\(format(limit)) = \(format(settings.labelGapFraction))× chance): "
                 + "the labels carry no signal about the inputs, and the model can only learn their frequencies",
             remedy: "check that labels and features are read in the same order and from the same data set "
                 + "(no label column shifted by a row, no separate shuffle of one of them)")
@@ -178,6 +185,13 @@ extension CollapseMonitor {
         var remedy = "use cross_entropy with one output unit per class"
         if facts.finalActivation == "softmax" && units == 1 {
             reason = "a softmax over 1 output unit always outputs 1, so the output carries nothing"
+        } else if facts.lossKind == "cross_entropy" && facts.finalActivation == "softmax" {
+            reason = "cross_entropy takes logits and applies its own softmax: a softmax before it squashes the outputs into [0, 1], "
+                + "so the loss cannot fall below log(1 + (C − 1)/e) = \(format(log(1 + Double(max(units, 2) - 1) / M_E))) and the gradients shrink"
+            remedy = "remove the softmax activation from the last layer (cross_entropy works on raw logits)"
+        } else if facts.lossKind == "bce" && facts.finalActivation == "sigmoid" {
+            reason = "bce takes logits and applies its own sigmoid: a sigmoid before it squashes them into [0, 1], so predictions cannot become confident"
+            remedy = "remove the sigmoid activation from the last layer (bce works on raw logits)"
         } else if facts.lossKind == "cross_entropy" && units == 1 {
             reason = "cross_entropy over 1 output unit: softmax of one logit is 1, the loss is 0 and no gradient flows"
         } else if facts.lossKind == "cross_entropy" && facts.labelsAreIntegers && facts.classCount > units {

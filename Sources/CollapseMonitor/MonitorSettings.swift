@@ -43,10 +43,11 @@ public struct MonitorSettings: Equatable, Sendable {
     public var oscillationWindow = 20
     /// max/min of the loss over the window that counts as oscillating (default 3).
     public var oscillationRatio = 3.0
-    /// Permuted-label loss gap, as a fraction of the chance loss, below which labels count as
-    /// carrying no signal (default 0.02; see docs/collapse-monitor.md for the measurements).
-    public var labelGapFraction = 0.02
-    /// Checks before the label-signal rule may fire: a model must have had time to learn (default 30).
+    /// Permuted-label loss gap, as a fraction of the chance loss, within which (mean and twice its
+    /// standard error) labels count as carrying no signal (default 0.05; docs/collapse-monitor.md).
+    public var labelGapFraction = 0.05
+    /// Checks before the label-signal rule may fire (a model must have had time to learn), and
+    /// the window its mean is taken over (default 30).
     public var labelGapChecks = 30
 
     /// The defaults.

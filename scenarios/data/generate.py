@@ -42,3 +42,21 @@ with open("blobs-shifted-train.csv", "w") as f:
     f.write(lines[0] + "\n")
     for i, line in enumerate(lines[1:]):
         f.write(line.rsplit(",", 1)[0] + "," + labels[i - 1] + "\n")
+# Noisy labels: the blobs training set with 10 % of its labels replaced by another class.
+rng_noise = random.Random(11)
+with open("blobs-noisy-train.csv", "w") as f:
+    f.write(lines[0] + "\n")
+    for line in lines[1:]:
+        features, label = line.rsplit(",", 1)
+        if rng_noise.random() < 0.1:
+            label = str((int(label) + rng_noise.randrange(1, 3)) % 3)
+        f.write(features + "," + label + "\n")
+# A 90/10 binary task whose minority class is shifted by a small margin: a model predicts the
+# majority class for a while before it learns the minority.
+rng_imbalance = random.Random(13)
+for name, n in [("imbalanced-train.csv", 2000), ("imbalanced-test.csv", 400)]:
+    rows = []
+    for _ in range(n):
+        c = 1 if rng_imbalance.random() < 0.1 else 0
+        rows.append(([f"{rng_imbalance.gauss(0.8 * c if i < 5 else 0, 1):.4f}" for i in range(F)], c))
+    write(name, rows, F)
