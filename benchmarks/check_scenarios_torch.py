@@ -5,7 +5,7 @@ the onset and broke after it.
 
     python benchmarks/check_scenarios_torch.py [PATTERN]      (from the repository root)
 
-Covers the layer types dense, conv2d, maxpool2d, flatten, activation; sgd/adam/adamw; the step,
+Covers the layer types dense, conv2d, maxpool2d, flatten, activation, dropout, batchnorm; sgd/adam/adamw; the step,
 cosine and warmup schedules; Fashion-MNIST (standardized) and the CSV data sets. A scenario
 outside that (residual blocks, replica faults, …) is listed as skipped.
 
@@ -13,7 +13,8 @@ Verdicts, with chance = log(classes):
   healthy  trains:  mean loss of the last 10 steps < 0.9 × chance, or < 0.9 × the first 10 steps'
                     (a slow start)
   faulty   fails:   the last 10 steps' mean loss ≥ 0.9 × chance (bottleneck: 0.5 × chance, the
-                    monitor's level), or non-finite; constant_labels: the labels hold one value
+                    monitor's level; a softmax before cross_entropy: its floor log(1 + (C − 1)/e)),
+                    or non-finite; constant_labels: the labels hold one value
   mid-run  the 10 steps before the onset < 0.9 × chance, and the run fails after it
 The init, the data order and the dropout masks are PyTorch's, not Chorus's: the check is that the
 recipe itself is broken or healthy, not that the bits agree.
@@ -65,7 +66,7 @@ def activation(name):
         name = kind
     if name == "leaky_relu":
         return nn.LeakyReLU(0.01)
-    return {"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GELU(),
+    return {"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GELU(), "softmax": nn.Softmax(dim=1),
             "linear": nn.Identity(), None: nn.Identity()}[name]
 
 
@@ -99,6 +100,10 @@ def build(model):
             shape = [int(np.prod(shape))]
         elif kind == "activation":
             layers.append(activation(spec["activation"]))
+        elif kind == "dropout":
+            layers.append(nn.Dropout(spec["rate"]))
+        elif kind == "batchnorm":
+            layers.append(nn.BatchNorm1d(shape[0]) if len(shape) == 1 else nn.BatchNorm2d(shape[0]))
         else:
             return None
     return nn.Sequential(*layers)
@@ -218,6 +223,9 @@ def main():
         cause = name.split("--")[0]
         # A width-1 layer still learns a little: failing is the monitor's bottleneck level, half of chance.
         level = 0.5 if cause == "bottleneck" else 0.9
+        if "softmax-before" in name:
+            # A softmax before cross_entropy bounds the loss below by log(1 + (C − 1)/e): stuck above it.
+            level = math.log(1 + (math.exp(chance) - 1) / math.e) / chance
         failing = not math.isfinite(tail) or tail >= level * chance
         onset_path = f"scenarios/{name}.onset"
         if cause == "constant_labels":

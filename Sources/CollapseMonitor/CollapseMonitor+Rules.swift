@@ -45,10 +45,13 @@ extension CollapseMonitor {
             if let s = saturated.first { symptoms.append("\(s.name) \(format(s.saturationFraction * 100))% saturated") }
             if stuck && !diverged { symptoms.append("loss \(format(recent)) stuck near chance \(format(chance))") }
             if outputCollapsed { symptoms.append("one prediction for every example") }
+            // One column in other units stands out by its range (a ×1000 feature among ±3 ones).
+            let outlier = facts.widestFeatureRatio >= 100
+                ? "; feature \(facts.widestFeature) spans \(format(facts.widestFeatureRatio))× the median feature's range" : ""
             result.append(Candidate(
                 cause: .unnormalizedInputs, confidence: 0.85,
                 evidence: "input scale max(|mean|, std) = \(format(inputScale)) > \(format(settings.inputScaleLimit)) "
-                    + "(features \(format(facts.featureMin))..\(format(facts.featureMax)), normalize: \(facts.normalization)) "
+                    + "(features \(format(facts.featureMin))..\(format(facts.featureMax)), normalize: \(facts.normalization)\(outlier)) "
                     + "and the run fails: \(symptoms.joined(separator: ", "))",
                 remedy: "set data.normalize to \"standardize\" (or \"scale\" for 8-bit images)",
                 actions: [.halveLearningRate, .enableClipping(norm: 1.0)]))

@@ -47,6 +47,8 @@ public struct StaticFacts: Equatable, Sendable {
     public var optimizer: String, learningRate: Double, clipNorm: Double?
     /// The `data.normalize` setting.
     public var normalization: String
+    /// The feature with the widest range and that range over the median feature's (1: none stands out).
+    public var widestFeature = 0, widestFeatureRatio = 1.0
 
     /// Creates static facts; defaults describe a balanced 10-class problem on standardized inputs.
     public init(lossKind: String = "cross_entropy", outputUnits: Int = 10, finalActivation: String? = nil, layers: [LayerFact] = [],

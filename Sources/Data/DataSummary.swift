@@ -30,6 +30,11 @@ public struct DataSummary: Sendable, Equatable {
     /// Examples per class (`labelHistogram[c]` = examples of class c) when the labels are classes
     /// (`classCount` between 1 and 65536); empty otherwise.
     public let labelHistogram: [Int]
+    /// The feature whose range (max − min) is the widest, and its range over the median range
+    /// of the non-constant features (1 when fewer than two vary): a column in other units,
+    /// ×1000 the rest, shows as a ratio near 1000.
+    public let widestFeature: Int
+    public let widestFeatureRatio: Double
 
     /// True when every label has the same value (a single class, or a constant regression target).
     public var labelsAreConstant: Bool { count > 0 && labelMin == labelMax }
@@ -90,6 +95,15 @@ public struct DataSummary: Sendable, Equatable {
         featureStd = finite > 0 ? Float((squares / Double(finite)).squareRoot()) : 0
         nonFiniteFeatureCount = nonFinite
         constantFeatureCount = dataset.count == 0 ? 0 : zip(columnMin, columnMax).filter { $0 == $1 || !$0.isFinite }.count
+        let ranges = zip(columnMin, columnMax).map { Double($1) - Double($0) }
+        let varying = ranges.filter { $0 > 0 && $0.isFinite }.sorted()
+        if varying.count >= 2, let widest = ranges.indices.max(by: { ranges[$0] < ranges[$1] }) {
+            widestFeature = widest
+            widestFeatureRatio = ranges[widest] / varying[varying.count / 2]
+        } else {
+            widestFeature = 0
+            widestFeatureRatio = 1
+        }
 
         let finiteLabels = dataset.labels.filter(\.isFinite)
         nonFiniteLabelCount = dataset.labels.count - finiteLabels.count

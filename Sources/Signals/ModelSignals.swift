@@ -164,7 +164,7 @@ public func staticFacts(config: RunConfig, model: Model, train: Dataset) -> Stat
         break
     }
     let clip = config.optimizer.clipNorm.map(Double.init)
-    return StaticFacts(
+    var facts = StaticFacts(
         lossKind: config.loss.rawValue, outputUnits: model.outputUnits, finalActivation: finalActivation, layers: layers,
         classCount: train.classCount, labelHistogram: summary.labelHistogram, labelsAreIntegers: train.classCount > 0,
         labelMin: Double(summary.labelMin), labelMax: Double(summary.labelMax), labelStd: Double(summary.labelStd),
@@ -174,4 +174,6 @@ public func staticFacts(config: RunConfig, model: Model, train: Dataset) -> Stat
         constantFeatures: summary.constantFeatureCount, featureCount: summary.featureCount, examples: summary.count,
         optimizer: config.optimizer.name.rawValue, learningRate: Double(config.optimizer.lr), clipNorm: clip,
         normalization: config.data.normalize.rawValue)
+    (facts.widestFeature, facts.widestFeatureRatio) = (summary.widestFeature, summary.widestFeatureRatio)
+    return facts
 }

@@ -13,6 +13,16 @@ import Testing
         #expect(summary.count == 4 && summary.featureCount == 3)
     }
 
+    @Test func aFeatureInOtherUnitsStandsOutByItsRange() {
+        // Four features of range ~2, the third ×1000 (range 2000), one constant.
+        let rows: [[Float]] = [[0, 1, 1000, 5, -1], [2, -1, -1000, 5, 1], [1, 0, 0, 5, 0]]
+        let summary = DataSummary(Dataset(name: "t", features: rows.flatMap { $0 }, labels: [0, 1, 0], exampleShape: [5]))
+        #expect(summary.widestFeature == 2)
+        #expect(summary.widestFeatureRatio == 1000)
+        let even = DataSummary(Dataset(name: "t", features: [0, 1, 2, 3, 1, 0, 3, 2], labels: [0, 1], exampleShape: [4]))
+        #expect(even.widestFeatureRatio == 1)
+    }
+
     /// Wide rows go through the eight-lane path (with a scalar tail: 21 = 2·8 + 5 columns);
     /// one NaN sends the same data through the scalar path. Both agree with a naive computation.
     @Test func theLanePathAndTheScalarPathAgreeWithANaiveComputation() {

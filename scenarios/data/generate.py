@@ -60,3 +60,12 @@ for name, n in [("imbalanced-train.csv", 2000), ("imbalanced-test.csv", 400)]:
         c = 1 if rng_imbalance.random() < 0.1 else 0
         rows.append(([f"{rng_imbalance.gauss(0.8 * c if i < 5 else 0, 1):.4f}" for i in range(F)], c))
     write(name, rows, F)
+# One feature on a scale 1000× the others (a column in other units), for a run without normalization.
+for source, target in [("blobs-train.csv", "blobs-scaled-train.csv"), ("blobs-test.csv", "blobs-scaled-test.csv")]:
+    rows = open(source).read().splitlines()
+    with open(target, "w") as f:
+        f.write(rows[0] + "\n")
+        for line in rows[1:]:
+            values = line.split(",")
+            values[3] = f"{float(values[3]) * 1000:.1f}"
+            f.write(",".join(values) + "\n")
