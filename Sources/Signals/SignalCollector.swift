@@ -225,18 +225,29 @@ public final class SignalCollector: ActivationObserver {
                 predictionEntropy -= q * log(q)
             }
         }
-        var labelCounts: [Float: Int] = [:]
+        // Class indices 0..<256 in an array (the usual case: no hashing per example, and the
+        // entropy summed in a fixed order); any other value in a dictionary, at most 255 distinct.
+        var classCounts = [Int](repeating: 0, count: 256), classesSeen = 0
+        var otherCounts: [Float: Int] = [:]
         var low = Float.infinity, high = -Float.infinity, labelNonFinite = 0
         for r in 0..<n {
             let label = labelPointer[r]
             guard label.isFinite else { labelNonFinite += 1; continue }
             low = min(low, label); high = max(high, label)
-            if labelCounts.count < 255 || labelCounts[label] != nil { labelCounts[label, default: 0] += 1 }
+            if label >= 0 && label < 256 && label == label.rounded(.towardZero) {
+                let index = Int(label)
+                if classCounts[index] == 0 { classesSeen += 1 }
+                classCounts[index] += 1
+            } else if classesSeen + otherCounts.count < 255 || otherCounts[label] != nil {
+                otherCounts[label, default: 0] += 1
+            }
         }
         var labelEntropy = 0.0
-        for (_, c) in labelCounts { let q = Double(c) / Double(n); labelEntropy -= q * log(q) }
+        for c in classCounts where c > 0 { let q = Double(c) / Double(n); labelEntropy -= q * log(q) }
+        for key in otherCounts.keys.sorted() { let q = Double(otherCounts[key]!) / Double(n); labelEntropy -= q * log(q) }
+        let distinctLabels = classesSeen + otherCounts.count
         labels = LabelSignals(min: low.isFinite ? Double(low) : 0, max: high.isFinite ? Double(high) : 0,
-                              distinct: labelCounts.count, nonFiniteCount: labelNonFinite)
+                              distinct: distinctLabels, nonFiniteCount: labelNonFinite)
         // The permuted-label gap (see OutputSignals): example r against the label of r + n/2.
         var gap = Double.nan
         if lossKind == .crossEntropy && units > 1 && n >= 2 {
@@ -253,7 +264,7 @@ public final class SignalCollector: ActivationObserver {
             if counted > 0 { gap = total / Double(counted) }
         }
         output = OutputSignals(units: units, maxVariance: maxVariance, meanVariance: varianceSum / Double(max(units, 1)),
-                               distinctPredictions: min(distinctPredictions, 255), distinctLabels: labelCounts.count,
+                               distinctPredictions: min(distinctPredictions, 255), distinctLabels: distinctLabels,
                                predictionEntropy: predictionEntropy, labelEntropy: labelEntropy, nonFiniteCount: nonFinite,
                                permutedLossGap: gap)
     }

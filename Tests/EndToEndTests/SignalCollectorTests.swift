@@ -49,7 +49,12 @@ struct SignalCollectorTests {
         let features = [Float](repeating: 1, count: 6)
         features.withUnsafeBufferPointer { collector.begin(features: $0.baseAddress!, featureCount: 1, count: 6) }
         labels.withUnsafeBufferPointer { collector.observeOutput(Tensor(logits, shape: [6, 3]), labels: $0.baseAddress!) }
-        let gap = collector.finish(lossSum: 0, count: 6).output.permutedLossGap
+        let signals = collector.finish(lossSum: 0, count: 6)
+        let gap = signals.output.permutedLossGap
+        // The label histogram (an array for class indices): 3 classes with 2, 1 and 3 examples.
+        #expect(signals.labels.distinct == 3 && signals.output.distinctLabels == 3)
+        let entropy = -[2.0, 1, 3].map { $0 / 6 * log($0 / 6) }.reduce(0, +)
+        #expect(abs(signals.output.labelEntropy - entropy) < 1e-12)
         // Pairs r → r+3 mod 6: (0→0: 0 vs 0, same), (1→2), (2→2, same), (3→0, same), (4→1), (5→2, same):
         // the two pairs with different labels each differ by 2 − 0 = 2; equal-label pairs are left out.
         #expect(gap == 2, "\(gap)")
