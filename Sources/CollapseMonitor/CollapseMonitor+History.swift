@@ -10,8 +10,11 @@ func format(_ value: Double) -> String {
 }
 
 extension CollapseMonitor {
-    /// Appends this check to the loss, gradient-norm and update-ratio histories.
-    func record(_ signals: StepSignals, _ merged: MergedSignals) {
+    /// Appends this check to the step, learning-rate, label-gap, loss, gradient-norm and update-ratio histories.
+    func record(step: Int, _ signals: StepSignals, _ merged: MergedSignals) {
+        checkSteps.append(step)
+        learningRates.append(signals.learningRate)
+        labelGaps.append(merged.permutedLossGap ?? .nan)
         losses.append(signals.loss)
         gradientNorms.append(signals.gradientNorm)
         let ratios = signals.weightMatrices.filter { $0.weightNorm > 0 || !$0.weightNorm.isFinite }.map(\.updateRatio)
@@ -150,7 +153,7 @@ extension CollapseMonitor {
         fields["grad_norms"] = signals.gradientNorms.filter { $0.key.hasSuffix(".weight") }.mapValues { $0.isFinite ? $0 : -1 }
         if let ratio = signals.firstToLastGradientRatio { fields["first_last_grad_ratio"] = ratio }
         if signals.maxUpdateRatio >= 0 && signals.maxUpdateRatio.isFinite { fields["update_ratio_max"] = signals.maxUpdateRatio }
-        if merged.permutedLossGap.isFinite { fields["label_gap"] = merged.permutedLossGap }
+        if let gap = merged.permutedLossGap { fields["label_gap"] = gap }
         if merged.shardCount > 0 {
             fields["dead_fraction"] = Dictionary(merged.layers.filter { $0.deadFraction > 0 || $0.activation.contains("relu") }
                 .map { ($0.name, $0.deadFraction) }, uniquingKeysWith: { a, _ in a })

@@ -63,10 +63,7 @@ public final class CollapseMonitor {
         if checks == 0 { raised += staticWarnings() }
         checks += 1
         let merged = MergedSignals(shards)
-        checkSteps.append(step)
-        learningRates.append(signals.learningRate)
-        labelGaps.append(merged.permutedLossGap)
-        record(signals, merged)
+        record(step: step, signals, merged)
         recordReplicaOutliers(shards)
         let candidates = diagnose(step: step, signals: signals, merged: merged)
         var seen = Set<Cause>()

@@ -29,8 +29,8 @@ struct MergedSignals {
     var layers: [MergedLayer] = []
     var outputVarianceByReplica: [Int: Double] = [:]
     /// The shards' permuted-label loss gap, weighted by examples, summed in shard order (the
-    /// same value whatever order results arrived in); NaN when no shard measured it.
-    var permutedLossGap = Double.nan
+    /// same value whatever order results arrived in); nil when no shard measured it.
+    var permutedLossGap: Double?
 
     init(_ shards: [(replica: Int, shard: Int, signals: ShardSignals)]) {
         shardCount = shards.count
@@ -66,8 +66,9 @@ struct MergedSignals {
             }
         }
         var gapSum = 0.0, gapExamples = 0
-        for (_, _, s) in shards.sorted(by: { $0.shard < $1.shard }) where s.output.permutedLossGap.isFinite {
-            gapSum += s.output.permutedLossGap * Double(s.examples); gapExamples += s.examples
+        for (_, _, s) in shards.sorted(by: { $0.shard < $1.shard }) {
+            guard let gap = s.output.permutedLossGap, gap.isFinite else { continue }
+            gapSum += gap * Double(s.examples); gapExamples += s.examples
         }
         if gapExamples > 0 { permutedLossGap = gapSum / Double(gapExamples) }
         replicas = replicaSet.sorted()

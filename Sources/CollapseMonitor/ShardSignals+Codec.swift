@@ -1,9 +1,14 @@
 /// Compact little-endian binary form of `ShardSignals`, versioned so that a coordinator can
 /// reject payloads from an incompatible worker.
 ///
-/// Layout (version 3; 3 added the output's permuted-label loss gap): magic `0x43 0x53` ("CS"), version byte, then the fields in declaration
+/// Layout (version 3; 3 added the output's permuted-label loss gap, NaN when not measured): magic `0x43 0x53` ("CS"), version byte, then the fields in declaration
 /// order (the optional probe as a flag byte then its fields) (counts as UInt32/UInt16, statistics as Float64 or Float32), then each layer with its
 /// name as a UInt16-length UTF-8 string. A 3-layer MLP's signals take about 230 bytes.
+extension Double {
+    /// nil for NaN (the wire's "not measured").
+    fileprivate var nonNaN: Double? { isNaN ? nil : self }
+}
+
 extension ShardSignals {
     /// The current format version.
     public static let codecVersion: UInt8 = 3
@@ -18,7 +23,7 @@ extension ShardSignals {
         w.f64(labels.min); w.f64(labels.max); w.u16(labels.distinct); w.u32(labels.nonFiniteCount)
         w.u32(output.units); w.f64(output.maxVariance); w.f64(output.meanVariance)
         w.u16(output.distinctPredictions); w.u16(output.distinctLabels)
-        w.f32(output.predictionEntropy); w.f32(output.labelEntropy); w.u32(output.nonFiniteCount); w.f64(output.permutedLossGap)
+        w.f32(output.predictionEntropy); w.f32(output.labelEntropy); w.u32(output.nonFiniteCount); w.f64(output.permutedLossGap ?? .nan)
         w.f64(gradientNorm); w.u64(parameterChecksum)
         if let probe {
             w.u8(1); w.u32(probe.examples); w.f64(probe.meanVariance); w.u16(probe.distinctPredictions); w.u64(probe.outputChecksum)
@@ -50,7 +55,7 @@ extension ShardSignals {
         s.output = OutputSignals(units: try r.u32(), maxVariance: try r.f64(), meanVariance: try r.f64(),
                                  distinctPredictions: try r.u16(), distinctLabels: try r.u16(),
                                  predictionEntropy: try r.f32(), labelEntropy: try r.f32(), nonFiniteCount: try r.u32(),
-                                 permutedLossGap: try r.f64())
+                                 permutedLossGap: try r.f64().nonNaN)
         s.gradientNorm = try r.f64(); s.parameterChecksum = try r.u64()
         switch try r.u8() {
         case 0: break

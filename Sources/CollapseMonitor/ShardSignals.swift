@@ -21,24 +21,18 @@ public struct OutputSignals: Equatable, Sendable {
     /// logit[r, y(r)] − logit[r, y(π r)] over the pairs whose labels differ (the log-sum-exp
     /// cancels; a pair with equal labels differs by 0 whatever the model knows). Near zero when the
     /// labels carry no information about the inputs (shuffled, shifted by a row), clearly
-    /// positive once a model has learned anything; NaN when not measured (not cross-entropy).
-    public var permutedLossGap: Double
+    /// positive once a model has learned anything; nil when not measured (not cross-entropy, no
+    /// pair of different labels).
+    public var permutedLossGap: Double?
 
     /// Creates output signals.
     public init(units: Int = 0, maxVariance: Double = 0, meanVariance: Double = 0, distinctPredictions: Int = 0,
                 distinctLabels: Int = 0, predictionEntropy: Double = 0, labelEntropy: Double = 0, nonFiniteCount: Int = 0,
-                permutedLossGap: Double = .nan) {
+                permutedLossGap: Double? = nil) {
         self.units = units; self.maxVariance = maxVariance; self.meanVariance = meanVariance
         self.distinctPredictions = distinctPredictions; self.distinctLabels = distinctLabels
         self.predictionEntropy = predictionEntropy; self.labelEntropy = labelEntropy; self.nonFiniteCount = nonFiniteCount
         self.permutedLossGap = permutedLossGap
-    }
-
-    public static func == (a: OutputSignals, b: OutputSignals) -> Bool {
-        a.units == b.units && a.maxVariance == b.maxVariance && a.meanVariance == b.meanVariance
-            && a.distinctPredictions == b.distinctPredictions && a.distinctLabels == b.distinctLabels
-            && a.predictionEntropy == b.predictionEntropy && a.labelEntropy == b.labelEntropy && a.nonFiniteCount == b.nonFiniteCount
-            && (a.permutedLossGap == b.permutedLossGap || (a.permutedLossGap.isNaN && b.permutedLossGap.isNaN))
     }
 }
 

@@ -227,7 +227,9 @@ public final class SignalCollector: ActivationObserver {
         }
         // Class indices 0..<256 in an array (the usual case: no hashing per example, and the
         // entropy summed in a fixed order); any other value in a dictionary, at most 255 distinct.
-        var classCounts = [Int](repeating: 0, count: 256), classesSeen = 0
+        // (The scratch counts: the prediction histogram above is done with them.)
+        let classCounts = scratch.counts(256)
+        var classesSeen = 0
         var otherCounts: [Float: Int] = [:]
         var low = Float.infinity, high = -Float.infinity, labelNonFinite = 0
         for r in 0..<n {
@@ -243,13 +245,13 @@ public final class SignalCollector: ActivationObserver {
             }
         }
         var labelEntropy = 0.0
-        for c in classCounts where c > 0 { let q = Double(c) / Double(n); labelEntropy -= q * log(q) }
+        for c in UnsafeBufferPointer(start: classCounts, count: 256) where c > 0 { let q = Double(c) / Double(n); labelEntropy -= q * log(q) }
         for key in otherCounts.keys.sorted() { let q = Double(otherCounts[key]!) / Double(n); labelEntropy -= q * log(q) }
         let distinctLabels = classesSeen + otherCounts.count
         labels = LabelSignals(min: low.isFinite ? Double(low) : 0, max: high.isFinite ? Double(high) : 0,
                               distinct: distinctLabels, nonFiniteCount: labelNonFinite)
         // The permuted-label gap (see OutputSignals): example r against the label of r + n/2.
-        var gap = Double.nan
+        var gap: Double?
         if lossKind == .crossEntropy && units > 1 && n >= 2 {
             var total = 0.0, counted = 0
             for r in 0..<n {

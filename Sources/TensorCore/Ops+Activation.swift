@@ -9,14 +9,7 @@ extension Tape {
     public func relu(_ a: Tensor) -> Tensor {
         let out = Tensor(uninitialized: a.shape)
         let x = a.data, y = out.data, n = a.count
-        let zero = SIMD8<Float>()
-        var i = 0
-        while i + 8 <= n {
-            let v = UnsafeRawPointer(x).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(y).storeBytes(of: v.replacing(with: zero, where: v .<= zero), toByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { y[i] = x[i] <= 0 ? 0 : x[i]; i += 1 }  // NaN passes, as in the vector path
+        biasReLU(x, 0, y, n)
         record(out, [a]) {
             let g = out.gradientPointer(), (ga, fresh) = a.gradientForOverwrite()
             Tape.reluBackward(x, g, ga, n, add: !fresh)
@@ -24,29 +17,19 @@ extension Tape {
         return out
     }
 
-    /// ga (+)= g where x > 0, 0 elsewhere; `add: false` overwrites ga.
+    /// ga (+)= g where x > 0, 0 elsewhere; `add: false` overwrites ga, as 0 + (masked g): the
+    /// same bits as adding into a zeroed buffer (−0 becomes +0).
     @inline(__always) static func reluBackward(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ ga: UnsafeMutablePointer<Float>, _ n: Int, add: Bool) {
         let zero = SIMD8<Float>()
         var i = 0
-        if add {
-            while i + 8 <= n {
-                let v = UnsafeRawPointer(x).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                let gv = UnsafeRawPointer(g).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                let old = UnsafeRawPointer(ga).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(ga).storeBytes(of: old + gv.replacing(with: zero, where: v .<= zero), toByteOffset: i * 4, as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < n { ga[i] += x[i] <= 0 ? 0 : g[i]; i += 1 }
-        } else {
-            while i + 8 <= n {
-                let v = UnsafeRawPointer(x).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                let gv = UnsafeRawPointer(g).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                // 0 + (masked g): the same bits as the adding path on a zeroed buffer (−0 becomes +0).
-                UnsafeMutableRawPointer(ga).storeBytes(of: zero + gv.replacing(with: zero, where: v .<= zero), toByteOffset: i * 4, as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < n { ga[i] = 0 + (x[i] <= 0 ? 0 : g[i]); i += 1 }
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(x).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let gv = UnsafeRawPointer(g).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let old = add ? UnsafeRawPointer(ga).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) : zero
+            UnsafeMutableRawPointer(ga).storeBytes(of: old + gv.replacing(with: zero, where: v .<= zero), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
         }
+        while i < n { ga[i] = (add ? ga[i] : 0) + (x[i] <= 0 ? 0 : g[i]); i += 1 }
     }
 
     /// x for x > 0, αx otherwise (PyTorch's default α is 0.01).

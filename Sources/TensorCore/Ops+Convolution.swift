@@ -60,7 +60,7 @@ extension Tape {
                 let target = out.data + (example * filters + f) * positions
                 let source = product.pointer + f * width + example * positions
                 if relu {
-                    biasReLU(source, bias.map { $0.data[f] }, target, positions)
+                    biasReLU(source, bias?.data[f] ?? 0, target, positions)
                 } else if let bias {
                     let b = bias.data[f]
                     for p in 0..<positions { target[p] = source[p] + b }
@@ -224,29 +224,19 @@ func laneSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     return total
 }
 
-/// target = max(source + bias, 0) (source alone without a bias), eight lanes at a time; NaN
-/// passes through as in `Tape.relu`'s vector path.
+/// target = max(source + bias, 0), eight lanes at a time; NaN passes through. With bias 0 it is
+/// `Tape.relu`'s forward pass bit for bit (x + 0 is x except −0, which max(·, 0) makes +0 anyway).
 @inline(__always)
-func biasReLU(_ source: UnsafePointer<Float>, _ bias: Float?, _ target: UnsafeMutablePointer<Float>, _ count: Int) {
-    let zero = SIMD8<Float>()
+func biasReLU(_ source: UnsafePointer<Float>, _ bias: Float, _ target: UnsafeMutablePointer<Float>, _ count: Int) {
+    let zero = SIMD8<Float>(), b = SIMD8<Float>(repeating: bias)
     let raw = UnsafeRawPointer(source), out = UnsafeMutableRawPointer(target)
     var p = 0
-    if let bias {
-        let b = SIMD8<Float>(repeating: bias)
-        while p + 8 <= count {
-            let v = raw.loadUnaligned(fromByteOffset: p * 4, as: SIMD8<Float>.self) + b
-            out.storeBytes(of: v.replacing(with: zero, where: v .<= zero), toByteOffset: p * 4, as: SIMD8<Float>.self)
-            p += 8
-        }
-        while p < count { let v = source[p] + bias; target[p] = v <= 0 ? 0 : v; p += 1 }
-    } else {
-        while p + 8 <= count {
-            let v = raw.loadUnaligned(fromByteOffset: p * 4, as: SIMD8<Float>.self)
-            out.storeBytes(of: v.replacing(with: zero, where: v .<= zero), toByteOffset: p * 4, as: SIMD8<Float>.self)
-            p += 8
-        }
-        while p < count { let v = source[p]; target[p] = v <= 0 ? 0 : v; p += 1 }
+    while p + 8 <= count {
+        let v = raw.loadUnaligned(fromByteOffset: p * 4, as: SIMD8<Float>.self) + b
+        out.storeBytes(of: v.replacing(with: zero, where: v .<= zero), toByteOffset: p * 4, as: SIMD8<Float>.self)
+        p += 8
     }
+    while p < count { let v = source[p] + bias; target[p] = v <= 0 ? 0 : v; p += 1 }
 }
 
 /// The output columns `oj` whose input column `oj·stride + kj − padLeft` lies inside the image.
