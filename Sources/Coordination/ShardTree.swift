@@ -104,6 +104,26 @@ public struct TreeFold<Value> {
         covered = node.lowerBound
     }
 
+    /// The value waiting on top of the stack (the left sibling a push may add into).
+    public var top: Value? { stack.last?.value }
+
+    /// Whether pushing node `range` (which must start at `covered`) adds it into `top` at once:
+    /// it is a right child whose left sibling waits. Callers use it to add an incoming
+    /// contribution straight into that sibling instead of copying it first.
+    public func combinesOnPush(_ range: Range<Int>) -> Bool {
+        guard range.lowerBound == covered, range.upperBound <= node.upperBound, var size = tree.blockSize(of: range) else { return false }
+        let start = range.lowerBound
+        while !(start == node.lowerBound && start + size >= node.upperBound) {
+            if start % (2 * size) == 0 {
+                guard start + size >= tree.count else { return false }
+                size *= 2
+            } else {
+                return true
+            }
+        }
+        return false
+    }
+
     /// Adds the sum of node `range`, which must start at `covered`.
     public mutating func push(_ range: Range<Int>, _ value: Value, combine: (inout Value, Value) -> Void) {
         precondition(range.lowerBound == covered && range.upperBound <= node.upperBound,

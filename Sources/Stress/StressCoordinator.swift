@@ -57,9 +57,9 @@ public final class StressCoordinator: CoordinatorWorkload {
         let gradients = StressGradients(seed: settings.seed, count: settings.parameters)
         aggregator = StressAggregator(gradients: gradients, dtype: settings.wireDType)
         fingerprint = gradients.fingerprint
-        description = StressDescription(params: settings.parameters, seed: settings.seed)
+        description = StressDescription(params: settings.parameters, seed: settings.seed, shards: settings.shardCount)
         var pool: SharedGradients?
-        if settings.sharedMemory && children != nil {
+        if settings.usesSharedPool && children != nil {
             SharedGradients.removeOrphanedSegments()
             do {
                 pool = try SharedGradients.create(name: "/chorus-\(getpid())-\(runID % 1_000_000)-g",
@@ -128,7 +128,7 @@ public final class StressCoordinator: CoordinatorWorkload {
     }
 
     func prepare(step: Int) {
-        aggregator.beginStep()
+        aggregator.beginStep(shards: settings.shardCount)
         parameterPayload = PayloadBuffer(floats: [Float(bitPattern: UInt32(truncatingIfNeeded: settings.seed)), Float(bitPattern: UInt32(truncatingIfNeeded: step)), 0, 0])
     }
 
@@ -175,16 +175,24 @@ public final class StressCoordinator: CoordinatorWorkload {
         return (.dataMismatch, String(format: "worker's gradient fingerprint %016llx differs from the coordinator's %016llx", join.dataFingerprint, fingerprint))
     }
 
-    package let childCommand = "stress-worker"
+    package var childCommand: String { settings.localWorkers > 0 ? "stress-agent" : "stress-worker" }
 
     package var childArguments: [String] {
-        ["--frame-bytes", String(settings.frameBytes)] + (gradientPool.map { ["--shared-gradients", $0.name] } ?? [])
+        if settings.localWorkers > 0 {
+            return ["--frame-bytes", String(settings.frameBytes), "--local-workers", String(settings.localWorkers)]
+                + settings.localFaults.flatMap { ["--local-fault", $0.description] }
+        }
+        return ["--frame-bytes", String(settings.frameBytes)] + (gradientPool.map { ["--shared-gradients", $0.name] } ?? [])
     }
+
+    /// Host agents answer with node sums.
+    package var acceptsNodeSums: Bool { settings.localWorkers > 0 }
 
     package func work(for assignment: WorkAssignment, member: Member) -> Work {
         Work(step: UInt64(assignment.step), epoch: 0, stepInEpoch: UInt32(truncatingIfNeeded: assignment.step),
              parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
-             shardCount: UInt32(settings.shardCount), gradientDType: settings.wireDType,
+             shardCount: UInt32(settings.shardCount), flags: settings.localWorkers > 0 && assignment.sumNodes ? [.sumNodes] : [],
+             gradientDType: settings.wireDType,
              parameters: assignment.includeParameters ? parameterPayload : nil)
     }
 
@@ -207,6 +215,11 @@ public final class StressCoordinator: CoordinatorWorkload {
             payload = copy.payload
         } else {
             report.gradientBytesReceived += payload.byteCount
+        }
+        if settings.localWorkers > 0, gradient.statistics.count == 12 {
+            // A host agent's counters so far (little-endian UInt32: kills, restarts, corrupt).
+            let c = gradient.statistics.withUnsafeBytes { raw in (0..<3).map { Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) } }
+            report.agentCounters[member.id] = (c[0], c[1], c[2])
         }
         guard gradient.dtype == settings.wireDType, payload.elementCount(as: gradient.dtype) == settings.parameters else {
             return .invalid("gradient from worker \(member.id) with \(payload.byteCount) bytes of \(gradient.dtype), expected \(settings.payloadBytes) of \(settings.wireDType)")
@@ -238,15 +251,17 @@ public final class StressCoordinator: CoordinatorWorkload {
     package func aggregate(_ held: Held, _ aggregation: Aggregation) {
         let started = monotonicNanos()
         if aggregation.shard != aggregator.added { report.outOfOrderReleases += 1 }
-        let wrong = aggregator.add(held.payload, step: aggregation.step, shard: aggregation.shard)
+        let wrong = aggregator.add(held.payload, step: aggregation.step, shards: aggregation.shards)
         report.aggregationSeconds += Double(monotonicNanos() - started) / 1e9
-        report.contributionsAggregated += 1
+        report.contributionsAggregated += aggregation.span
+        report.nodeSums += aggregation.span > 1 ? 1 : 0
         report.aggregatedBytes += held.payload.byteCount
         if wrong > 0 {
             report.wrongContributions += 1
             report.wrongContributionsBySlot[held.slot, default: 0] += 1
             if report.wrongContributions <= 5 {
-                logLine("chorus stress: step \(aggregation.step) shard \(aggregation.shard) from worker \(held.slot): \(wrong) wrong values that passed the checksum")
+                let what = aggregation.span > 1 ? "shards \(aggregation.shards)" : "shard \(aggregation.shard)"
+                logLine("chorus stress: step \(aggregation.step) \(what) from \(settings.localWorkers > 0 ? "agent" : "worker") \(held.slot): \(wrong) wrong values that passed the checksum")
             }
         }
     }

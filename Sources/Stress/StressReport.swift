@@ -34,6 +34,10 @@ public struct StressReport: JSONReport {
     public var kills: [(step: Int, slot: Int)] = []
     /// Worker processes started again after dying.
     public var restarts = 0
+    /// Contributions that were node sums of a host agent (span > 1).
+    public var nodeSums = 0
+    /// Host agents' own counters, latest per agent process: local workers killed and restarted, corrupt local payloads caught.
+    public var agentCounters: [UInt32: (kills: Int, restarts: Int, corrupt: Int)] = [:]
     /// Wall-clock seconds from the first step's start to the last step's completion.
     public var seconds = 0.0
     /// Seconds the coordinator spent adding and checking contributions.
@@ -92,6 +96,10 @@ public struct StressReport: JSONReport {
             "coordination": coordination,
             "workers_killed": kills.count, "kills": kills.map { ["step": $0.step, "worker": $0.slot] },
             "workers_restarted": restarts,
+            "local_workers": settings.localWorkers, "local_faults": settings.localFaults.map(\.description), "node_sums": nodeSums,
+            "local_workers_killed": agentCounters.values.reduce(0) { $0 + $1.kills },
+            "local_workers_restarted": agentCounters.values.reduce(0) { $0 + $1.restarts },
+            "local_corrupt_detected": agentCounters.values.reduce(0) { $0 + $1.corrupt },
             "seconds": seconds, "aggregation_seconds": aggregationSeconds,
             "throughput_gbps": throughputGBps,
             "aggregated_bytes": aggregatedBytes, "gradient_bytes_received": gradientBytesReceived,
@@ -123,8 +131,9 @@ public struct StressReport: JSONReport {
         let verdict = failure.map { "FAILED: \($0)" }
             ?? (passed ? "EXACT: every aggregate matched bit for bit, every step completed" : "WRONG: see the counts below")
         var rows: [(String, String)] = [
-            ("run", "\(settings.workers) workers, \(settings.parameters) params, \(settings.steps) steps, \(settings.shardCount) shards, \(settings.wireDType), window \(settings.window)"),
-            ("faults", settings.faults.isEmpty ? "none" : settings.faults.map(\.description).joined(separator: " ")),
+            ("run", (settings.localWorkers > 0 ? "\(settings.workers) host agents × \(settings.localWorkers) local workers, " : "\(settings.workers) workers, ") + "\(settings.parameters) params, \(settings.steps) steps, \(settings.shardCount) shards, \(settings.wireDType), window \(settings.window)"),
+            ("faults", settings.faults.isEmpty && settings.localFaults.isEmpty ? "none"
+                : (settings.faults.map(\.description) + settings.localFaults.map { "local \($0)" }).joined(separator: " ")),
             ("verdict", verdict),
             ("steps", "\(stepsCompleted) completed, \(stepsLost) lost"),
             ("aggregates", "\(stepsCompleted) checked, \(wrongAggregates) wrong (\(wrongElements) elements)" + (firstWrong.map { ", first at step \($0.step) element \($0.index)" } ?? "")),
@@ -135,6 +144,13 @@ public struct StressReport: JSONReport {
             ("dropped/stale/dup", "\(droppedMessages) dropped, \(coordination["stale", default: 0]) stale, \(coordination["duplicates", default: 0]) duplicates, \(coordination["unknown_worker", default: 0]) from departed workers"),
             ("recovery", "\(coordination["reassignments", default: 0]) reassignments, \(coordination["straggler_copies", default: 0]) straggler copies, \(coordination["evictions", default: 0]) evictions, \(coordination["leaves", default: 0]) leaves"),
             ("workers killed", kills.isEmpty ? "0" : "\(kills.count) (" + kills.map { "worker \($0.slot) at step \($0.step)" }.joined(separator: ", ") + "), \(restarts) restarted"),
+        ]
+        if settings.localWorkers > 0 {
+            let counters = agentCounters.values
+            rows.append(("host agents", "\(nodeSums) node sums; local workers \(counters.reduce(0) { $0 + $1.kills }) killed, \(counters.reduce(0) { $0 + $1.restarts }) restarted, "
+                         + "\(counters.reduce(0) { $0 + $1.corrupt }) corrupt local payloads recomputed"))
+        }
+        rows += [
             ("throughput", String(format: "%.2f GB/s aggregated (%@ in %.2f s; adding and checking took %.2f s)", throughputGBps, gb(aggregatedBytes), seconds, aggregationSeconds)),
         ]
         if let rawGBps {
@@ -144,9 +160,9 @@ public struct StressReport: JSONReport {
         rows += [
             ("step latency", String(format: "p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms", l.milliseconds(atPercentile: 50), l.milliseconds(atPercentile: 90), l.milliseconds(atPercentile: 99), l.maximumMilliseconds)),
             ("coordinator CPU", String(format: "%.2f s user, %.2f s system", cpu.user, cpu.system)),
-            ("coordinator RSS", peakResidentBytes.map { "peak \(mib($0)), bound 8·P·4 + 64 MiB = \(mib(settings.memoryBound)) (\($0 <= settings.memoryBound ? "within" : "EXCEEDED"))" } ?? "unknown"),
+            ("coordinator RSS", peakResidentBytes.map { "peak \(mib($0)), bound (8 + ⌈log₂ S⌉)·P·4 + 64 MiB = \(mib(settings.memoryBound)) (\($0 <= settings.memoryBound ? "within" : "EXCEEDED"))" } ?? "unknown"),
             ("wire", "received \(gb(bytesReceived)) (gradients \(gb(gradientBytesReceived - sharedGradientBytes))), sent \(gb(bytesSent))"),
-            ("shared memory", sharedPool == true ? "\(gb(sharedGradientBytes)) of gradients through a pool of \(settings.sharedSlots) slots (\(mib(settings.sharedSlots * settings.payloadBytes)))"
+            ("shared memory", settings.localWorkers > 0 ? "host agents: each has its own pool for its local workers; node sums come over the socket" : sharedPool == true ? "\(gb(sharedGradientBytes)) of gradients through a pool of \(settings.sharedSlots) slots (\(mib(settings.sharedSlots * settings.payloadBytes)))"
                 : sharedPool == false ? "pool not available; every gradient over the socket" : "off (--no-shm)"),
             ("tc netem", netem.reason),
         ]

@@ -18,8 +18,13 @@ public struct StressSettings: Sendable {
     public var shards: Int?
     /// Gradient wire format.
     public var wireDType: WireDType = .fp32
-    /// Faults to inject; `worker=` is the worker slot 0…N−1 (a restarted worker keeps its slot).
+    /// Faults to inject; `worker=` is the worker slot 0…N−1 (a restarted worker keeps its slot;
+    /// with host agents, the agent's slot).
     public var faults: [FaultSpec] = []
+    /// Local workers behind each of the N workers, which are then host agents (0: plain workers).
+    public var localWorkers = 0
+    /// Faults of every agent's local workers; `worker=` is the local slot 0…localWorkers−1.
+    public var localFaults: [FaultSpec] = []
     /// Endpoint to bind; default an ipc socket in /tmp.
     public var endpoint: String?
     /// Shards in flight beyond the next one to aggregate; default min(S, 4), which keeps the
@@ -55,13 +60,18 @@ public struct StressSettings: Sendable {
     public var window: Int { min(reorderWindow ?? 4, shardCount) }
     /// Bytes of one contribution on the wire.
     public var payloadBytes: Int { parameters * wireDType.byteWidth }
-    /// The coordinator's memory bound from the issue: 8 × P × 4 bytes + 64 MiB.
-    public var memoryBound: Int { 8 * parameters * 4 + (64 << 20) }
+    /// ⌈log₂ S⌉: the shard tree's depth, the partial sums the coordinator may hold beyond one.
+    public var treeDepth: Int { var depth = 0; while (1 << depth) < shardCount { depth += 1 }; return depth }
+    /// The coordinator's memory bound: the issue's 8 × P × 4 bytes + 64 MiB, plus one P-float
+    /// partial sum per level of the shard tree.
+    public var memoryBound: Int { (8 + treeDepth) * parameters * 4 + (64 << 20) }
+    /// Whether the coordinator makes a shared-memory pool (host agents stand for other hosts: socket only).
+    public var usesSharedPool: Bool { sharedMemory && localWorkers == 0 }
 
     /// Bytes the coordinator may hold at once: the sum, the window's results (plus one
     /// reassembly copy), the scratch blocks and a fixed allowance for the runtime.
     public var coordinatorEstimate: Int {
-        parameters * 4 + (window + 2 + (sharedMemory ? sharedSlots : 0)) * payloadBytes + (40 << 20)
+        (1 + treeDepth) * parameters * 4 + (window + 2 + (usesSharedPool ? sharedSlots : 0)) * payloadBytes + (40 << 20)
     }
 
     /// Bytes one worker holds: a payload being sent, one being built, the runtime.
@@ -71,6 +81,11 @@ public struct StressSettings: Sendable {
     public func validate(availableMemory: Int? = StressSettings.availableMemory()) throws {
         func fail(_ text: String) throws -> Never { throw RuntimeError.invalidSetting(text) }
         if workers < 1 || workers > 256 { try fail("--workers \(workers): must be between 1 and 256") }
+        if localWorkers < 0 || localWorkers > 64 { try fail("--local-workers \(localWorkers): must be between 0 and 64 (0: plain workers)") }
+        if localWorkers == 0, let fault = localFaults.first { try fail("--local-fault \(fault): needs --local-workers (host agents)") }
+        for fault in localFaults where fault.worker >= localWorkers {
+            try fail("--local-fault \(fault): worker=\(fault.worker) but each agent has only \(localWorkers) local workers (slots 0…\(localWorkers - 1))")
+        }
         if parameters < 1 { try fail("--params \(parameters): must be at least 1") }
         if steps < 1 { try fail("--steps \(steps): must be at least 1") }
         if shardCount < 1 { try fail("--shards \(shardCount): must be at least 1") }
@@ -89,15 +104,15 @@ public struct StressSettings: Sendable {
             try fail("--fault \(fault): worker=\(fault.worker) but there are only \(workers) workers (slots 0…\(workers - 1))")
         }
         if let available = availableMemory {
-            let need = coordinatorEstimate + workers * workerEstimate
+            let need = coordinatorEstimate + workers * workerEstimate * (localWorkers > 0 ? localWorkers + 2 : 1)
             if need > available {
                 try fail("--params \(parameters) with --workers \(workers): needs about \(gib(need)) (coordinator \(gib(coordinatorEstimate)), "
                          + "each worker \(gib(workerEstimate))) but only \(gib(available)) of memory is available; lower --params or --workers")
             }
         }
         let descriptors = StressSettings.raiseDescriptorLimit()
-        if descriptors < 64 + 4 * workers {
-            try fail("--workers \(workers): needs about \(64 + 4 * workers) file descriptors, the limit (ulimit -n) is \(descriptors)")
+        if descriptors < 64 + 4 * workers * max(localWorkers, 1) {
+            try fail("--workers \(workers): needs about \(64 + 4 * workers * max(localWorkers, 1)) file descriptors, the limit (ulimit -n) is \(descriptors)")
         }
     }
 

@@ -137,15 +137,17 @@ public final class StressWorker: WorkerWorkload {
     }
 }
 
-/// What a stress welcome carries: `{"stress": {"params": P, "seed": S}}`.
+/// What a stress welcome carries: `{"stress": {"params": P, "seed": S, "shards": S}}`.
 struct StressDescription: Codable, Equatable {
     var params: Int
     var seed: UInt64
+    /// Shards per step (what a host agent plans its local steps over); absent from older coordinators.
+    var shards: Int?
 
     /// The most parameters a stress gradient can have: an fp32 payload at the wire's limit.
     static let maximumParams = WireCodec.Limits.payloadBytes / 4
 
-    init(params: Int, seed: UInt64) { self.params = params; self.seed = seed }
+    init(params: Int, seed: UInt64, shards: Int? = nil) { self.params = params; self.seed = seed; self.shards = shards }
 
     init(json: [UInt8]) throws {
         guard let description = try JSONDecoder().decode([String: StressDescription].self, from: Data(json))["stress"] else {

@@ -12,7 +12,9 @@ struct Stress: ParsableCommand {
         abstract: "Stress-test gradient aggregation (synthetic gradients, faults, exact checks).",
         discussion: "Workers send gradients that are a pure function of (seed, step, shard); the coordinator checks every aggregate bit for bit. Exit status 1 when an aggregate was wrong or a step was lost. See docs/stress.md.")
 
-    @Option(help: "Local worker processes (1…256).") var workers: Int = 4
+    @Option(help: "Local worker processes (1…256); with --local-workers, host agents.") var workers: Int = 4
+    @Option(name: .customLong("local-workers"), help: "Make each worker a host agent with this many local workers behind it (0…64; 0: plain workers). Agents send node sums of the shard tree over the socket, like hosts of their own.") var localWorkers = 0
+    @Option(name: .customLong("local-fault"), parsing: .singleValue, help: "A fault of every agent's local workers (repeatable; worker=K is the local slot): kill:worker=0,every=10 | corrupt:worker=1,rate=0.05 | …") var localFault: [String] = []
     @Option(help: "Parameters (gradient elements) per contribution.") var params: Int = 1_000_000
     @Option(help: "Steps to aggregate.") var steps: Int = 100
     @Option(help: "Shards per step (default: --workers).") var shards: Int?
@@ -42,6 +44,8 @@ struct Stress: ParsableCommand {
         }
         settings.wireDType = dtype
         settings.faults = try fault.map(FaultSpec.parse)
+        settings.localWorkers = localWorkers
+        settings.localFaults = try localFault.map(FaultSpec.parse)
         settings.endpoint = endpoint
         settings.reorderWindow = window
         settings.seed = seed
@@ -110,6 +114,40 @@ struct StressWorkerCommand: ParsableCommand {
         do {
             options.faults = try fault.map(FaultSpec.parse)
             Foundation.exit(try StressWorker(options: options).run())
+        } catch { Launch.fail(error) }
+    }
+}
+
+/// `chorus stress-agent` (hidden): a host agent of chorus stress, with local stress workers behind it.
+struct StressAgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stress-agent", abstract: "A host agent of chorus stress.", shouldDisplay: false)
+    @Option var connect: String
+    @Option(name: .customLong("local-workers")) var localWorkers = 2
+    @Option(name: .customLong("worker-id")) var workerID: Int = -1
+    @Option(name: .customLong("parent-pid")) var parentPID: Int32?
+    @Option(name: .customLong("heartbeat-ms")) var heartbeatMs = 250
+    @Option(name: .customLong("timeout-ms")) var timeoutMs = 5_000
+    @Option(name: .customLong("frame-bytes")) var frameBytes = 64 << 20
+    @Option(parsing: .singleValue) var fault: [String] = []
+    @Option(name: .customLong("local-fault"), parsing: .singleValue) var localFault: [String] = []
+
+    func run() throws {
+        installInterruptHandlers()
+        var options = StressAgentOptions(connect: connect)
+        options.localWorkers = localWorkers
+        options.workerID = workerID
+        options.parentPID = parentPID
+        options.heartbeatMs = heartbeatMs
+        options.timeoutMs = timeoutMs
+        options.frameBytes = frameBytes
+        guard localWorkers >= 1, localWorkers <= 64 else { Launch.fail(RuntimeError.invalidSetting("--local-workers \(localWorkers): must be between 1 and 64")) }
+        guard frameBytes >= 4096, Int64(frameBytes) <= ZMQMessageTransport.defaultMaxMessageSize else {
+            Launch.fail(RuntimeError.invalidSetting("--frame-bytes \(frameBytes): must be between 4096 and \(ZMQMessageTransport.defaultMaxMessageSize)"))
+        }
+        do {
+            options.faults = try fault.map(FaultSpec.parse)
+            options.localFaults = try localFault.map(FaultSpec.parse)
+            Foundation.exit(try StressAgent(options: options).run())
         } catch { Launch.fail(error) }
     }
 }

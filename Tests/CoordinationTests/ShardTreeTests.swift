@@ -91,4 +91,31 @@ struct ShardTreeTests {
         for shard in 1..<count { for i in left.indices { left[i] += leaves[shard][i] } }
         #expect(left.map(\.bitPattern) != reference)
     }
+
+    /// `combinesOnPush` says beforehand exactly whether `push` adds into the waiting `top`
+    /// (the stress aggregator adds an incoming right child straight into its left sibling).
+    @Test(arguments: [1, 2, 3, 5, 6, 7, 8, 13, 16, 33])
+    func combinesOnPushPredictsThePush(count: Int) {
+        let tree = ShardTree(count: count)
+        // Every way of cutting 0..<count into covers of consecutive blocks of 1–3 shards.
+        for chunk in 1...3 {
+            var fold = TreeFold<Int>(tree: tree)
+            var start = 0
+            while start < count {
+                let end = min(start + chunk, count)
+                for node in tree.cover(start..<end) {
+                    let predicted = fold.combinesOnPush(node)
+                    let top = fold.top
+                    var combinedWithTop = false
+                    var first = true
+                    fold.push(node, node.lowerBound) { left, _ in
+                        if first { combinedWithTop = left == top; first = false }
+                    }
+                    #expect(predicted == combinedWithTop, "S=\(count) node \(node)")
+                }
+                start = end
+            }
+            #expect(fold.isComplete)
+        }
+    }
 }

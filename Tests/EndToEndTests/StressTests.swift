@@ -101,6 +101,43 @@ struct StressTests {
         }
     }
 
+    @Test func hostAgentsSendNodeSumsAndSurviveKillsAndCorruption() throws {
+        // 2 agents × 2 local workers, S = 4: one node sum per agent and step; a local worker
+        // SIGKILLed every 10 steps (respawned on its host), agent 1 SIGKILLed at step 40 (its
+        // shards reassigned, a new agent started), agent 0's node sums garbled in transit.
+        let (result, report) = try stress([
+            "--workers", "2", "--local-workers", "2", "--params", "200000", "--steps", "120", "--shards", "4",
+            "--local-fault", "kill:worker=1,every=10", "--fault", "kill:worker=1,step=40", "--fault", "corrupt:worker=0,rate=0.1",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(report["status"] as? String == "exact")
+        #expect(int(report, "steps_completed") == 120 && int(report, "steps_lost") == 0)
+        #expect(int(report, "contributions_aggregated") == 120 * 4)
+        #expect(int(report, "node_sums") > 120, "agents answer with node sums")
+        #expect(int(report, "workers_killed") == 1, "the agent")
+        #expect(int(report, "workers_restarted") >= 1)
+        #expect(int(report, "local_workers_killed") >= 2, "local kills reach the report through the agents")
+        #expect(int(report, "local_workers_restarted") >= 1)
+        #expect(int(report, "corrupt_detected") > 0, "garbled node sums are caught by their checksums")
+        let coordination = report["coordination"] as? [String: Any] ?? [:]
+        #expect(((coordination["reassignments"] as? NSNumber)?.intValue ?? 0) > 0)
+        // Half the coordinator's gradient bytes of plain workers: one node of 2 shards per agent.
+        #expect(int(report, "gradient_bytes_received") < 120 * 4 * 200_000 * 4)
+    }
+
+    @Test func aHostAgentWithBadMemoryIsNamed() throws {
+        let (result, report) = try stress(["--workers", "2", "--local-workers", "2", "--params", "50000", "--steps", "10", "--shards", "4",
+                                           "--fault", "bitflip:worker=1,rate=0.0001"])
+        #expect(result.status != 0)
+        #expect(int(report, "wrong_aggregates") == 10)
+        #expect(((report["wrong_contributions_by_worker"] as? [String: Any])?["1"] as? NSNumber)?.intValue == 10)
+        #expect(result.error.contains("from agent 1"), "\(result.error)")
+        let refused = try Chorus.run(["stress", "--workers", "2", "--params", "1000", "--steps", "1", "--local-fault", "kill:worker=0,step=1"], timeout: 30)
+        #expect(refused.status != 0 && refused.error.contains("needs --local-workers"), "\(refused.error)")
+        let slot = try Chorus.run(["stress", "--workers", "2", "--local-workers", "2", "--params", "1000", "--steps", "1", "--local-fault", "kill:worker=2,step=1"], timeout: 30)
+        #expect(slot.status != 0 && slot.error.contains("only 2 local workers"), "\(slot.error)")
+    }
+
     @Test func impossibleSettingsAreRefusedClearly() throws {
         let huge = try Chorus.run(["stress", "--workers", "4", "--params", "4000000000", "--steps", "1"], timeout: 30)
         #expect(huge.status != 0)
@@ -145,7 +182,7 @@ struct StressArithmeticTests {
     @Test func aggregatorMatchesANaiveCanonicalSum() {
         let gradients = StressGradients(seed: 2, count: 70_001)
         let aggregator = StressAggregator(gradients: gradients, dtype: .fp32)
-        aggregator.beginStep()
+        aggregator.beginStep(shards: 3)
         var reference = [Float](repeating: 0, count: 70_001)
         for shard in 0..<3 {
             let g = gradients.gradient(step: 5, shard: shard)
@@ -159,7 +196,7 @@ struct StressArithmeticTests {
     @Test func outOfOrderAdditionIsAWrongAggregate() {
         let gradients = StressGradients(seed: 2, count: 10_000)
         let aggregator = StressAggregator(gradients: gradients, dtype: .fp32)
-        aggregator.beginStep()
+        aggregator.beginStep(shards: 3)
         for shard in [0, 2, 1] { _ = aggregator.add(PayloadBuffer(floats: gradients.gradient(step: 1, shard: shard)), step: 1, shard: shard) }
         // Float addition is not associative on these values, so adding out of order shows.
         #expect(aggregator.check(shards: 3).wrongElements > 0)
@@ -168,7 +205,7 @@ struct StressArithmeticTests {
     @Test func aCorruptedElementOrAMissingContributionIsAWrongAggregate() {
         let gradients = StressGradients(seed: 4, count: 140_000)
         let aggregator = StressAggregator(gradients: gradients, dtype: .fp32)
-        aggregator.beginStep()
+        aggregator.beginStep(shards: 2)
         var bad = gradients.gradient(step: 9, shard: 1)
         bad[131_073] = Float(bitPattern: bad[131_073].bitPattern ^ 1)
         #expect(aggregator.add(PayloadBuffer(floats: gradients.gradient(step: 9, shard: 0)), step: 9, shard: 0) == 0)
@@ -176,20 +213,88 @@ struct StressArithmeticTests {
         let (wrong, first) = aggregator.check(shards: 2)
         #expect(wrong == 1 && first == 131_073)
         // The next step starts clean; one contribution short of S is wrong everywhere.
-        aggregator.beginStep()
+        aggregator.beginStep(shards: 2)
+        #expect(aggregator.add(PayloadBuffer(floats: gradients.gradient(step: 10, shard: 0)), step: 10, shard: 0) == 0)
+        #expect(aggregator.check(shards: 2).wrongElements == 140_000)
+        aggregator.beginStep(shards: 1)
         #expect(aggregator.add(PayloadBuffer(floats: gradients.gradient(step: 10, shard: 0)), step: 10, shard: 0) == 0)
         #expect(aggregator.check(shards: 1).wrongElements == 0)
-        #expect(aggregator.check(shards: 2).wrongElements == 140_000)
     }
 
     @Test func roundedContributionsAreExpectedOnAHalfWire() {
         let gradients = StressGradients(seed: 3, count: 5_000)
         let aggregator = StressAggregator(gradients: gradients, dtype: .bf16)
-        aggregator.beginStep()
+        aggregator.beginStep(shards: 2)
         for shard in 0..<2 {
             let payload = PayloadBuffer.encoding(gradients.gradient(step: 2, shard: shard), as: .bf16)
             #expect(aggregator.add(payload, step: 2, shard: shard) == 0)
         }
         #expect(aggregator.check(shards: 2).wrongElements == 0)
+    }
+
+    /// Element-wise fp32 a + b.
+    func plus(_ a: [Float], _ b: [Float]) -> [Float] {
+        var result = a
+        for i in result.indices { result[i] += b[i] }
+        return result
+    }
+
+    @Test func aggregatorSumsAlongTheShardTreeWhateverTheGrouping() {
+        let gradients = StressGradients(seed: 6, count: 70_003)
+        let g = (0..<5).map { gradients.gradient(step: 3, shard: $0) }
+        // S = 5 summed pairwise: ((g0 + g1) + (g2 + g3)) + g4, the tree training sums along.
+        let reference = plus(plus(plus(g[0], g[1]), plus(g[2], g[3])), g[4])
+        let leftFold = plus(plus(plus(plus(g[0], g[1]), g[2]), g[3]), g[4])
+        // The check could fail: on these values the left fold is other bits.
+        #expect(leftFold.map(\.bitPattern) != reference.map(\.bitPattern))
+        let aggregator = StressAggregator(gradients: gradients, dtype: .fp32)
+        // Single shards, then host-agent node sums ([0,2), [2,4), 4), then one node of four.
+        let groupings: [[Range<Int>]] = [[0..<1, 1..<2, 2..<3, 3..<4, 4..<5], [0..<2, 2..<4, 4..<5], [0..<4, 4..<5], [0..<1, 1..<2, 2..<4, 4..<5]]
+        for grouping in groupings {
+            aggregator.beginStep(shards: 5)
+            for node in grouping {
+                let values: [Float] = node.count == 1 ? g[node.lowerBound]
+                    : node.count == 2 ? plus(g[node.lowerBound], g[node.lowerBound + 1]) : plus(plus(g[0], g[1]), plus(g[2], g[3]))
+                #expect(aggregator.add(PayloadBuffer(floats: values), step: 3, shards: node) == 0, "\(grouping) \(node)")
+            }
+            #expect(aggregator.check(shards: 5).wrongElements == 0, "\(grouping)")
+            #expect(aggregator.aggregate.map(\.bitPattern) == reference.map(\.bitPattern), "\(grouping)")
+        }
+    }
+
+    @Test func aWrongNodeSumIsCaughtAndAttributed() {
+        let gradients = StressGradients(seed: 6, count: 20_000)
+        let g = (0..<4).map { gradients.gradient(step: 8, shard: $0) }
+        let aggregator = StressAggregator(gradients: gradients, dtype: .fp32)
+        aggregator.beginStep(shards: 4)
+        // A node sum in the wrong order of addition: g3 + g2 is the same bits (commutative), but
+        // a left fold over a node of four is not.
+        var upper = plus(g[3], g[2])
+        #expect(aggregator.add(PayloadBuffer(floats: plus(g[0], g[1])), step: 8, shards: 0..<2) == 0)
+        upper[17] = Float(bitPattern: upper[17].bitPattern ^ (1 << 22))
+        #expect(aggregator.add(PayloadBuffer(floats: upper), step: 8, shards: 2..<4) == 1)
+        let (wrong, first) = aggregator.check(shards: 4)
+        #expect(wrong == 1 && first == 17)
+        aggregator.beginStep(shards: 4)
+        let folded = plus(plus(plus(g[0], g[1]), g[2]), g[3])
+        #expect(aggregator.add(PayloadBuffer(floats: folded), step: 8, shards: 0..<4) > 0)
+        #expect(aggregator.check(shards: 4).wrongElements > 0)
+        // A node that is no node of the tree ([1,3)) breaks the step: wrong everywhere.
+        aggregator.beginStep(shards: 4)
+        _ = aggregator.add(PayloadBuffer(floats: g[0]), step: 8, shard: 0)
+        _ = aggregator.add(PayloadBuffer(floats: g[1]), step: 8, shards: 1..<3)
+        #expect(aggregator.check(shards: 4).wrongElements == 20_000)
+    }
+
+    @Test func nodeSumsOnAHalfWireAreTheRoundedFloatSums() {
+        let gradients = StressGradients(seed: 5, count: 9_000)
+        let g = (0..<2).map { gradients.gradient(step: 4, shard: $0) }
+        for dtype in [WireDType.fp16, .bf16] {
+            let aggregator = StressAggregator(gradients: gradients, dtype: dtype)
+            aggregator.beginStep(shards: 2)
+            let sum = plus(g[0], g[1])
+            #expect(aggregator.add(PayloadBuffer.encoding(sum, as: dtype), step: 4, shards: 0..<2) == 0, "\(dtype)")
+            #expect(aggregator.check(shards: 2).wrongElements == 0, "\(dtype)")
+        }
     }
 }
