@@ -5,7 +5,8 @@ the onset and broke after it.
 
     python benchmarks/check_scenarios_torch.py [PATTERN]      (from the repository root)
 
-Covers the layer types dense, conv2d, maxpool2d, flatten, activation, dropout, batchnorm; sgd/adam/adamw; the step,
+Covers the layer types dense, conv2d, maxpool2d, flatten, activation, dropout, batchnorm; cross_entropy, and bce/mse
+with one output unit (on class indices they fail when the last 10 steps' training accuracy is below 0.5); sgd/adam/adamw; the step,
 cosine and warmup schedules; Fashion-MNIST (standardized) and the CSV data sets. A scenario
 outside that (residual blocks, replica faults, …) is listed as skipped.
 
@@ -162,8 +163,11 @@ def learning_rate(schedule, base, t, total):
 
 def run(path):
     config = json.load(open(path))
-    if config.get("loss", "cross_entropy") != "cross_entropy":
+    loss_kind = config.get("loss", "cross_entropy")
+    if loss_kind not in ("cross_entropy", "bce", "mse"):
         return None
+    if loss_kind != "cross_entropy" and config["model"]["layers"][-1].get("units") != 1:
+        return None  # one-hot bce/mse targets: not covered here
     net = build(config["model"])
     if net is None:
         return None
@@ -184,7 +188,7 @@ def run(path):
     per_epoch = math.ceil(len(x) / batch)
     steps = min(config["training"].get("max_steps", 10**9), config["training"].get("epochs", 1) * per_epoch)
     generator = torch.Generator().manual_seed(1)
-    order, losses = torch.randperm(len(x), generator=generator), []
+    order, losses, accuracies = torch.randperm(len(x), generator=generator), [], []
     for t in range(steps):
         if t % per_epoch == 0 and t > 0:
             order = torch.randperm(len(x), generator=generator)
@@ -192,13 +196,22 @@ def run(path):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(opt_config.get("schedule"), base, t, steps)
         optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(net(x[index]), y[index])
+        out = net(x[index])
+        if loss_kind == "cross_entropy":
+            loss, predicted = nn.functional.cross_entropy(out, y[index]), out.argmax(1)
+        elif loss_kind == "bce":
+            # One logit against the label itself, as Chorus's bce does (PyTorch does not check the targets' range).
+            loss = nn.functional.binary_cross_entropy_with_logits(out[:, 0], y[index].float())
+            predicted = (out[:, 0] > 0).long()
+        else:
+            loss, predicted = nn.functional.mse_loss(out[:, 0], y[index].float()), out[:, 0].round().long()
+        accuracies.append((predicted == y[index]).float().mean().item())
         loss.backward()
         if opt_config.get("clip_norm"):
             torch.nn.utils.clip_grad_norm_(net.parameters(), opt_config["clip_norm"])
         optimizer.step()
         losses.append(loss.item())
-    return losses, math.log(max(int(y.max()) + 1, 2)), len(set(y.tolist()))
+    return losses, math.log(max(int(y.max()) + 1, 2)), len(set(y.tolist())), accuracies, loss_kind
 
 
 def mean(values):
@@ -218,7 +231,7 @@ def main():
             print(f"{name:50s} skipped (an injected fault, or outside this script's layer/loss/optimizer set)")
             skipped += 1
             continue
-        losses, chance, distinct = result
+        losses, chance, distinct, accuracies, loss_kind = result
         tail = mean(losses[-10:])
         cause = name.split("--")[0]
         # A width-1 layer still learns a little: failing is the monitor's bottleneck level, half of chance.
@@ -227,6 +240,11 @@ def main():
             # A softmax before cross_entropy bounds the loss below by log(1 + (C − 1)/e): stuck above it.
             level = math.log(1 + (math.exp(chance) - 1) / math.e) / chance
         failing = not math.isfinite(tail) or tail >= level * chance
+        if loss_kind != "cross_entropy" and distinct > 2:
+            # bce/mse on class indices: the loss is not a cross-entropy against chance (bce's
+            # runs to −∞ on targets above 1); failing is not predicting the classes: training
+            # accuracy of the last 10 steps below 0.5.
+            failing = not math.isfinite(tail) or mean(accuracies[-10:]) < 0.5
         onset_path = f"scenarios/{name}.onset"
         if cause == "constant_labels":
             ok, what = distinct == 1, f"the training labels hold {distinct} distinct value(s)"
@@ -241,7 +259,7 @@ def main():
             ok = before < 0.9 * chance and failing
             what = f"before step {onset} loss {before:.3f}, last-10 {tail:.3f} (0.9×chance {0.9 * chance:.3f})"
         else:
-            ok, what = failing, f"fails: last-10 loss {tail:.3f} vs {level}×chance {level * chance:.3f}"
+            ok, what = failing, f"fails: last-10 loss {tail:.3f} vs {level}×chance {level * chance:.3f}, accuracy {mean(accuracies[-10:]):.3f}"
         print(f"{name:50s} {'AGREES' if ok else 'DISAGREES'}: {what}")
         agreed, disagreed = agreed + ok, disagreed + (not ok)
     print(f"{agreed} agree, {disagreed} disagree, {skipped} skipped")

@@ -88,15 +88,18 @@ struct CollapseScenarioTests {
     static let files: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
         .filter { $0.hasSuffix(".json") }.sorted()
 
-    @Test func theSuiteCoversEveryCauseAndSixHealthyRuns() {
+    @Test func theSuiteCoversEveryCauseEightHealthyRunsAndTenMidRunFaults() {
         let causes = Set(Self.files.map { String($0.split(separator: "-").first ?? "") })
         for cause in ["vanishing_gradients", "exploding_gradients", "dead_relu", "symmetric_weights", "bottleneck",
                       "unnormalized_inputs", "constant_labels", "loss_mismatch", "learning_rate_too_high", "nan_inf", "replica_fault",
                       "uninformative_labels"] {
             #expect(causes.contains(cause), "no scenario for \(cause)")
         }
-        #expect(Self.files.filter { $0.hasPrefix("healthy--") }.count >= 6)
+        #expect(Self.files.filter { $0.hasPrefix("healthy--") }.count >= 8)
         #expect(Self.files.filter { !$0.hasPrefix("healthy--") }.count >= 12)
+        // Faults that start mid-run, each with the step it begins in <name>.onset.
+        let onsets = ((try? FileManager.default.contentsOfDirectory(atPath: Self.directory)) ?? []).filter { $0.hasSuffix(".onset") }
+        #expect(onsets.count >= 10, "\(onsets)")
     }
 
     @Test(.needsFashionMNIST, arguments: files)
