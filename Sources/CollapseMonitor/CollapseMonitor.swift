@@ -48,6 +48,8 @@ public final class CollapseMonitor {
     var findings: [Cause: (finding: CauseFinding, candidate: Candidate)] = [:]
     var replicaEvents: [(check: Int, replica: Int, reason: String)] = []
     var auditMismatches: [(step: Int, shard: Int, replicaA: Int, replicaB: Int, suspect: Int?)] = []
+    /// Contributions whose received norm differed from the one their sender computed.
+    var transitMismatches: [(step: Int, replica: Int)] = []
     var outputCollapseStreak = 0
     var warnedOutputCollapse = false
 
@@ -103,6 +105,26 @@ public final class CollapseMonitor {
             findings[.replicaFault]?.candidate.replica = suspect
             findings[.replicaFault]?.candidate.actions = [.evictReplica(suspect)]
             rank()
+        }
+    }
+
+    /// A contribution that arrived other than its sender computed it: `reported` is the L2 norm
+    /// the sender measured on the values it computed (before sending), `received` the norm of the
+    /// values that arrived, beyond rounding of the wire format. The bytes changed after the
+    /// gradient was computed and before the checksum was taken (bad memory on that host): as
+    /// certain as an audit mismatch, and found at the first shard it touches.
+    public func recordTransitMismatch(step: Int, shards: Range<Int>, replica: Int, reported: Double, received: Double) {
+        transitMismatches.append((step, replica))
+        let what = shards.count == 1 ? "shard \(shards.lowerBound)" : "shards \(shards.lowerBound)..<\(shards.upperBound)"
+        let candidate = Candidate(
+            cause: .replicaFault, confidence: 0.97,
+            evidence: "step \(step): replica \(replica) computed \(what) with gradient norm \(format(reported)) but what arrived has norm "
+                + "\(format(received)): the values changed after they were computed and before the checksum "
+                + "(\(transitMismatches.filter { $0.replica == replica }.count) such contribution(s) from it so far)",
+            remedy: "evict worker \(replica) and check its host (memory errors)",
+            actions: [.evictReplica(replica)], replica: replica, certain: true)
+        if findings[.replicaFault] == nil {
+            alerts.append(confirm(candidate, step: step, onset: step))
         }
     }
 
@@ -174,8 +196,9 @@ public final class CollapseMonitor {
 
     /// The replica common to every audit mismatch and outlier event, when exactly one is.
     func suspectReplica() -> Int? {
-        // A refereed audit is direct evidence: the replica named most often.
+        // A refereed audit or a changed contribution is direct evidence: the replica named most often.
         var refereed: [Int: Int] = [:]
+        for m in transitMismatches { refereed[m.replica, default: 0] += 1 }
         for m in auditMismatches { if let s = m.suspect { refereed[s, default: 0] += 1 } }
         if let top = refereed.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) { return top.key }
         let outliers = Set(replicaEvents.map(\.replica))

@@ -68,12 +68,24 @@ public final class MonitorHookup {
         if let remote = executor as? DistributedExecutor {
             distributed = remote
             let parameterCount = session.model.parameters.count
+            // The sender's norm and the received one agree to the last bits on an fp32 wire (the
+            // same function over the same values); a 16-bit wire rounds each value.
+            let tolerance = remote.settings.wireDType == .fp32 ? 1e-6 : 1e-2
             remote.shardSignals = { [unowned self] received in
                 // Measured here, as received: a worker with bad memory cannot misreport it (a node
                 // sum's norm, per example, stands for each of its shards).
-                let norm = GradientClipping.globalNorm(received.contribution, count: parameterCount) / Double(max(received.count, 1))
+                let raw = GradientClipping.globalNorm(received.contribution, count: parameterCount)
+                let norm = raw / Double(max(received.count, 1))
+                var checked = false
                 for (shard, blob) in zip(received.shards, received.signals) {
                     guard var signals = try? ShardSignals.decode(blob) else { continue }
+                    // The sender's own norm of what it sent (−1: an agent or build that does not say).
+                    let reported = signals.gradientNorm
+                    if !checked, reported >= 0, !(abs(raw - reported) <= tolerance * max(reported, 1e-30)) {
+                        monitor.recordTransitMismatch(step: trainer.session.globalStep + 1, shards: received.shards, replica: Int(received.worker),
+                                                      reported: reported, received: raw)
+                    }
+                    checked = true
                     signals.gradientNorm = norm
                     pendingShards.append((Int(received.worker), shard, signals))
                 }

@@ -8,6 +8,7 @@ import Coordination
 import Data
 import Foundation
 import NeuralNet
+import Optimizers
 import Signals
 import TensorCore
 import Transport
@@ -164,14 +165,23 @@ public final class WorkerRunner: WorkerWorkload {
             let started = monotonicNanos()
             let sum = nodeSums[node] ?? ContributionSum(count: computer.model.contributionCount, tree: tree, node: node)
             nodeSums[node] = sum
-            var statistics: [[UInt8]] = []
+            var shardSignals: [ShardSignals?] = []
             for shard in node {
                 let buffer = sum.buffer()
                 let (outcome, signals) = computeShard(shard, work: work, computer: computer, into: buffer, probe: probeResult)
-                statistics.append(signals?.encode() ?? [])
+                shardSignals.append(signals)
                 sum.add(shards: shard..<(shard + 1), values: buffer, outcome: outcome)
             }
             let (values, outcome) = sum.result!
+            // The norm of what is about to be sent, measured before anything can change it: the
+            // coordinator compares it with the norm of what arrives (bad memory between the
+            // computation and the checksum shows there).
+            let sentNorm = GradientClipping.globalNorm(values.pointer, count: computer.model.parameters.count)
+            let statistics = shardSignals.map { signals -> [UInt8] in
+                guard var signals else { return [] }
+                signals.gradientNorm = sentNorm
+                return signals.encode()
+            }
             try sendContribution(values, shards: node, outcome: outcome,
                                  statistics: node.count == 1 ? statistics[0] : NodeStatistics.pack(statistics), started: started,
                                  work: work, runID: runID, send: send)

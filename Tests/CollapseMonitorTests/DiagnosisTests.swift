@@ -306,6 +306,17 @@ import Testing
         #expect(m.verdict.replica == 2)
     }
 
+    @Test func aContributionChangedAfterItWasComputedNamesItsReplicaAtOnce() {
+        let m = Scenario().run(steps: 5)
+        #expect(m.verdict.cause == nil)
+        m.recordTransitMismatch(step: 6, shards: 2..<4, replica: 1, reported: 2.5, received: 3.1e4)
+        #expect(m.verdict.cause == "replica_fault")
+        #expect(m.verdict.step == 6 && m.verdict.replica == 1)
+        #expect(m.verdict.causes.first?.onsetStep == 6)
+        #expect(m.recommendedActions.first == .evictReplica(1))
+        #expect(m.verdict.causes.first?.evidence.contains("shards 2..<4") == true)
+    }
+
     @Test func aRefereedAuditNamesTheReplicaEvenWithTwo() {
         let m = Scenario().run(steps: 5)
         m.recordAuditMismatch(step: 6, shard: 0, replicaA: 0, replicaB: 1)
