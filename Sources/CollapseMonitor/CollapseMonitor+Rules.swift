@@ -36,7 +36,10 @@ extension CollapseMonitor {
         // Preprocessing: inputs on the wrong scale and a run that fails.
         let inputScale = max(facts.inputScale, merged.inputMeanAbs)
         let failing = anyNonFinite || unstable || stuck || outputCollapsed || !deadRelu.isEmpty || !saturated.isEmpty
-        if inputScale > settings.inputScaleLimit && failing {
+        // One column on another scale squashes the rest even when the data as a whole looks
+        // normalized (standardized with one global mean and std).
+        let featureOutlier = facts.widestFeatureRatio >= settings.featureRangeRatio
+        if (inputScale > settings.inputScaleLimit || featureOutlier) && failing {
             var symptoms: [String] = []
             if anyNonFinite { symptoms.append("non-finite loss or gradients") }
             if diverged && !lossNonFinite { symptoms.append("loss \(format(recent)) ≥ \(format(divergenceLevel))") }
@@ -46,12 +49,16 @@ extension CollapseMonitor {
             if stuck && !diverged { symptoms.append("loss \(format(recent)) stuck near chance \(format(chance))") }
             if outputCollapsed { symptoms.append("one prediction for every example") }
             // One column in other units stands out by its range (a ×1000 feature among ±3 ones).
-            let outlier = facts.widestFeatureRatio >= 100
+            let outlier = featureOutlier
                 ? "; feature \(facts.widestFeature) spans \(format(facts.widestFeatureRatio))× the median feature's range" : ""
+            let scale = inputScale > settings.inputScaleLimit
+                ? "input scale max(|mean|, std) = \(format(inputScale)) > \(format(settings.inputScaleLimit)) "
+                : "feature \(facts.widestFeature) spans \(format(facts.widestFeatureRatio))× the median feature's range (≥ \(format(settings.featureRangeRatio))×), "
+                    + "so the other features are squashed next to it although max(|mean|, std) = \(format(inputScale)) "
             result.append(Candidate(
                 cause: .unnormalizedInputs, confidence: 0.85,
-                evidence: "input scale max(|mean|, std) = \(format(inputScale)) > \(format(settings.inputScaleLimit)) "
-                    + "(features \(format(facts.featureMin))..\(format(facts.featureMax)), normalize: \(facts.normalization)\(outlier)) "
+                evidence: scale
+                    + "(features \(format(facts.featureMin))..\(format(facts.featureMax)), normalize: \(facts.normalization)\(inputScale > settings.inputScaleLimit ? outlier : "")) "
                     + "and the run fails: \(symptoms.joined(separator: ", "))",
                 remedy: "set data.normalize to \"standardize\" (or \"scale\" for 8-bit images)",
                 actions: [.halveLearningRate, .enableClipping(norm: 1.0)]))
@@ -288,6 +295,11 @@ extension CollapseMonitor {
         if facts.inputScale > settings.inputScaleLimit {
             result.append(Alert(step: 0, severity: .warning, cause: Cause.unnormalizedInputs.rawValue,
                                 message: "input scale max(|mean|, std) = \(format(facts.inputScale)) > \(format(settings.inputScaleLimit)) with normalize: \(facts.normalization)"))
+        }
+        if facts.widestFeatureRatio >= settings.featureRangeRatio && facts.inputScale <= settings.inputScaleLimit {
+            result.append(Alert(step: 0, severity: .warning, cause: Cause.unnormalizedInputs.rawValue,
+                                message: "feature \(facts.widestFeature) spans \(format(facts.widestFeatureRatio))× the median feature's range with normalize: \(facts.normalization): "
+                                    + "the other features are squashed next to it (standardize per feature: normalize \"standardize\")"))
         }
         let high = facts.optimizer == "sgd" ? facts.learningRate >= 1 : facts.learningRate >= 0.05
         if high && facts.clipNorm == nil {

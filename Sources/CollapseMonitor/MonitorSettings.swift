@@ -31,6 +31,9 @@ public struct MonitorSettings: Equatable, Sendable {
     public var symmetricFraction = 0.5
     /// Inputs are unnormalized when max(|mean|, std) of the features exceeds this (default 10; UMLAUT flags outside [−1, 1]).
     public var inputScaleLimit = 10.0
+    /// One feature whose range is at least this multiple of the median feature's is on another
+    /// scale (a column in other units), whatever the data's overall scale (default 100).
+    public var featureRangeRatio = 100.0
     /// Input magnitudes at or above this overflow Float32 in a forward pass (default 1e15).
     public var overflowMagnitude = 1e15
     /// A replica is an outlier when its shard gradient norm is this multiple of the others' median (default 100).
@@ -64,6 +67,7 @@ public struct MonitorSettings: Equatable, Sendable {
         ("divergence_factor", \.divergenceFactor, nil, 1), ("stuck_fraction", \.stuckFraction, nil, 0),
         ("bottleneck_loss_fraction", \.bottleneckLossFraction, nil, 0), ("update_ratio_high", \.updateRatioHigh, nil, 0),
         ("symmetric_fraction", \.symmetricFraction, nil, 0), ("input_scale_limit", \.inputScaleLimit, nil, 0),
+        ("feature_range_ratio", \.featureRangeRatio, nil, 1),
         ("overflow_magnitude", \.overflowMagnitude, nil, 0), ("replica_outlier_ratio", \.replicaOutlierRatio, nil, 1),
         ("replica_outlier_events", nil, \.replicaOutlierEvents, 1), ("replica_window", nil, \.replicaWindow, 1),
         ("oscillation_window", nil, \.oscillationWindow, 4), ("oscillation_ratio", \.oscillationRatio, nil, 1),

@@ -233,6 +233,25 @@ import Testing
         #expect(m.alerts.contains { $0.cause == "unnormalized_inputs" && $0.severity == .warning })
     }
 
+    @Test func oneFeatureOnAnotherScaleIsAWarningEvenWhenTheDataLooksNormalized() {
+        // Globally standardized by hand: mean 0, std 1 overall, but feature 3 spans 1000× the rest.
+        var s = Scenario()
+        s.facts.featureMin = -0.1; s.facts.featureMax = 3.6; s.facts.featureMean = 0; s.facts.featureStd = 1; s.facts.normalization = "none"
+        s.facts.widestFeature = 3; s.facts.widestFeatureRatio = 1000
+        let healthy = s.run(steps: 60)
+        #expect(!healthy.verdict.detected, "it still learns: a warning, not a collapse")
+        #expect(healthy.alerts.contains { $0.cause == "unnormalized_inputs" && $0.severity == .warning && $0.message.contains("feature 3 spans") })
+        // The same data and a run stuck at chance: the inputs are named, not the dynamics.
+        s.loss = { _ in 2.30 }
+        s.gradientNorm = { _ in 0.01 }
+        let stuck = s.run(steps: 60)
+        #expect(stuck.verdict.cause == "unnormalized_inputs", "\(stuck.verdict)")
+        #expect(stuck.verdict.causes.first?.evidence.contains("feature 3 spans 1e+03× the median feature's range") == true, "\(stuck.verdict)")
+        // Below the ratio, nothing.
+        s.facts.widestFeatureRatio = 20
+        #expect(s.run(steps: 60).verdict.cause != "unnormalized_inputs")
+    }
+
     @Test func oneClassLabelsAreConstantLabelsAtTheFirstCheck() {
         var s = Scenario()
         s.facts.labelHistogram = [0, 0, 0, 2000]; s.facts.classCount = 4; s.facts.labelMin = 3; s.facts.labelMax = 3; s.facts.examples = 2000

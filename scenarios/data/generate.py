@@ -69,3 +69,16 @@ for source, target in [("blobs-train.csv", "blobs-scaled-train.csv"), ("blobs-te
             values = line.split(",")
             values[3] = f"{float(values[3]) * 1000:.1f}"
             f.write(",".join(values) + "\n")
+# The same, pre-standardized by the user with one global mean and std (not per feature), so the
+# data as a whole looks normalized (mean ≈ 0, std ≈ 1) while feature 3 still spans ~1000× the rest.
+for source, target in [("blobs-scaled-train.csv", "blobs-global-train.csv"), ("blobs-scaled-test.csv", "blobs-global-test.csv")]:
+    rows = open(source).read().splitlines()
+    train = [[float(v) for v in line.split(",")[:-1]] for line in open("blobs-scaled-train.csv").read().splitlines()[1:]]
+    flat = [v for row in train for v in row]
+    mean = sum(flat) / len(flat)
+    std = (sum((v - mean) ** 2 for v in flat) / len(flat)) ** 0.5
+    with open(target, "w") as f:
+        f.write(rows[0] + "\n")
+        for line in rows[1:]:
+            values = line.split(",")
+            f.write(",".join(f"{(float(v) - mean) / std:.6f}" for v in values[:-1]) + "," + values[-1] + "\n")
