@@ -299,7 +299,9 @@ extension CollapseMonitor {
         if facts.widestFeatureRatio >= settings.featureRangeRatio && facts.inputScale <= settings.inputScaleLimit {
             result.append(Alert(step: 0, severity: .warning, cause: Cause.unnormalizedInputs.rawValue,
                                 message: "feature \(facts.widestFeature) spans \(format(facts.widestFeatureRatio))× the median feature's range with normalize: \(facts.normalization): "
-                                    + "the other features are squashed next to it (standardize per feature: normalize \"standardize\")"))
+                                    + (facts.normalization == "standardize"
+                                        ? "the other features are squashed next to it (this data is standardized per channel: rescale that feature, or give each feature its own channel)"
+                                        : "the other features are squashed next to it (standardize per feature: normalize \"standardize\")")))
         }
         let high = facts.optimizer == "sgd" ? facts.learningRate >= 1 : facts.learningRate >= 0.05
         if high && facts.clipNorm == nil {

@@ -125,6 +125,11 @@ public final class CollapseMonitor {
             actions: [.evictReplica(replica)], replica: replica, certain: true)
         if findings[.replicaFault] == nil {
             alerts.append(confirm(candidate, step: step, onset: step))
+        } else if let suspect = suspectReplica() {
+            // Direct evidence: it names the replica of a finding made on weaker grounds.
+            findings[.replicaFault]?.candidate.replica = suspect
+            findings[.replicaFault]?.candidate.actions = [.evictReplica(suspect)]
+            rank()
         }
     }
 

@@ -67,7 +67,7 @@ public struct MonitorSettings: Equatable, Sendable {
         ("divergence_factor", \.divergenceFactor, nil, 1), ("stuck_fraction", \.stuckFraction, nil, 0),
         ("bottleneck_loss_fraction", \.bottleneckLossFraction, nil, 0), ("update_ratio_high", \.updateRatioHigh, nil, 0),
         ("symmetric_fraction", \.symmetricFraction, nil, 0), ("input_scale_limit", \.inputScaleLimit, nil, 0),
-        ("feature_range_ratio", \.featureRangeRatio, nil, 1),
+        ("feature_range_ratio", \.featureRangeRatio, nil, 2),
         ("overflow_magnitude", \.overflowMagnitude, nil, 0), ("replica_outlier_ratio", \.replicaOutlierRatio, nil, 1),
         ("replica_outlier_events", nil, \.replicaOutlierEvents, 1), ("replica_window", nil, \.replicaWindow, 1),
         ("oscillation_window", nil, \.oscillationWindow, 4), ("oscillation_ratio", \.oscillationRatio, nil, 1),

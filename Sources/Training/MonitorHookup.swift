@@ -54,6 +54,17 @@ public final class MonitorHookup {
         trainer.attachments.append(hookup)
     }
 
+    /// Whether a contribution's norm on arrival says its values changed after the sender measured
+    /// them: identical norms (infinities included) match; finite norms may differ by 1e-6 relative;
+    /// a finite norm on one side and a non-finite one on the other is a change; two non-finite
+    /// norms (a diverging run) say nothing.
+    package static func changedInTransit(reported: Double, received: Double) -> Bool {
+        if reported == received { return false }
+        if reported.isFinite != received.isFinite { return true }
+        guard reported.isFinite else { return false }
+        return abs(received - reported) > 1e-6 * max(reported, 1e-30)
+    }
+
     func install(executor: StepExecutor) {
         let session = trainer.session
         if let local = executor as? InProcessExecutor {
@@ -69,8 +80,10 @@ public final class MonitorHookup {
             distributed = remote
             let parameterCount = session.model.parameters.count
             // The sender's norm and the received one agree to the last bits on an fp32 wire (the
-            // same function over the same values); a 16-bit wire rounds each value.
-            let tolerance = remote.settings.wireDType == .fp32 ? 1e-6 : 1e-2
+            // same function over the same values). A 16-bit wire rounds each value, and fp16 turns
+            // large values into infinities and tiny ones into zeros, so there is nothing exact to
+            // compare: the check runs on fp32 wires only.
+            let checksTransit = remote.settings.wireDType == .fp32
             remote.shardSignals = { [unowned self] received in
                 // Measured here, as received: a worker with bad memory cannot misreport it (a node
                 // sum's norm, per example, stands for each of its shards).
@@ -81,7 +94,7 @@ public final class MonitorHookup {
                     guard var signals = try? ShardSignals.decode(blob) else { continue }
                     // The sender's own norm of what it sent (−1: an agent or build that does not say).
                     let reported = signals.gradientNorm
-                    if !checked, reported >= 0, !(abs(raw - reported) <= tolerance * max(reported, 1e-30)) {
+                    if !checked, checksTransit, reported >= 0, Self.changedInTransit(reported: reported, received: raw) {
                         monitor.recordTransitMismatch(step: trainer.session.globalStep + 1, shards: received.shards, replica: Int(received.worker),
                                                       reported: reported, received: raw)
                     }

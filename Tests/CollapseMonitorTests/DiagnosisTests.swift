@@ -336,6 +336,15 @@ import Testing
         #expect(m.verdict.causes.first?.evidence.contains("shards 2..<4") == true)
     }
 
+    @Test func aChangedContributionNamesTheReplicaOfAnEarlierFinding() {
+        let m = Scenario().run(steps: 5)
+        m.recordAuditMismatch(step: 6, shard: 0, replicaA: 0, replicaB: 1)
+        #expect(m.verdict.cause == "replica_fault" && m.verdict.replica == nil)
+        m.recordTransitMismatch(step: 7, shards: 1..<2, replica: 1, reported: 2.5, received: 9e3)
+        #expect(m.verdict.replica == 1)
+        #expect(m.recommendedActions.first == .evictReplica(1))
+    }
+
     @Test func aRefereedAuditNamesTheReplicaEvenWithTwo() {
         let m = Scenario().run(steps: 5)
         m.recordAuditMismatch(step: 6, shard: 0, replicaA: 0, replicaB: 1)

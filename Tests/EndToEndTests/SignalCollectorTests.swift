@@ -65,3 +65,21 @@ struct SignalCollectorTests {
         #expect(collector.finish(lossSum: 0, count: 4).output.permutedLossGap == nil)
     }
 }
+
+/// The coordinator's sent-versus-received norm comparison (MonitorHookup).
+struct TransitNormTests {
+    @Test func onlyAChangeOfTheValuesCounts() {
+        #expect(!MonitorHookup.changedInTransit(reported: 2.5, received: 2.5))
+        #expect(!MonitorHookup.changedInTransit(reported: 2.5, received: 2.5 * (1 + 1e-9)))
+        #expect(MonitorHookup.changedInTransit(reported: 2.5, received: 2.6))
+        // A diverging run: both sides infinite (or NaN) is not a replica's fault.
+        #expect(!MonitorHookup.changedInTransit(reported: .infinity, received: .infinity))
+        #expect(!MonitorHookup.changedInTransit(reported: .nan, received: .infinity))
+        // Finite when computed, not when it arrived (or the reverse): changed.
+        #expect(MonitorHookup.changedInTransit(reported: 2.5, received: .infinity))
+        #expect(MonitorHookup.changedInTransit(reported: .nan, received: 2.5))
+        #expect(!MonitorHookup.changedInTransit(reported: 0, received: 0))
+        #expect(MonitorHookup.changedInTransit(reported: 0, received: 1e-3))
+    }
+}
+
