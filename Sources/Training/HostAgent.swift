@@ -275,6 +275,15 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             }
             gradient.payload.decode(as: .fp32, into: UnsafeMutableBufferPointer(start: storage.pointer, count: contributionCount))
         }
+        // The local worker measured its gradient's norm before sending it: values that arrive
+        // with another norm changed in between (bad memory on this host). Recomputed, never summed.
+        if let signals = try? ShardSignals.decode(gradient.statistics), signals.gradientNorm >= 0 {
+            let received = GradientClipping.globalNorm(storage.pointer, count: parameterCount)
+            if MonitorHookup.changedInTransit(reported: signals.gradientNorm, received: received) {
+                return .corrupt("local worker \(member.id) computed step \(gradient.step) shard \(gradient.shard) with gradient norm "
+                                + "\(signals.gradientNorm) but it arrived with \(received): its values changed after they were computed")
+            }
+        }
         return .accepted(Result(values: storage,
                                 outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
                                 statistics: gradient.statistics))
