@@ -7,8 +7,13 @@ public struct FaultSpec: Equatable, Sendable, CustomStringConvertible {
         case slow
         /// Garble a share `rate` of the worker's gradient payloads after checksumming.
         case corrupt
-        /// The worker flips bits of its gradients before checksumming (bad memory).
+        /// The worker computes wrong gradients (bits flipped as they are computed) and checksums
+        /// them as correct, like a host with bad memory: only cross-replica checks can tell.
         case bitflip
+        /// Bits flip in the gradient after the worker computed (and measured) it and before it is
+        /// checksummed: bad memory between the computation and the send. The coordinator (or host
+        /// agent) sees the norm change and has the shard recomputed.
+        case memflip
         /// Drop a share `rate` of the worker's result messages (never sent).
         case drop
         /// Delay a share `rate` of results by `ms`.
@@ -59,7 +64,7 @@ public struct FaultSpec: Equatable, Sendable, CustomStringConvertible {
         switch kind {
         case .kill where spec.step == nil && spec.every == nil: throw RuntimeError.invalidSetting("--fault \(text): kill needs step=N (or every=N)")
         case .slow where spec.milliseconds == nil: throw RuntimeError.invalidSetting("--fault \(text): slow needs ms=N")
-        case .corrupt, .bitflip, .drop: if spec.rate == nil { throw RuntimeError.invalidSetting("--fault \(text): \(kind.rawValue) needs rate=X") }
+        case .corrupt, .bitflip, .memflip, .drop: if spec.rate == nil { throw RuntimeError.invalidSetting("--fault \(text): \(kind.rawValue) needs rate=X") }
         case .delay: if spec.rate == nil || spec.milliseconds == nil { throw RuntimeError.invalidSetting("--fault \(text): delay needs rate=X and ms=N") }
         default: break
         }

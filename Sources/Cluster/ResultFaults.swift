@@ -5,7 +5,7 @@ import WireProtocol
 
 /// The faults a worker injects into each result it sends (`--fault`, docs/operations.md and
 /// docs/stress.md), the same for `chorus worker` and `chorus stress-worker`: `bitflip` (bad
-/// memory, before the checksum), `slow` and `delay` (sleeps), `drop` (the result is never sent)
+/// memory, before the checksum), `memflip` (the same, after the worker measured its gradient), `slow` and `delay` (sleeps), `drop` (the result is never sent)
 /// and `corrupt` (a byte garbled after the checksum, in transit or in the shared slot).
 /// `kill` is the coordinator's to carry out.
 package struct ResultFaults {
@@ -19,15 +19,15 @@ package struct ResultFaults {
     /// value, 4…13 of a 16-bit one: exponent and high mantissa, so the value changes visibly).
     /// Then decides: whether to drop the result, and whether to corrupt it after checksumming.
     /// A fault with `step=N` starts at step N (a worker that turns bad mid-run); `kill`'s own `step` is the coordinator's.
-    package mutating func apply(count: Int, width: Int = 4, step: Int, flip: (Int, Int) -> Void) -> (drop: Bool, corrupt: Bool) {
+    /// `bitflips: false` leaves `bitflip` to an earlier ``flip(_:count:width:step:flip:)`` call (a
+    /// worker that measures its gradient flips `bitflip`'s bits before measuring, `memflip`'s after).
+    package mutating func apply(count: Int, width: Int = 4, step: Int, bitflips: Bool = true, flip: (Int, Int) -> Void) -> (drop: Bool, corrupt: Bool) {
         var drop = false
         let faults = self.faults.filter { $0.step.map { step >= $0 } ?? true }
         for fault in faults {
             switch fault.kind {
-            case .bitflip where Double.random(in: 0..<1, using: &rng) < min(1, (fault.rate ?? 0) * Double(count)):
-                for _ in 0..<max(1, Int((fault.rate ?? 0) * Double(count))) {
-                    flip(Int.random(in: 0..<count, using: &rng), width == 4 ? Int.random(in: 20...29, using: &rng) : Int.random(in: 4...13, using: &rng))
-                }
+            case .bitflip where bitflips, .memflip:
+                flipBits(fault, count: count, width: width, flip: flip)
             case .slow:
                 usleep(UInt32((fault.milliseconds ?? 0) * 1000))
             case .delay where Double.random(in: 0..<1, using: &rng) < (fault.rate ?? 0):
@@ -39,6 +39,22 @@ package struct ResultFaults {
         }
         let corrupt = faults.contains { $0.kind == .corrupt && Double.random(in: 0..<1, using: &rng) < ($0.rate ?? 0) }
         return (drop, corrupt)
+    }
+
+    /// Applies only the faults of `kind` that flip bits (`bitflip`, `memflip`) at `step`.
+    package mutating func flip(_ kind: FaultSpec.Kind, count: Int, width: Int = 4, step: Int, flip: (Int, Int) -> Void) {
+        for fault in faults where fault.kind == kind && (fault.step.map { step >= $0 } ?? true) {
+            flipBits(fault, count: count, width: width, flip: flip)
+        }
+    }
+
+    /// With probability min(1, rate × count), flips max(1, rate × count) random bits (exponent and
+    /// high mantissa).
+    mutating func flipBits(_ fault: FaultSpec, count: Int, width: Int, flip: (Int, Int) -> Void) {
+        guard Double.random(in: 0..<1, using: &rng) < min(1, (fault.rate ?? 0) * Double(count)) else { return }
+        for _ in 0..<max(1, Int((fault.rate ?? 0) * Double(count))) {
+            flip(Int.random(in: 0..<count, using: &rng), width == 4 ? Int.random(in: 20...29, using: &rng) : Int.random(in: 4...13, using: &rng))
+        }
     }
 
     /// Garbles one byte of `bytes` in place (a shared-memory slot after its checksum).

@@ -5,7 +5,9 @@ import Cluster
 import Config
 import Coordination
 import Foundation
+import CollapseMonitor
 import NeuralNet
+import Optimizers
 import Signals
 import TensorCore
 import Transport
@@ -87,6 +89,9 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     /// Called on an audit mismatch with the pair and the worker the coordinator's own
     /// computation of the shard disagrees with, when it agrees with the other.
     public var auditMismatch: ((AuditPair, WorkerID?) -> Void)?
+    /// Called with (worker, step, shards, reported norm, received norm) for a contribution whose
+    /// values changed after its sender computed them; the contribution is recomputed, never summed.
+    public var transitMismatch: ((WorkerID, Int, Range<Int>, Double, Double) -> Void)?
     /// Called with (worker, statistics) for every intact gradient of the current probe step,
     /// aggregated or not (a straggler copy or an audit copy still carries its worker's probe).
     public var gradientStatistics: ((WorkerID, [UInt8]) -> Void)?
@@ -349,6 +354,18 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
             gradient.payload.decode(as: gradient.dtype, into: values)
         }
         timing.decodeNanos += monotonicNanos() - decodeStarted
+        // The sender measured its contribution's norm before sending it (in each shard's
+        // signals). Values that arrive with another norm changed in between, before the checksum
+        // was taken: bad memory on that host. On an fp32 wire the two norms are the same
+        // function of the same values; a 16-bit wire rounds, so it is not checked there.
+        if gradient.dtype == .fp32, let first = signals.first, let reported = (try? ShardSignals.decode(first))?.gradientNorm, reported >= 0 {
+            let received = GradientClipping.globalNorm(storage.pointer, count: session.model.parameters.count)
+            if MonitorHookup.changedInTransit(reported: reported, received: received) {
+                transitMismatch?(member.id, Int(gradient.step) + 1, gradient.shards, reported, received)
+                return .corrupt("worker \(member.id) computed step \(gradient.step) \(gradient.span > 1 ? "shards \(gradient.shards)" : "shard \(gradient.shard)") "
+                                + "with gradient norm \(reported) but it arrived with \(received): its values changed after they were computed")
+            }
+        }
         if Int(gradient.step) == session.globalStep, isProbeStep(session.globalStep), let first = signals.first, !first.isEmpty {
             gradientStatistics?(member.id, first)
         }

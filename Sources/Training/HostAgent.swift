@@ -185,15 +185,20 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
     /// Sends node `node`'s finished sum to the coordinator, with the agent's own faults applied.
     func sendNode(_ node: Range<Int>, values: TensorStorage, outcome: ShardOutcome) {
         guard let work, let sendUp else { return }
+        // `bitflip` (a host computing wrong sums) before the agent measures its node sum; the
+        // other faults after.
+        faults.flip(.bitflip, count: values.count, step: Int(work.step)) { index, bit in
+            values.pointer[index] = Float(bitPattern: values.pointer[index].bitPattern ^ (1 << UInt32(bit)))
+        }
         // Each shard's signals carry the norm of what the agent sends (its node sum), measured
-        // before the agent's own faults: the coordinator checks it against what arrives.
+        // before the agent's transit faults: the coordinator checks it against what arrives.
         let sentNorm = GradientClipping.globalNorm(values.pointer, count: parameterCount)
         nodeStatistics = nodeStatistics.map { blob in
             guard var signals = try? ShardSignals.decode(blob) else { return blob }
             signals.gradientNorm = sentNorm
             return signals.encode()
         }
-        let (drop, corrupt) = faults.apply(count: values.count, step: Int(work.step)) { index, bit in
+        let (drop, corrupt) = faults.apply(count: values.count, step: Int(work.step), bitflips: false) { index, bit in
             values.pointer[index] = Float(bitPattern: values.pointer[index].bitPattern ^ (1 << UInt32(bit)))
         }
         if drop { return }

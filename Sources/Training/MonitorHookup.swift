@@ -79,26 +79,13 @@ public final class MonitorHookup {
         if let remote = executor as? DistributedExecutor {
             distributed = remote
             let parameterCount = session.model.parameters.count
-            // The sender's norm and the received one agree to the last bits on an fp32 wire (the
-            // same function over the same values). A 16-bit wire rounds each value, and fp16 turns
-            // large values into infinities and tiny ones into zeros, so there is nothing exact to
-            // compare: the check runs on fp32 wires only.
-            let checksTransit = remote.settings.wireDType == .fp32
             remote.shardSignals = { [unowned self] received in
                 // Measured here, as received: a worker with bad memory cannot misreport it (a node
                 // sum's norm, per example, stands for each of its shards).
                 let raw = GradientClipping.globalNorm(received.contribution, count: parameterCount)
                 let norm = raw / Double(max(received.count, 1))
-                var checked = false
                 for (shard, blob) in zip(received.shards, received.signals) {
                     guard var signals = try? ShardSignals.decode(blob) else { continue }
-                    // The sender's own norm of what it sent (−1: an agent or build that does not say).
-                    let reported = signals.gradientNorm
-                    if !checked, checksTransit, reported >= 0, Self.changedInTransit(reported: reported, received: raw) {
-                        monitor.recordTransitMismatch(step: trainer.session.globalStep + 1, shards: received.shards, replica: Int(received.worker),
-                                                      reported: reported, received: raw)
-                    }
-                    checked = true
                     signals.gradientNorm = norm
                     pendingShards.append((Int(received.worker), shard, signals))
                 }
@@ -108,6 +95,10 @@ public final class MonitorHookup {
                 guard !pendingProbes.contains(where: { $0.replica == Int(worker) }),
                       let probe = (try? ShardSignals.decode(bytes))?.probe else { return }
                 pendingProbes.append((Int(worker), probe))
+            }
+            // A contribution that changed after it was computed (the executor recomputes it).
+            remote.transitMismatch = { [unowned self] worker, step, shards, reported, received in
+                monitor.recordTransitMismatch(step: step, shards: shards, replica: Int(worker), reported: reported, received: received)
             }
             remote.auditMismatch = { [unowned self] pair, suspect in
                 monitor.recordAuditMismatch(step: pair.step + 1, shard: pair.shard, replicaA: Int(pair.workerA), replicaB: Int(pair.workerB),

@@ -173,9 +173,14 @@ public final class WorkerRunner: WorkerWorkload {
                 sum.add(shards: shard..<(shard + 1), values: buffer, outcome: outcome)
             }
             let (values, outcome) = sum.result!
-            // The norm of what is about to be sent, measured before anything can change it: the
-            // coordinator compares it with the norm of what arrives (bad memory between the
-            // computation and the checksum shows there).
+            // `bitflip`: the worker computes wrong values (bad memory while computing), so its
+            // own measurements agree with them and only cross-replica checks can tell.
+            faults.flip(.bitflip, count: values.count, step: Int(work.step)) { index, bit in
+                values.pointer[index] = Float(bitPattern: values.pointer[index].bitPattern ^ (1 << UInt32(bit)))
+            }
+            // The norm of what is about to be sent, measured before anything else can change it:
+            // the coordinator compares it with the norm of what arrives (bad memory between the
+            // computation and the checksum, `memflip`, shows there).
             let sentNorm = GradientClipping.globalNorm(values.pointer, count: computer.model.parameters.count)
             let statistics = shardSignals.map { signals -> [UInt8] in
                 guard var signals else { return [] }
@@ -201,8 +206,8 @@ public final class WorkerRunner: WorkerWorkload {
     func sendContribution(_ contribution: TensorStorage, shards: Range<Int>, outcome: ShardOutcome, statistics: [UInt8], started: UInt64,
               work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {
         let count = contribution.count
-        let (drop, corrupt) = faults.apply(count: count, step: Int(work.step)) { index, bit in
-            // Bad memory: before checksumming, so only cross-replica checks notice.
+        let (drop, corrupt) = faults.apply(count: count, step: Int(work.step), bitflips: false) { index, bit in
+            // `memflip`: bad memory after the values were measured, before checksumming.
             contribution.pointer[index] = Float(bitPattern: contribution.pointer[index].bitPattern ^ (1 << UInt32(bit)))
         }
         if drop { return }

@@ -103,7 +103,7 @@ struct Train: ParsableCommand {
 
     @OptionGroup var options: RunOptions
     @Option(help: "Local worker processes (0: train in this process). Without it, under torchrun or Slurm (WORLD_SIZE/SLURM_NTASKS set), rank 0 is the coordinator and the other ranks are workers.") var workers: Int?
-    @Option(parsing: .singleValue, help: "Inject a fault (repeatable): kill:worker=1,step=50 | slow:worker=2,ms=200 | corrupt:worker=1,rate=0.01 | bitflip:worker=1,rate=0.001") var fault: [String] = []
+    @Option(parsing: .singleValue, help: "Inject a fault (repeatable): kill:worker=1,step=50 | slow:worker=2,ms=200 | corrupt:worker=1,rate=0.01 | bitflip:worker=1,rate=0.001 | memflip:worker=1,rate=0.001 (docs/operations.md)") var fault: [String] = []
     @OptionGroup var cluster: ClusterOptions
 
     mutating func validate() throws {

@@ -102,6 +102,22 @@ struct DistributedTrainingTests {
         #expect(hash == Self.reference)
     }
 
+    @Test func valuesThatChangeAfterTheyWereComputedAreRecomputedAndTheWorkerNamed() throws {
+        // `memflip`: bad memory between the computation and the checksum. The worker's own norm
+        // of its gradient travels in its signals; the coordinator sees another norm arrive, has
+        // the shard recomputed, never sums it, and the monitor names the worker at once.
+        let (hash, report, result) = try hash(workers: 2, extra: ["--fault", "memflip:worker=1,rate=0.001"])
+        #expect(result.status == 0, "\(result.error)")
+        let cluster = report["cluster"] as? [String: Any]
+        #expect((cluster?["corrupt_payloads"] as? Int ?? 0) > 0, "\(cluster ?? [:])")
+        #expect((cluster?["audit_mismatches"] as? Int ?? -1) == 0, "caught before any audit could see it")
+        let collapse = report["collapse"] as? [String: Any]
+        #expect(collapse?["cause"] as? String == "replica_fault" && collapse?["replica"] as? Int == 1, "\(collapse ?? [:])")
+        #expect(collapse?["step"] as? Int == 1)
+        #expect(result.error.contains("its values changed after they were computed"), "\(result.error)")
+        #expect(hash == Self.reference)
+    }
+
     @Test func aWorkerProvenWrongMidRunIsUndoneBackToItsLastCleanAudit() throws {
         // 3 workers, 4 shards, an audit every 2 steps (shards 0, 1, 2, 3 in turn): worker 2 is
         // audited clean at step 4, turns bad at step 6 and is caught there, so the run goes back

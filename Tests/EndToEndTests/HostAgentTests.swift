@@ -37,15 +37,16 @@ struct HostAgentTests {
         #expect(hosts.map { $0["workers"] as? Int ?? 0 }.reduce(0, +) == 2, "\(hosts)")
     }
 
-    /// A local worker whose memory flips bits after it computed its gradient: the agent sees the
-    /// norm it reported differ from the norm that arrived, recomputes the shard on the other local
-    /// worker, and the run keeps the in-process bits (one agent: no cross-host audit could).
+    /// A local worker whose memory flips bits after it computed its gradient (`memflip`): the agent
+    /// sees the norm it reported differ from the norm that arrived, recomputes the shard on the
+    /// other local worker, and the run keeps the in-process bits (one agent: no cross-host audit
+    /// could; with `bitflip`, values computed wrong, the bits differ — the audits' job).
     @Test func aLocalWorkerWithBadMemoryIsCaughtByItsAgentAndTheBitsStay() throws {
         let expected = try inProcessHash()
         let out = Chorus.temporaryDirectory("agent-bitflip")
         let endpoint = "tcp://127.0.0.1:\(Int.random(in: 20_000...40_000))"
         let coordinator = try Chorus.start(["coordinator", "--bind", endpoint, "--expect", "1", "--out", out] + run)
-        let agent = try Chorus.start(["worker", "--connect", endpoint, "--local-workers", "2", "--fault", "bitflip:worker=1,rate=0.001"])
+        let agent = try Chorus.start(["worker", "--connect", endpoint, "--local-workers", "2", "--fault", "memflip:worker=1,rate=0.001"])
         let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 240)
         let a = Chorus.finish(agent.0, agent.1, agent.2, timeout: 30)
         #expect(result.status == 0, "\(result.error)")
