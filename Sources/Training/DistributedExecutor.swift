@@ -359,9 +359,13 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         // was taken: bad memory on that host. On an fp32 wire the two norms are the same
         // function of the same values; a 16-bit wire rounds, so it is not checked there.
         if gradient.dtype == .fp32, let first = signals.first, let reported = (try? ShardSignals.decode(first))?.gradientNorm, reported >= 0 {
-            let received = GradientClipping.globalNorm(storage.pointer, count: session.model.parameters.count)
+            let received = GradientClipping.globalNorm(storage.pointer, count: count)
             if MonitorHookup.changedInTransit(reported: reported, received: received) {
                 transitMismatch?(member.id, Int(gradient.step) + 1, gradient.shards, reported, received)
+                // Nothing of it was summed, so nothing to undo; bad memory does not heal, so the
+                // worker computes nothing more (and a lone bad worker cannot loop on its shard).
+                transitQuarantined.insert(member.id)
+                host.quarantine(worker: member.id, reason: "its gradient for step \(gradient.step) changed after it was computed (norm \(reported) → \(received))")
                 return .corrupt("worker \(member.id) computed step \(gradient.step) \(gradient.span > 1 ? "shards \(gradient.shards)" : "shard \(gradient.shard)") "
                                 + "with gradient norm \(reported) but it arrived with \(received): its values changed after they were computed")
             }
@@ -428,7 +432,9 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     }
 
     /// Whether a refereed audit proved `worker` wrong.
-    public func isQuarantined(_ worker: WorkerID) -> Bool { quarantines.contains { $0.worker == worker } }
+    public func isQuarantined(_ worker: WorkerID) -> Bool { transitQuarantined.contains(worker) || quarantines.contains { $0.worker == worker } }
+    /// Workers quarantined because a contribution changed after they computed it (no rewind: none was summed).
+    var transitQuarantined = Set<WorkerID>()
 
     /// A refereed audit is certain evidence: the worker is quarantined and the run goes back to
     /// the last state clean audits vouch for and computes again from there (the trainer does,

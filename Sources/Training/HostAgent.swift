@@ -192,7 +192,7 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         }
         // Each shard's signals carry the norm of what the agent sends (its node sum), measured
         // before the agent's transit faults: the coordinator checks it against what arrives.
-        let sentNorm = GradientClipping.globalNorm(values.pointer, count: parameterCount)
+        let sentNorm = GradientClipping.globalNorm(values.pointer, count: values.count)
         nodeStatistics = nodeStatistics.map { blob in
             guard var signals = try? ShardSignals.decode(blob) else { return blob }
             signals.gradientNorm = sentNorm
@@ -283,8 +283,10 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         // The local worker measured its gradient's norm before sending it: values that arrive
         // with another norm changed in between (bad memory on this host). Recomputed, never summed.
         if let signals = try? ShardSignals.decode(gradient.statistics), signals.gradientNorm >= 0 {
-            let received = GradientClipping.globalNorm(storage.pointer, count: parameterCount)
+            let received = GradientClipping.globalNorm(storage.pointer, count: contributionCount)
             if MonitorHookup.changedInTransit(reported: signals.gradientNorm, received: received) {
+                // Bad memory does not heal: that process computes nothing more for this host.
+                local?.quarantine(worker: member.id, reason: "its gradient changed after it was computed (norm \(signals.gradientNorm) → \(received))")
                 return .corrupt("local worker \(member.id) computed step \(gradient.step) shard \(gradient.shard) with gradient norm "
                                 + "\(signals.gradientNorm) but it arrived with \(received): its values changed after they were computed")
             }

@@ -181,7 +181,7 @@ public final class WorkerRunner: WorkerWorkload {
             // The norm of what is about to be sent, measured before anything else can change it:
             // the coordinator compares it with the norm of what arrives (bad memory between the
             // computation and the checksum, `memflip`, shows there).
-            let sentNorm = GradientClipping.globalNorm(values.pointer, count: computer.model.parameters.count)
+            let sentNorm = GradientClipping.globalNorm(values.pointer, count: values.count)
             let statistics = shardSignals.map { signals -> [UInt8] in
                 guard var signals else { return [] }
                 signals.gradientNorm = sentNorm

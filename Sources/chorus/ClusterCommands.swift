@@ -111,7 +111,7 @@ struct Worker: ParsableCommand {
     @Option(name: .customLong("coordinator-timeout-ms"), help: "Wait this long for a coordinator that is not up yet, or for one that went away to come back (restarted with --resume), before exiting; 0: exit as soon as it is gone.") var coordinatorTimeoutMs = 60_000
     @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help); with --local-workers, into local worker slot worker=K.") var fault: [String] = []
     @Option(name: .customLong("local-workers"), help: "Run as this host's agent: one connection to the coordinator, N local worker processes behind it that share the parameters through shared memory and whose shard gradients the agent sums before sending them up.") var localWorkers = 0
-    @Option(name: .customLong("agent-fault"), parsing: .singleValue, help: "With --local-workers: inject a fault (corrupt, bitflip, drop, delay, slow; worker= is ignored) into the node sums the agent sends up.") var agentFault: [String] = []
+    @Option(name: .customLong("agent-fault"), parsing: .singleValue, help: "With --local-workers: inject a fault (corrupt, bitflip, memflip, drop, delay, slow; worker= is ignored) into the node sums the agent sends up.") var agentFault: [String] = []
     @Option(name: .customLong("data"), help: "Read this data instead of the coordinator's (testing).") var data: String?
     @Option(name: .customLong("shared-parameters"), help: .hidden) var sharedParameters: String?
     @Option(name: .customLong("shared-gradients"), help: .hidden) var sharedGradients: String?
