@@ -36,8 +36,21 @@ cpu_per_step() {
     done
     python3 -c "import statistics; v=[${values[0]}, ${values[1]}, ${values[2]}]; print('CPU ms per step, $1:', round(statistics.median(v), 3), [round(x, 3) for x in v])"
 }
-cpu_per_step "monitor on" ""
-cpu_per_step "monitor --no-monitor" "--no-monitor"
+# The monitor's overhead from CPU time, on and off alternating inside each of ROUNDS rounds (so a
+# busy spell of the VM hits both), per-round ratio, median: the figure docs/benchmarks.md quotes.
+overhead_rounds() {
+    local ratios=() round a b c d on off
+    for ((round = 1; round <= ${ROUNDS:-5}; round++)); do
+        a=$(mktemp -d); b=$(mktemp -d); c=$(mktemp -d); d=$(mktemp -d)
+        on=$(python3 -c "print(($(cpu "$b" 1200 "") - $(cpu "$a" 400 "")) / 800 * 1000)")
+        off=$(python3 -c "print(($(cpu "$d" 1200 --no-monitor) - $(cpu "$c" 400 --no-monitor)) / 800 * 1000)")
+        ratios+=("$(python3 -c "print(100 * ($on - $off) / $off)")")
+        echo "round $round: CPU ms per step on $on, off $off"
+        rm -rf "$a" "$b" "$c" "$d"
+    done
+    python3 -c "import statistics; v=[$(IFS=,; echo "${ratios[*]}")]; print('monitor overhead, CPU per step, median of', len(v), 'alternating rounds:', round(statistics.median(v), 1), '%', [round(x, 1) for x in v])"
+}
+overhead_rounds
 # What watching a run costs: TensorBoard events, the timeline and a Prometheus endpoint (the
 # defaults plus --metrics-port 0) vs none of them (--no-tensorboard --timeline-steps 0), both with
 # the monitor on; CPU ms per step as above, median of 3.

@@ -23,6 +23,57 @@ public enum GradientClipping {
         return total.squareRoot()
     }
 
+    /// Scales the first `count` values by `scale` in place and returns their global norm: the same
+    /// bits as the scaling loop followed by ``globalNorm(_:count:)``, in one pass. When `tensors`
+    /// (contiguous ranges from 0 to `count`) all start at multiples of 8 and all but the last
+    /// hold a multiple of 8 values, it also writes each tensor's Σx² into `squares`, accumulated
+    /// as eight Float lanes from the tensor's start then its tail in Double (the collapse
+    /// monitor's `sumOfSquares`, bit for bit), and returns true in `fused`; otherwise `squares`
+    /// is left alone.
+    public static func scaleAndNorm(_ g: UnsafeMutablePointer<Float>, count: Int, scale: Float,
+                                    tensors: [Range<Int>] = [], squares: UnsafeMutablePointer<Double>? = nil) -> (norm: Double, fused: Bool) {
+        let aligned = squares != nil && !tensors.isEmpty && tensors.first?.lowerBound == 0 && tensors.last?.upperBound == count
+            && tensors.indices.allSatisfy { tensors[$0].lowerBound % 8 == 0 && ($0 == tensors.count - 1 || tensors[$0].count % 8 == 0) }
+            && zip(tensors, tensors.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }
+        let raw = UnsafeMutableRawPointer(g)
+        let s8 = SIMD8<Float>(repeating: scale)
+        var lanes = SIMD8<Double>(), i = 0
+        guard aligned, let squares else {
+            while i + 8 <= count {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * s8
+                raw.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+                let x = SIMD8<Double>(v)
+                lanes += x * x
+                i += 8
+            }
+            var total = lanes.sum()
+            while i < count { g[i] *= scale; let x = Double(g[i]); total += x * x; i += 1 }
+            return (total.squareRoot(), false)
+        }
+        var total = 0.0
+        for (t, range) in tensors.enumerated() {
+            var acc = SIMD8<Float>()
+            i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * s8
+                raw.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+                let x = SIMD8<Double>(v)
+                lanes += x * x
+                acc += v * v
+                i += 8
+            }
+            var own = Double(acc.sum())
+            if i < range.upperBound {
+                // Only the last tensor has a tail: the global tail comes after every lane.
+                total = lanes.sum()
+                while i < range.upperBound { g[i] *= scale; let x = g[i]; total += Double(x) * Double(x); own += Double(x * x); i += 1 }
+            }
+            squares[t] = own
+        }
+        if tensors.last.map({ $0.count % 8 == 0 }) ?? true { total = lanes.sum() }
+        return (total.squareRoot(), true)
+    }
+
     /// PyTorch `clip_grad_norm_`: scales every gradient by clip/(norm + 1e-6) when that is below 1.
     public static func clipGlobalNorm(_ g: UnsafeMutablePointer<Float>, count: Int, maxNorm: Float, norm: Double) -> Bool {
         let coefficient = Double(maxNorm) / (norm + 1e-6)

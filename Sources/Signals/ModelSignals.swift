@@ -12,14 +12,17 @@ import NeuralNet
 /// Cost: a few passes over the parameters, well under 1% of a step for the default MLP.
 public func computeStepSignals(
     model: Model, gradient: UnsafePointer<Float>, previousParameters: UnsafePointer<Float>?,
-    step: Int, loss: Double, gradNorm: Double, clipped: Bool, lr: Double, reusingWeightsOf earlier: StepSignals? = nil
+    step: Int, loss: Double, gradNorm: Double, clipped: Bool, lr: Double, reusingWeightsOf earlier: StepSignals? = nil,
+    gradientSquares known: [Double]? = nil
 ) -> StepSignals {
+    // Each tensor's Σg², when the caller measured it already (the session does, with the step's norm).
+    let known = known?.count == model.parameters.entries.count ? known : nil
     if let earlier, earlier.tensors.count == model.parameters.entries.count {
         // Light path: fresh gradient norms, weight statistics carried over from `earlier`.
         var nonFinite = 0
         var tensors = earlier.tensors
         for (index, entry) in model.parameters.entries.enumerated() {
-            let squares = sumOfSquares(gradient + entry.offset, entry.count)
+            let squares = known?[index] ?? sumOfSquares(gradient + entry.offset, entry.count)
             if !squares.isFinite { nonFinite += countNonFinite(gradient + entry.offset, entry.count) }
             tensors[index].gradientNorm = squares.squareRoot()
             tensors[index].updateRatio = -1
@@ -31,10 +34,10 @@ public func computeStepSignals(
     var tensors: [TensorSignals] = []
     tensors.reserveCapacity(model.parameters.entries.count)
     var nonFinite = 0
-    for entry in model.parameters.entries {
+    for (index, entry) in model.parameters.entries.enumerated() {
         let count = entry.count
         let w = values + entry.offset, g = gradient + entry.offset
-        let gradientSquares = sumOfSquares(g, count)
+        let gradientSquares = known?[index] ?? sumOfSquares(g, count)
         if !gradientSquares.isFinite { nonFinite += countNonFinite(g, count) }
         let matrixRows = entry.shape.count >= 2 ? entry.shape[0] : 0
         let rows = max(matrixRows, 1), columns = count / rows

@@ -123,6 +123,12 @@ public final class TrainingSession {
     /// Called with the averaged gradient (before clipping and the update), its global norm,
     /// the step's mean loss and its index: where the collapse monitor looks at every step.
     public var beforeUpdate: ((UnsafeMutablePointer<Float>, Double, Double, Int) -> Void)?
+    /// Set by the collapse monitor: compute each tensor's Σg² with the step's norm.
+    public var wantsTensorSquares = false { didSet { tensorSquares = Array(repeating: 0, count: tensorRanges.count) } }
+    /// Each parameter tensor's Σg² of this step's averaged gradient, when `tensorSquaresFresh`.
+    public private(set) var tensorSquares: [Double] = []
+    /// Whether `tensorSquares` belongs to the step in `beforeUpdate` (false: the layout did not allow it).
+    public private(set) var tensorSquaresFresh = false
     /// Nanoseconds spent averaging, clipping and applying the optimizer, summed over the run.
     public private(set) var updateNanos: UInt64 = 0
 
@@ -186,8 +192,16 @@ public final class TrainingSession {
         let n = max(stepExamples, 1)
         let inverse = 1 / Float(n)
         let sum = total.pointer
-        for i in 0..<total.count { sum[i] *= inverse }
-        let norm = GradientClipping.globalNorm(sum, count: model.parameters.count)
+        // The averaging, the global norm and (for the monitor) each tensor's Σg² in one pass; the
+        // contribution's tail (batch-norm statistics) is averaged after.
+        let parameterCount = model.parameters.count
+        let measured = tensorSquares.withUnsafeMutableBufferPointer { squares in
+            GradientClipping.scaleAndNorm(sum, count: parameterCount, scale: inverse, tensors: wantsTensorSquares ? tensorRanges : [],
+                                          squares: wantsTensorSquares ? squares.baseAddress : nil)
+        }
+        for i in parameterCount..<total.count { sum[i] *= inverse }
+        let norm = measured.norm
+        tensorSquaresFresh = measured.fused
         beforeUpdate?(sum, norm, stepLoss / Double(n), globalStep)
         let lr = optimizer.currentLearningRate
         let report = optimizer.update(parameters: model.parameters.values.pointer, gradients: sum, tensorRanges: tensorRanges, norm: norm)

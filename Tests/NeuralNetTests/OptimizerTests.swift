@@ -85,3 +85,41 @@ struct OptimizerTests {
         #expect(!small.withUnsafeMutableBufferPointer { GradientClipping.clipGlobalNorm($0.baseAddress!, count: 2, maxNorm: 1, norm: 0.5) })
     }
 }
+
+/// The session's one-pass averaging, global norm and per-tensor Σg² (`GradientClipping.scaleAndNorm`).
+struct ScaleAndNormTests {
+    func values(_ n: Int) -> [Float] { (0..<n).map { Float(sin(Double($0) * 0.37)) * Float(1 + $0 % 7) } }
+
+    /// Σx² as the collapse monitor's `sumOfSquares`: eight Float lanes from the start, the tail in Double.
+    func laneSquares(_ x: ArraySlice<Float>) -> Double {
+        var acc = SIMD8<Float>(), i = x.startIndex
+        while i + 8 <= x.endIndex { let v = SIMD8<Float>(x[i..<(i + 8)]); acc += v * v; i += 8 }
+        var total = Double(acc.sum())
+        while i < x.endIndex { total += Double(x[i] * x[i]); i += 1 }
+        return total
+    }
+
+    @Test(arguments: [[0..<200704, 200704..<200960, 200960..<201090], [0..<16, 16..<21], [0..<8, 8..<13, 13..<40]])
+    func sameBitsAsScalingThenTheNorm(tensors: [Range<Int>]) {
+        let count = tensors.last!.upperBound
+        var expected = values(count)
+        let scale: Float = 1 / 128
+        for i in expected.indices { expected[i] *= scale }
+        let norm = expected.withUnsafeBufferPointer { GradientClipping.globalNorm($0.baseAddress!, count: count) }
+        var fused = values(count)
+        var squares = [Double](repeating: -1, count: tensors.count)
+        let result = fused.withUnsafeMutableBufferPointer { g in
+            squares.withUnsafeMutableBufferPointer { GradientClipping.scaleAndNorm(g.baseAddress!, count: count, scale: scale, tensors: tensors, squares: $0.baseAddress) }
+        }
+        #expect(fused.map(\.bitPattern) == expected.map(\.bitPattern))
+        #expect(result.norm.bitPattern == norm.bitPattern)
+        // Aligned layouts also give each tensor's Σx², the monitor's bits; others leave it alone.
+        let aligned = tensors.dropLast().allSatisfy { $0.lowerBound % 8 == 0 && $0.count % 8 == 0 }
+        #expect(result.fused == aligned)
+        if aligned {
+            #expect(squares.map(\.bitPattern) == tensors.map { laneSquares(expected[$0]).bitPattern })
+        } else {
+            #expect(squares.allSatisfy { $0 == -1 })
+        }
+    }
+}
