@@ -53,8 +53,9 @@ public final class TensorBoardWriter {
     public func scalars(_ values: [(tag: String, value: Double)], step: Int) throws {
         guard !values.isEmpty else { return }
         var summary = ProtoWriter()
+        var entry = ProtoWriter()
         for (tag, value) in values {
-            var entry = ProtoWriter()
+            entry.reset()
             entry.string(1, tag)
             entry.float(2, Float(value))
             summary.message(1, entry)
@@ -138,12 +139,12 @@ struct ProtoWriter {
 
     mutating func double(_ field: Int, _ value: Double) {
         key(field, 1)
-        bytes += withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func float(_ field: Int, _ value: Float) {
         key(field, 5)
-        bytes += withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func bytes(_ field: Int, _ value: [UInt8]) {
@@ -152,7 +153,14 @@ struct ProtoWriter {
         bytes += value
     }
 
-    mutating func string(_ field: Int, _ value: String) { bytes(field, Array(value.utf8)) }
+    mutating func string(_ field: Int, _ value: String) {
+        key(field, 2)
+        raw(UInt64(value.utf8.count))
+        bytes.append(contentsOf: value.utf8)
+    }
+
+    /// Empties the buffer, keeping its capacity (one writer reused for many small messages).
+    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
 
     mutating func message(_ field: Int, _ value: ProtoWriter) { bytes(field, value.bytes) }
 }
