@@ -44,7 +44,7 @@ let package = Package(
         // worker hosts, child processes, shared memory, CURVE keys, faults.
         .target(
             name: "Cluster",
-            dependencies: ["Coordination", "Transport", "WireProtocol", "CKernels"],
+            dependencies: ["Coordination", "Transport", "WireProtocol", "CKernels", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: fastMath
         ),
         // What the collapse monitor measures from a model (activations, probes, step signals).

@@ -31,6 +31,8 @@ public struct ClusterSettings: Sendable {
     /// The coordinator's CURVE key pair: when set, the socket encrypts and only workers that
     /// know the public key can talk to it (`chorus keygen`).
     public var curve: CurveKeys?
+    /// With `curve`: where the sealed bulk channel binds (`--curve-bulk`), or off.
+    package var curveBulk = ClusterSocket.CurveBulk.nextPort
     /// Fixed straggler deadline (default: adaptive, ≥ 2 s).
     public var stragglerMs: Int?
     /// The compute kernel (OpenBLAS core) every worker must run, sent in the welcome: kernels

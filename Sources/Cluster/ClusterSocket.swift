@@ -16,8 +16,13 @@ package enum ClusterSocket {
     /// is complete (``ConnectionGuard``): `guardLimits.newPeer` bytes until it has joined
     /// (`MessageTransport.trust`), `joinedPeer` after (the results a worker may have in flight),
     /// `newPeersTogether` for all peers not yet joined.
+    ///
+    /// With CURVE, the ROUTER carries only the sealing handshake and a second, plain ROUTER at
+    /// `curveBulk`'s endpoint carries every message sealed (``SealedServerTransport``), unless
+    /// `curveBulk` is `.off`.
     package static func bindCoordinator(endpoint: String, heartbeatMs: Int, timeoutMs: Int, curve: CurveKeys? = nil,
-                                        guardLimits: GuardLimits = GuardLimits()) throws -> (ZMQContext, ZMQMessageTransport) {
+                                        curveBulk: CurveBulk = .nextPort,
+                                        guardLimits: GuardLimits = GuardLimits()) throws -> (ZMQContext, MessageTransport) {
         if endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"), endpoint.distance(from: endpoint.startIndex, to: colon) > 5 {
             let port = endpoint[endpoint.index(after: colon)...]
             guard port == "*" || (Int(port).map { (1...65535).contains($0) } ?? false) else {
@@ -33,15 +38,69 @@ package enum ClusterSocket {
             }
         }
         let context = try ZMQContext(ioThreads: 1)
-        do {
-            let transport = try router(context: context, endpoint: endpoint, heartbeatMs: heartbeatMs, timeoutMs: timeoutMs, curve: curve)
-            if endpoint.hasPrefix("tcp://") {
-                try transport.socket.enableConnectionGuard(untrustedLimit: guardLimits.newPeer, trustedLimit: guardLimits.joinedPeer,
-                                                           untrustedTotal: guardLimits.newPeersTogether)
+        func bound(_ endpoint: String, curve: CurveKeys?) throws -> ZMQMessageTransport {
+            do {
+                let transport = try router(context: context, endpoint: endpoint, heartbeatMs: heartbeatMs, timeoutMs: timeoutMs, curve: curve)
+                if endpoint.hasPrefix("tcp://") {
+                    try transport.socket.enableConnectionGuard(untrustedLimit: guardLimits.newPeer, trustedLimit: guardLimits.joinedPeer,
+                                                               untrustedTotal: guardLimits.newPeersTogether)
+                }
+                return transport
+            } catch {
+                throw RuntimeError.cluster("cannot bind \(endpoint): \(error); is another process using it?")
             }
-            return (context, transport)
+        }
+        let control = try bound(endpoint, curve: curve)
+        guard curve != nil else { return (context, control) }
+        guard let bulkEndpoint = try curveBulk.endpoint(beside: control.endpoint) else {
+            return (context, SealedServerTransport(control: control, bulk: nil))
+        }
+        do {
+            return (context, SealedServerTransport(control: control, bulk: try bound(bulkEndpoint, curve: nil)))
         } catch {
-            throw RuntimeError.cluster("cannot bind \(endpoint): \(error); is another process using it?")
+            control.close()
+            throw RuntimeError.cluster("\(error) (the sealed bulk channel beside CURVE's \(control.endpoint); choose its port with --curve-bulk PORT, or --curve-bulk off)")
+        }
+    }
+
+    /// Where the sealed bulk channel beside a CURVE coordinator binds.
+    package enum CurveBulk: Equatable, Sendable {
+        /// The control port + 1 (any free port when the control port was `*`); ipc: PATH-bulk.sock.
+        case nextPort
+        /// This tcp port (0: any free one).
+        case port(Int)
+        /// No bulk channel: everything through libzmq's CURVE.
+        case off
+
+        /// Parses `--curve-bulk`: `next`, a port number, `any` or `off`.
+        package init(parsing text: String) throws {
+            switch text {
+            case "next": self = .nextPort
+            case "off": self = .off
+            case "any": self = .port(0)
+            default:
+                guard let port = Int(text), (1...65535).contains(port) else {
+                    throw RuntimeError.invalidSetting("--curve-bulk \(text): expected next, off, any or a port 1…65535")
+                }
+                self = .port(port)
+            }
+        }
+
+        /// The bulk endpoint beside the bound control endpoint; nil when off.
+        func endpoint(beside control: String) throws -> String? {
+            if self == .off { return nil }
+            if control.hasPrefix("ipc://") {
+                let path = control.hasSuffix(".sock") ? String(control.dropLast(5)) : control
+                return path + "-bulk.sock"
+            }
+            guard control.hasPrefix("tcp://"), let colon = control.lastIndex(of: ":") else { return nil }
+            let host = control[..<colon], port = Int(control[control.index(after: colon)...]) ?? 0
+            switch self {
+            case .port(let chosen): return "\(host):\(chosen == 0 ? "*" : String(chosen))"
+            default:
+                guard port < 65535 else { throw RuntimeError.invalidSetting("--curve-bulk: the control port is 65535, so there is no next port; give one") }
+                return "\(host):\(port + 1)"
+            }
         }
     }
 
@@ -64,12 +123,20 @@ package enum ClusterSocket {
     }
 
     /// A worker's DEALER connected to `endpoint` with its context; `name` starts the error message.
+    /// With the coordinator's CURVE key, a ``SealedClientTransport``: the CURVE DEALER for the
+    /// handshake, a plain one to the bulk channel it names for everything else.
     package static func connectWorker(name: String, endpoint: String, identityPrefix: String, heartbeatMs: Int, timeoutMs: Int,
-                                      curveServerKey: String? = nil) throws -> (ZMQContext, ZMQMessageTransport) {
+                                      curveServerKey: String? = nil) throws -> (ZMQContext, MessageTransport) {
         let context = try ZMQContext(ioThreads: 1)
         do {
-            return (context, try dealer(context: context, endpoint: endpoint, identityPrefix: identityPrefix, heartbeatMs: heartbeatMs,
-                                        timeoutMs: timeoutMs, curveServerKey: curveServerKey))
+            let control = try dealer(context: context, endpoint: endpoint, identityPrefix: identityPrefix, heartbeatMs: heartbeatMs,
+                                     timeoutMs: timeoutMs, curveServerKey: curveServerKey)
+            guard curveServerKey != nil else { return (context, control) }
+            return (context, SealedClientTransport(control: control, sendWaitMs: sendTimeoutMs(heartbeatMs)) { bulkEndpoint, token in
+                var options = dealerOptions(heartbeatMs: heartbeatMs, timeoutMs: timeoutMs)
+                options.append(.routingID(token))
+                return try ZMQMessageTransport.dealer(context: context, connect: bulkEndpoint, options: options)
+            })
         } catch {
             throw RuntimeError.cluster("\(name): cannot connect to \(endpoint): \(error)")
         }
@@ -118,17 +185,24 @@ package enum ClusterSocket {
     /// with the coordinator's CURVE public key, encrypted under a fresh key pair of its own.
     package static func dealer(context: ZMQContext, endpoint: String, identityPrefix: String, heartbeatMs: Int, timeoutMs: Int,
                        curveServerKey: String? = nil) throws -> ZMQMessageTransport {
-        var options: [SocketOption] = [
-            .linger(0), .routingID(PeerID("\(identityPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")),
-            .heartbeatInterval(Int32(heartbeatMs)), .heartbeatTimeout(Int32(timeoutMs)), .sendHWM(0), .receiveHWM(0),
-            // A send waits for a connection at most this long (none while the coordinator is
-            // gone, or while a CURVE handshake keeps failing): the worker keeps its clock going.
-            .sendTimeout(Int32(min(max(heartbeatMs, 10), 1_000))),
-        ]
+        var options = dealerOptions(heartbeatMs: heartbeatMs, timeoutMs: timeoutMs)
+        options.append(.routingID(PeerID("\(identityPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")))
         if let curveServerKey {
             let mine = try CurveKeys.generate()
             options += [.curveServerKey(curveServerKey), .curvePublicKey(mine.publicKey), .curveSecretKey(mine.secretKey)]
         }
         return try ZMQMessageTransport.dealer(context: context, connect: endpoint, options: options)
     }
+
+    /// A worker DEALER's options but its routing id.
+    static func dealerOptions(heartbeatMs: Int, timeoutMs: Int) -> [SocketOption] {
+        [
+            .linger(0), .heartbeatInterval(Int32(heartbeatMs)), .heartbeatTimeout(Int32(timeoutMs)), .sendHWM(0), .receiveHWM(0),
+            // A send waits for a connection at most this long (none while the coordinator is
+            // gone, or while a CURVE handshake keeps failing): the worker keeps its clock going.
+            .sendTimeout(Int32(sendTimeoutMs(heartbeatMs))),
+        ]
+    }
+
+    static func sendTimeoutMs(_ heartbeatMs: Int) -> Int { min(max(heartbeatMs, 10), 1_000) }
 }

@@ -179,6 +179,7 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
         let now = clock()
         if now &- lastTick > 20_000_000 {
             lastTick = now
+            for line in transport.takeRefusals() { drop(line) }
             for line in transport.takeGuardDrops() {
                 guardDrops += 1
                 if guardDrops <= 5 || guardDrops % 100 == 0 { logLine("\(workload.logName): \(line) (\(guardDrops) so far)") }

@@ -91,6 +91,7 @@ package final class WorkerHost<Workload: WorkerWorkload> {
         if let status = carryOut(machine.handle(.tick, now: clock())) { return status }
         let received: (peer: PeerID?, frames: [Frame])?
         do { received = try transport.receive(timeoutMs: timeoutMs) } catch { return fail(error) }
+        for line in transport.takeRefusals() { logLine("\(workload.logName): \(line)") }
         guard let (_, frames) = received else { return nil }
         do {
             let (messageRunID, message) = try WireCodec.decode(frames: frames)

@@ -139,7 +139,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
                      children: ChildProcesses?, faults: [FaultSpec]) throws {
         let limits = ClusterSocket.GuardLimits(resultBytes: session.model.contributionCount * 4, shards: session.shards)
         let (context, transport) = try ClusterSocket.bindCoordinator(endpoint: endpoint, heartbeatMs: settings.heartbeatMs,
-                                                                     timeoutMs: settings.timeoutMs, curve: settings.curve, guardLimits: limits)
+                                                                     timeoutMs: settings.timeoutMs, curve: settings.curve,
+                                                                     curveBulk: settings.curveBulk, guardLimits: limits)
         try self.init(session: session, settings: settings, runID: runID, transport: transport, owner: context,
                       expect: expect, children: children, faults: faults)
     }

@@ -24,12 +24,15 @@ public protocol MessageTransport: AnyObject {
     func trust(_ peer: PeerID)
     /// Connections shut down for holding too much unfinished input since the last call, one line each.
     func takeGuardDrops() -> [String]
+    /// Messages refused since the last call (a sealed one that failed to open), one line each.
+    func takeRefusals() -> [String]
 }
 
 extension MessageTransport {
     public func address(of peer: PeerID) -> String? { nil }
     public func trust(_ peer: PeerID) {}
     public func takeGuardDrops() -> [String] { [] }
+    public func takeRefusals() -> [String] { [] }
 }
 
 /// A received message: its sender and the decoded message, or why decoding failed.

@@ -98,6 +98,9 @@ public final class ZMQSocket: @unchecked Sendable {
     /// Closes the socket (idempotent); queued messages get `linger` ms to leave.
     public func close() {
         // The guard first: its thread must stop using the connections' fds before libzmq closes them.
+        // Its monitor is stopped first of all: a monitored socket closed after another guarded
+        // one in the same context otherwise kept its listening port (seen with two ROUTERs).
+        if connectionGuard != nil, let handle { zmq_socket_monitor(handle, nil, 0) }
         connectionGuard?.close()
         connectionGuard = nil
         if let handle {

@@ -19,6 +19,7 @@ struct ClusterOptions: ParsableArguments {
     @Flag(name: .customLong("no-respawn"), help: "Do not replace local workers that die.") var noRespawn = false
     @Flag(name: .customLong("no-shm"), help: "Local workers get the parameters over the socket, not from shared memory.") var noSharedMemory = false
     @Option(name: .customLong("curve-keys"), help: "Encrypt and authenticate the cluster with this CURVE key file (chorus keygen --out FILE); workers need its public key.") var curveKeys: String?
+    @Option(name: .customLong("curve-bulk"), help: "With --curve-keys, where the sealed bulk channel (AES-256-GCM under keys agreed over CURVE) binds: next (the port after the endpoint's), a port, any, or off (everything through libzmq's CURVE, ~2.4x slower).") var curveBulk = "next"
     @Option(name: .customLong("blas-core"), help: "The OpenBLAS kernel every process of the run uses (default: this host's, e.g. SkylakeX or Haswell); workers switch to it, and a host whose CPU cannot run it is refused.") var blasCore: String?
     @Option(name: .customLong("probe-every"), help: "Every K steps each worker evaluates the fixed probe batch; replicas must agree bit for bit (0: never).") var probeEvery = 10
 
@@ -52,6 +53,7 @@ struct ClusterOptions: ParsableArguments {
         if let curveKeys {
             do { settings.curve = try CurveKeys.load(path: curveKeys) } catch { throw ValidationError("--curve-keys: \(error)") }
         }
+        do { settings.curveBulk = try ClusterSocket.CurveBulk(parsing: curveBulk) } catch { throw ValidationError("\(error)") }
         guard probeEvery >= 0 else { throw ValidationError("--probe-every must be ≥ 0") }
         settings.probeEvery = probeEvery
         settings.kernel = BLAS.coreName

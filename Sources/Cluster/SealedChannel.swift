@@ -1,0 +1,188 @@
+import Crypto
+import Foundation
+import WireProtocol
+
+/// One sealed session between a coordinator and a peer: two AES-256-GCM keys (one per
+/// direction) that the coordinator drew at random and sent over the CURVE-encrypted control
+/// connection, and a message counter per direction.
+///
+/// A sealed message is the app message's frames, each encrypted as it is (no copy into one
+/// buffer), after a plain header frame: `CHSL`, the message counter (u64), the frame count
+/// (u32), then each frame's 16-byte tag. Frame i's nonce is the counter and i; its additional
+/// data is the header's first 16 bytes and i — so frames cannot be dropped, reordered or moved
+/// between messages, and a message cannot be replayed (the receiver takes only counters above
+/// the last it accepted). Nonces never repeat under a key: the counter only grows, and every
+/// session has fresh keys.
+package final class SealedSession {
+    let sendKey: SymmetricKey
+    let receiveKey: SymmetricKey
+    private var sent: UInt64 = 0
+    private var received: UInt64 = 0
+
+    /// Header: magic, counter, frame count; then a tag per frame.
+    static let magic: [UInt8] = Array("CHSL".utf8)
+    static let headerPrefix = 16
+    static let tagBytes = 16
+
+    package init(sendKey: [UInt8], receiveKey: [UInt8]) {
+        self.sendKey = SymmetricKey(data: sendKey)
+        self.receiveKey = SymmetricKey(data: receiveKey)
+    }
+
+    /// The sealed frames of one message.
+    package func seal(_ frames: [Frame]) throws -> [Frame] {
+        sent += 1
+        var header = [UInt8](repeating: 0, count: Self.headerPrefix + Self.tagBytes * frames.count)
+        header.replaceSubrange(0..<4, with: Self.magic)
+        store(sent, into: &header, at: 4)
+        store(UInt32(frames.count), into: &header, at: 12)
+        var sealed: [Frame] = [Frame(bytes: [])]
+        sealed.reserveCapacity(frames.count + 1)
+        for (index, frame) in frames.enumerated() {
+            let box = try AES.GCM.seal(frame.bytes, using: sendKey, nonce: nonce(sent, index),
+                                       authenticating: additionalData(header, index))
+            let output = PayloadBuffer(byteCount: frame.count)
+            box.ciphertext.withUnsafeBytes { if frame.count > 0 { output.baseAddress.copyMemory(from: $0.baseAddress!, byteCount: frame.count) } }
+            header.replaceSubrange((Self.headerPrefix + Self.tagBytes * index)..<(Self.headerPrefix + Self.tagBytes * (index + 1)), with: box.tag)
+            sealed.append(Frame(buffer: output))
+        }
+        sealed[0] = Frame(bytes: header)
+        return sealed
+    }
+
+    /// Why a sealed message was refused.
+    package enum Refusal: Error, CustomStringConvertible {
+        case malformed(String), replayed(UInt64, last: UInt64), forged
+
+        package var description: String {
+            switch self {
+            case .malformed(let what): return "not a sealed message (\(what))"
+            case let .replayed(counter, last): return "a replay (message \(counter), already past \(last))"
+            case .forged: return "failed authentication (changed in transit, or sealed under another key)"
+            }
+        }
+    }
+
+    /// The app frames of a sealed message; refuses anything changed, truncated or replayed.
+    package func open(_ frames: [Frame]) throws(Refusal) -> [Frame] {
+        guard let first = frames.first, first.count >= Self.headerPrefix,
+              first.bytes.prefix(4).elementsEqual(Self.magic) else { throw .malformed("no CHSL header") }
+        let header = first.byteArray
+        let counter = load(header, at: 4, as: UInt64.self)
+        let count = Int(load(header, at: 12, as: UInt32.self))
+        guard count == frames.count - 1, header.count == Self.headerPrefix + Self.tagBytes * count else {
+            throw .malformed("\(frames.count - 1) frames where the header says \(count)")
+        }
+        guard counter > received else { throw .replayed(counter, last: received) }
+        var opened: [Frame] = []
+        opened.reserveCapacity(count)
+        for index in 0..<count {
+            let frame = frames[index + 1]
+            let tag = header[(Self.headerPrefix + Self.tagBytes * index)..<(Self.headerPrefix + Self.tagBytes * (index + 1))]
+            do {
+                let box = try AES.GCM.SealedBox(nonce: nonce(counter, index), ciphertext: frame.bytes, tag: tag)
+                let plain = try AES.GCM.open(box, using: receiveKey, authenticating: additionalData(header, index))
+                let output = PayloadBuffer(byteCount: plain.count)
+                plain.withUnsafeBytes { if plain.count > 0 { output.baseAddress.copyMemory(from: $0.baseAddress!, byteCount: plain.count) } }
+                opened.append(Frame(buffer: output))
+            } catch {
+                throw .forged
+            }
+        }
+        received = counter
+        return opened
+    }
+
+    private func nonce(_ counter: UInt64, _ index: Int) throws -> AES.GCM.Nonce {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        store(counter, into: &bytes, at: 0)
+        store(UInt32(index), into: &bytes, at: 8)
+        return try AES.GCM.Nonce(data: bytes)
+    }
+
+    private func additionalData(_ header: [UInt8], _ index: Int) -> [UInt8] {
+        var data = Array(header[0..<Self.headerPrefix])
+        withUnsafeBytes(of: UInt32(index).littleEndian) { data.append(contentsOf: $0) }
+        return data
+    }
+}
+
+private func store<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
+    withUnsafeBytes(of: value.littleEndian) { for (index, byte) in $0.enumerated() { bytes[offset + index] = byte } }
+}
+
+private func load<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as type: T.Type) -> T {
+    var value: T = 0
+    for index in (0..<MemoryLayout<T>.size).reversed() { value = value << 8 | T(bytes[offset + index]) }
+    return value
+}
+
+/// The two control messages of the sealing handshake, sent over the CURVE connection, and the
+/// bulk channel's "unknown session" answer. None starts with the wire protocol's `CHRS`.
+package enum SealHandshake {
+    static let helloMagic: [UInt8] = Array("CHSH".utf8)
+    static let replyMagic: [UInt8] = Array("CHSK".utf8)
+    /// On the bulk socket, to a token the coordinator has no session for (it restarted): seal again.
+    static let resealMagic: [UInt8] = Array("CHSR".utf8)
+    static let version: UInt8 = 1
+
+    /// A peer's hello: magic, version, a 16-byte nonce its reply must echo.
+    static func hello(nonce: [UInt8]) -> [Frame] { [Frame(bytes: helloMagic + [version] + nonce)] }
+
+    static func helloNonce(_ frames: [Frame]) -> [UInt8]? {
+        guard frames.count == 1, frames[0].count == 21 else { return nil }
+        let bytes = frames[0].byteArray
+        guard bytes.prefix(4).elementsEqual(helloMagic), bytes[4] == version else { return nil }
+        return Array(bytes[5...])
+    }
+
+    /// What the coordinator answers: the hello's nonce, then either "no bulk channel" or the
+    /// session's token (the bulk socket's routing id), both keys and the bulk endpoint.
+    struct Reply {
+        var nonce: [UInt8]
+        var bulk: (token: [UInt8], peerToCoordinator: [UInt8], coordinatorToPeer: [UInt8], endpoint: String)?
+
+        var frames: [Frame] {
+            var bytes = replyMagic + [version] + nonce
+            if let bulk {
+                bytes += [1] + bulk.token + bulk.peerToCoordinator + bulk.coordinatorToPeer + Array(bulk.endpoint.utf8)
+            } else {
+                bytes += [0]
+            }
+            return [Frame(bytes: bytes)]
+        }
+
+        init(nonce: [UInt8], bulk: (token: [UInt8], peerToCoordinator: [UInt8], coordinatorToPeer: [UInt8], endpoint: String)?) {
+            self.nonce = nonce
+            self.bulk = bulk
+        }
+
+        init?(_ frames: [Frame]) {
+            guard frames.count == 1, frames[0].count >= 22 else { return nil }
+            let bytes = frames[0].byteArray
+            guard bytes.prefix(4).elementsEqual(replyMagic), bytes[4] == version else { return nil }
+            nonce = Array(bytes[5..<21])
+            switch bytes[21] {
+            case 0: bulk = nil
+            case 1:
+                guard bytes.count > 22 + 16 + 64 else { return nil }
+                bulk = (Array(bytes[22..<38]), Array(bytes[38..<70]), Array(bytes[70..<102]), String(decoding: bytes[102...], as: UTF8.self))
+            default: return nil
+            }
+        }
+    }
+
+    static func isReseal(_ frames: [Frame]) -> Bool {
+        frames.count == 1 && frames[0].bytes.elementsEqual(resealMagic)
+    }
+
+    /// A fresh AES-256 key from the system's CSPRNG.
+    static func newKey() -> [UInt8] { SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) } }
+
+    /// A session token: 16 random bytes, the first not zero (a routing id may not start with one).
+    static func newToken() -> [UInt8] {
+        var bytes = SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
+        if bytes[0] == 0 { bytes[0] = 1 }
+        return bytes
+    }
+}
