@@ -52,7 +52,9 @@ package enum ClusterSocket {
         }
         let control = try bound(endpoint, curve: curve)
         guard curve != nil else { return (context, control) }
-        guard let bulkEndpoint = try curveBulk.endpoint(beside: control.endpoint) else {
+        // Beside the port asked for (`*` stays any free port), on the path or host bound.
+        let requestedAny = endpoint.hasPrefix("tcp://") && endpoint.hasSuffix(":*")
+        guard let bulkEndpoint = try (requestedAny && curveBulk == .nextPort ? .port(0) : curveBulk).endpoint(beside: control.endpoint) else {
             return (context, SealedServerTransport(control: control, bulk: nil))
         }
         do {
@@ -65,7 +67,7 @@ package enum ClusterSocket {
 
     /// Where the sealed bulk channel beside a CURVE coordinator binds.
     package enum CurveBulk: Equatable, Sendable {
-        /// The control port + 1 (any free port when the control port was `*`); ipc: PATH-bulk.sock.
+        /// The control port + 1 (any free port when the control port asked for was `*`); ipc: PATH-bulk.sock.
         case nextPort
         /// This tcp port (0: any free one).
         case port(Int)

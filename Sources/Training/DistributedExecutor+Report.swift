@@ -28,6 +28,7 @@ extension DistributedExecutor {
         report.bytesSent = bytesSent
         report.bytesReceived = bytesReceived
         report.wireDType = settings.wireDType.description
+        report.encryption = settings.curve == nil ? "none" : settings.curveBulk == .off ? "curve" : "curve+aes-256-gcm"
         report.sharedMemoryParameters = sharedParameters != nil
         report.sharedMemoryBytes = sharedBytes
         report.sharedMemoryGradients = gradientPool != nil

@@ -87,6 +87,9 @@ public struct ClusterReport {
     public var workersKilled = 0, workersRestarted = 0
     public var bytesSent = 0, bytesReceived = 0
     public var wireDType = "fp32"
+    /// How the coordinator's socket traffic was protected: none, curve (all through libzmq's
+    /// CURVE) or curve+aes-256-gcm (CURVE handshake, sealed bulk channel).
+    public var encryption = "none"
     public var sharedMemoryParameters = false, sharedMemoryBytes = 0
     public var sharedMemoryGradients = false, sharedMemoryGradientBytes = 0
     public var timing = TimingReport()
@@ -141,6 +144,7 @@ public struct ClusterReport {
             "quarantined": .array(quarantined.map(\.json)), "recomputed_steps": .integer(recomputedSteps),
             "workers_killed": .integer(workersKilled), "workers_restarted": .integer(workersRestarted),
             "bytes_sent": .integer(bytesSent), "bytes_received": .integer(bytesReceived), "wire_dtype": .string(wireDType),
+            "encryption": .string(encryption),
             "shared_memory_parameters": .bool(sharedMemoryParameters), "shared_memory_bytes": .integer(sharedMemoryBytes),
             "shared_memory_gradients": .bool(sharedMemoryGradients), "shared_memory_gradient_bytes": .integer(sharedMemoryGradientBytes),
         ])

@@ -152,6 +152,38 @@ struct CurveTests {
     }
 }
 
+extension CurveTests {
+    /// Local workers over ipc and tcp, sealed or all through libzmq's CURVE: the in-process bits.
+    @Test func encryptedLocalWorkersGiveTheInProcessBitsSealedOrNot() throws {
+        let directory = Chorus.temporaryDirectory("curve-bits")
+        let keyFile = directory + "/coordinator.key"
+        #expect(try Chorus.run(["keygen", "--out", keyFile]).status == 0)
+        try writeTinyIDX(directory, count: 64, seed: 3)
+        let common = ["--shards", "2", "--max-steps", "6", "--batch-size", "16", "--data", directory, "--quiet", "--seed", "5"]
+        func run(_ name: String, _ extra: [String]) throws -> [String: Any] {
+            let result = try Chorus.run(["train", "--out", directory + "/" + name] + common + extra, timeout: 180)
+            #expect(result.status == 0, "\(name): \(result.error)")
+            return try Chorus.report(directory + "/" + name)
+        }
+        let reference = try run("in-process", ["--workers", "0"])["params_sha256"] as? String
+        #expect(reference != nil)
+        for (name, extra, encryption) in [
+            ("ipc-sealed", ["--workers", "2", "--curve-keys", keyFile], "curve+aes-256-gcm"),
+            ("tcp-sealed", ["--workers", "2", "--tcp", "--curve-keys", keyFile], "curve+aes-256-gcm"),
+            ("tcp-curve", ["--workers", "2", "--tcp", "--no-shm", "--curve-keys", keyFile, "--curve-bulk", "off"], "curve"),
+            ("tcp-sealed-no-shm", ["--workers", "2", "--tcp", "--no-shm", "--curve-keys", keyFile, "--curve-bulk", "any"], "curve+aes-256-gcm"),
+        ] {
+            let report = try run(name, extra)
+            #expect(report["params_sha256"] as? String == reference, "\(name)")
+            let cluster = report["cluster"] as? [String: Any] ?? [:]
+            #expect(cluster["encryption"] as? String == encryption, "\(name): \(cluster["encryption"] ?? "none")")
+            #expect(cluster["dropped_messages"] as? Int == 0, "\(name)")
+        }
+        let bad = try Chorus.run(["train", "--workers", "1", "--curve-keys", keyFile, "--curve-bulk", "7x", "--out", directory + "/bad"] + common)
+        #expect(bad.status != 0 && bad.error.contains("--curve-bulk 7x"), "\(bad.error)")
+    }
+}
+
 @Suite(.serialized)
 struct OtherRunTests {
     @Test func aWorkerFromAnotherRunIsRefusedAndTheNewRunIsUnaffected() throws {
