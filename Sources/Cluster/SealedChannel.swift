@@ -6,10 +6,10 @@ import WireProtocol
 /// direction) that the coordinator drew at random and sent over the CURVE-encrypted control
 /// connection, and a message counter per direction.
 ///
-/// A sealed message is the app message's frames, each encrypted as it is (no copy into one
-/// buffer), after a plain header frame: `CHSL`, the message counter (u64), the frame count
-/// (u32), then each frame's 16-byte tag. Frame i's nonce is the counter and i; its additional
-/// data is the header's first 16 bytes and i — so frames cannot be dropped, reordered or moved
+/// A sealed message is a plain header frame — `CHSL`, the message counter (u64), the frame count
+/// (u32) — and each of the app message's frames sealed as it is (no copy into one buffer), as
+/// AES-GCM's combined form: nonce, ciphertext, tag. Frame i's nonce is the counter and i; its
+/// additional data is the header and i — so frames cannot be dropped, reordered or moved
 /// between messages, and a message cannot be replayed (the receiver takes only counters above
 /// the last it accepted). Nonces never repeat under a key: the counter only grows, and every
 /// session has fresh keys.
@@ -19,10 +19,11 @@ package final class SealedSession {
     private var sent: UInt64 = 0
     private var received: UInt64 = 0
 
-    /// Header: magic, counter, frame count; then a tag per frame.
+    /// Header: magic, counter, frame count.
     static let magic: [UInt8] = Array("CHSL".utf8)
-    static let headerPrefix = 16
-    static let tagBytes = 16
+    static let headerBytes = 16
+    /// A sealed frame's bytes beyond its plaintext: nonce and tag.
+    static let overhead = 12 + 16
 
     package init(sendKey: [UInt8], receiveKey: [UInt8]) {
         self.sendKey = SymmetricKey(data: sendKey)
@@ -32,21 +33,15 @@ package final class SealedSession {
     /// The sealed frames of one message.
     package func seal(_ frames: [Frame]) throws -> [Frame] {
         sent += 1
-        var header = [UInt8](repeating: 0, count: Self.headerPrefix + Self.tagBytes * frames.count)
-        header.replaceSubrange(0..<4, with: Self.magic)
-        store(sent, into: &header, at: 4)
-        store(UInt32(frames.count), into: &header, at: 12)
-        var sealed: [Frame] = [Frame(bytes: [])]
+        var header = Self.magic
+        append(sent, to: &header)
+        append(UInt32(frames.count), to: &header)
+        var sealed = [Frame(bytes: header)]
         sealed.reserveCapacity(frames.count + 1)
         for (index, frame) in frames.enumerated() {
-            let box = try AES.GCM.seal(frame.bytes, using: sendKey, nonce: nonce(sent, index),
-                                       authenticating: additionalData(header, index))
-            let output = PayloadBuffer(byteCount: frame.count)
-            box.ciphertext.withUnsafeBytes { if frame.count > 0 { output.baseAddress.copyMemory(from: $0.baseAddress!, byteCount: frame.count) } }
-            header.replaceSubrange((Self.headerPrefix + Self.tagBytes * index)..<(Self.headerPrefix + Self.tagBytes * (index + 1)), with: box.tag)
-            sealed.append(Frame(buffer: output))
+            let box = try AES.GCM.seal(frame.bytes, using: sendKey, nonce: try nonce(sent, index), authenticating: additionalData(header, index))
+            sealed.append(Frame(buffer: PayloadBuffer(keeping: box.combined!)))
         }
-        sealed[0] = Frame(bytes: header)
         return sealed
     }
 
@@ -65,26 +60,22 @@ package final class SealedSession {
 
     /// The app frames of a sealed message; refuses anything changed, truncated or replayed.
     package func open(_ frames: [Frame]) throws(Refusal) -> [Frame] {
-        guard let first = frames.first, first.count >= Self.headerPrefix,
+        guard let first = frames.first, first.count == Self.headerBytes,
               first.bytes.prefix(4).elementsEqual(Self.magic) else { throw .malformed("no CHSL header") }
         let header = first.byteArray
         let counter = load(header, at: 4, as: UInt64.self)
         let count = Int(load(header, at: 12, as: UInt32.self))
-        guard count == frames.count - 1, header.count == Self.headerPrefix + Self.tagBytes * count else {
-            throw .malformed("\(frames.count - 1) frames where the header says \(count)")
-        }
+        guard count == frames.count - 1 else { throw .malformed("\(frames.count - 1) frames where the header says \(count)") }
         guard counter > received else { throw .replayed(counter, last: received) }
         var opened: [Frame] = []
         opened.reserveCapacity(count)
-        for index in 0..<count {
-            let frame = frames[index + 1]
-            let tag = header[(Self.headerPrefix + Self.tagBytes * index)..<(Self.headerPrefix + Self.tagBytes * (index + 1))]
+        for (index, frame) in frames.dropFirst().enumerated() {
+            guard frame.count >= Self.overhead else { throw .malformed("frame \(index) of \(frame.count) bytes") }
             do {
-                let box = try AES.GCM.SealedBox(nonce: nonce(counter, index), ciphertext: frame.bytes, tag: tag)
-                let plain = try AES.GCM.open(box, using: receiveKey, authenticating: additionalData(header, index))
-                let output = PayloadBuffer(byteCount: plain.count)
-                plain.withUnsafeBytes { if plain.count > 0 { output.baseAddress.copyMemory(from: $0.baseAddress!, byteCount: plain.count) } }
-                opened.append(Frame(buffer: output))
+                let expected = try nonce(counter, index)
+                let box = try AES.GCM.SealedBox(combined: frame.bytes)
+                guard box.nonce.withUnsafeBytes({ a in expected.withUnsafeBytes { b in a.elementsEqual(b) } }) else { throw Refusal.forged }
+                opened.append(Frame(buffer: PayloadBuffer(keeping: try AES.GCM.open(box, using: receiveKey, authenticating: additionalData(header, index)))))
             } catch {
                 throw .forged
             }
@@ -94,21 +85,36 @@ package final class SealedSession {
     }
 
     private func nonce(_ counter: UInt64, _ index: Int) throws -> AES.GCM.Nonce {
-        var bytes = [UInt8](repeating: 0, count: 12)
-        store(counter, into: &bytes, at: 0)
-        store(UInt32(index), into: &bytes, at: 8)
+        var bytes: [UInt8] = []
+        append(counter, to: &bytes)
+        append(UInt32(index), to: &bytes)
         return try AES.GCM.Nonce(data: bytes)
     }
 
     private func additionalData(_ header: [UInt8], _ index: Int) -> [UInt8] {
-        var data = Array(header[0..<Self.headerPrefix])
-        withUnsafeBytes(of: UInt32(index).littleEndian) { data.append(contentsOf: $0) }
+        var data = header
+        append(UInt32(index), to: &data)
         return data
     }
 }
 
-private func store<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
-    withUnsafeBytes(of: value.littleEndian) { for (index, byte) in $0.enumerated() { bytes[offset + index] = byte } }
+private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+}
+
+extension PayloadBuffer {
+    /// The bytes of `data` as a payload: big ones without a copy (kept alive by the buffer; a
+    /// `Data` of that size lives in heap storage that does not move while nobody mutates it),
+    /// small ones (which `Data` may hold inline) copied.
+    convenience init(keeping data: Data) {
+        guard data.count >= 4096 else {
+            self.init(bytes: Array(data))
+            return
+        }
+        let kept = data
+        let start = kept.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+        self.init(adopting: start, byteCount: kept.count) { _ in withExtendedLifetime(kept) {} }
+    }
 }
 
 private func load<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as type: T.Type) -> T {
