@@ -81,6 +81,8 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
     package internal(set) var dropped = 0, corruptPayloads = 0, restarts = 0, auditMismatches = 0
     /// Connections the connection guard closed (a peer holding too much unfinished input).
     package internal(set) var guardDrops = 0
+    /// Sealed bulk-channel sessions the transport handed out (0 without CURVE's bulk channel).
+    package var sealedSessions: Int { (transport as? SealedServerTransport)?.sessionsOpened ?? 0 }
     /// Evictions after silence, by worker (report.json's per-worker table).
     package internal(set) var evictionsByWorker: [WorkerID: Int] = [:]
     package private(set) var kills: [(step: Int, slot: Int)] = []

@@ -43,6 +43,8 @@ package final class SealedServerTransport: MessageTransport {
     var tokenOfPeer: [PeerID: PeerID] = [:]
     var refusals: [String] = []
     var created: UInt64 = 0
+    /// Sessions handed out (a peer that joins and later seals again counts twice).
+    package private(set) var sessionsOpened = 0
     /// Sessions of peers that never joined go first when there are more than this.
     static let sessionLimit = 4096
 
@@ -92,6 +94,7 @@ package final class SealedServerTransport: MessageTransport {
             if tokenOfPeer[oldest.value.peer] == oldest.key { tokenOfPeer[oldest.value.peer] = nil }
         }
         created += 1
+        sessionsOpened += 1
         sessions[PeerID(bytes: token)] = Session(peer: peer, channel: SealedSession(sendKey: down, receiveKey: up), created: created)
         tokenOfPeer[peer] = PeerID(bytes: token)
         let reply = SealHandshake.Reply(nonce: nonce, bulk: (token, up, down, bulk.endpoint))

@@ -21,6 +21,7 @@ extension DistributedExecutor {
         report.corruptPayloads = host.corruptPayloads
         report.droppedMessages = host.dropped
         report.connectionsClosed = host.guardDrops
+        report.sealedSessions = host.sealedSessions
         report.audits = s.auditsCompared
         report.auditMismatches = host.auditMismatches
         report.workersKilled = host.kills.count

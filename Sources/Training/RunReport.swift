@@ -90,6 +90,8 @@ public struct ClusterReport {
     /// How the coordinator's socket traffic was protected: none, curve (all through libzmq's
     /// CURVE) or curve+aes-256-gcm (CURVE handshake, sealed bulk channel).
     public var encryption = "none"
+    /// Sealed bulk-channel sessions handed out (one per connection of a worker or agent).
+    public var sealedSessions = 0
     public var sharedMemoryParameters = false, sharedMemoryBytes = 0
     public var sharedMemoryGradients = false, sharedMemoryGradientBytes = 0
     public var timing = TimingReport()
@@ -144,7 +146,7 @@ public struct ClusterReport {
             "quarantined": .array(quarantined.map(\.json)), "recomputed_steps": .integer(recomputedSteps),
             "workers_killed": .integer(workersKilled), "workers_restarted": .integer(workersRestarted),
             "bytes_sent": .integer(bytesSent), "bytes_received": .integer(bytesReceived), "wire_dtype": .string(wireDType),
-            "encryption": .string(encryption),
+            "encryption": .string(encryption), "sealed_sessions": .integer(sealedSessions),
             "shared_memory_parameters": .bool(sharedMemoryParameters), "shared_memory_bytes": .integer(sharedMemoryBytes),
             "shared_memory_gradients": .bool(sharedMemoryGradients), "shared_memory_gradient_bytes": .integer(sharedMemoryGradientBytes),
         ])

@@ -165,20 +165,24 @@ struct MultiHostTests {
     }
 
     /// A local worker SIGKILLed on one host, the other host's agent SIGKILLed (its workers go
-    /// with it) and started again: evicted, its shards reassigned, rejoined; the same bits.
+    /// with it) and started again: evicted, its shards reassigned, rejoined; the same bits. With
+    /// CURVE, so the agents talk over the sealed bulk channel and the new agent gets a session.
     @Test func aKilledLocalWorkerAndAKilledAgentLeaveTheBitsAlone() throws {
         let long = ["--shards", "4", "--max-steps", "300", "--batch-size", "128", "--seed", "9", "--quiet", "--timeout-ms", "1500", "--heartbeat-ms", "250"]
         let expected = try inProcessHash(long)
         let out = Chorus.temporaryDirectory("mh-agent-kill")
+        let keys = out + ".key"
+        let publicKey = try Chorus.run(["keygen", "--out", keys]).output.replacingOccurrences(of: "public: ", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = "--curve-server-key=\(publicKey)"
         try TestHosts.with(3) {
-            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--out", out] + long)
-            let steady = try TestHosts.start(on: 1, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2",
+            let coordinator = try TestHosts.start(on: 0, ["coordinator", "--bind", TestHosts.endpoint(0), "--expect", "2", "--curve-keys", keys, "--out", out] + long)
+            let steady = try TestHosts.start(on: 1, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2", key,
                                                      "--fault", "kill:worker=1,step=30"])
-            let doomed = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2"])
+            let doomed = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2", key])
             #expect(TestHosts.waitForSteps(out, 80))
             kill(doomed.0.processIdentifier, SIGKILL)
             _ = Chorus.finish(doomed.0, doomed.1, doomed.2, timeout: 10)
-            let again = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2"])
+            let again = try TestHosts.start(on: 2, ["worker", "--connect", TestHosts.endpoint(0), "--local-workers", "2", key])
             let result = Chorus.finish(coordinator.0, coordinator.1, coordinator.2, timeout: 300)
             let a = Chorus.finish(steady.0, steady.1, steady.2, timeout: 30)
             _ = Chorus.finish(again.0, again.1, again.2, timeout: 30)
@@ -188,6 +192,8 @@ struct MultiHostTests {
             #expect(report["params_sha256"] as? String == expected)
             let cluster = report["cluster"] as? [String: Any] ?? [:]
             #expect(cluster["evictions"] as? Int ?? 0 >= 1, "\(cluster)")
+            #expect(cluster["encryption"] as? String == "curve+aes-256-gcm")
+            #expect(cluster["sealed_sessions"] as? Int ?? 0 >= 3, "two agents and the one started again: \(cluster["sealed_sessions"] ?? 0)")
         }
     }
 

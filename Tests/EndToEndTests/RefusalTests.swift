@@ -178,6 +178,9 @@ extension CurveTests {
             let cluster = report["cluster"] as? [String: Any] ?? [:]
             #expect(cluster["encryption"] as? String == encryption, "\(name): \(cluster["encryption"] ?? "none")")
             #expect(cluster["dropped_messages"] as? Int == 0, "\(name)")
+            // Each local worker's connection got a session, or none when everything stayed on CURVE.
+            let sessions = cluster["sealed_sessions"] as? Int ?? -1
+            #expect(encryption == "curve" ? sessions == 0 : sessions >= 2, "\(name): \(sessions) sealed sessions")
         }
         let bad = try Chorus.run(["train", "--workers", "1", "--curve-keys", keyFile, "--curve-bulk", "7x", "--out", directory + "/bad"] + common)
         #expect(bad.status != 0 && bad.error.contains("--curve-bulk 7x"), "\(bad.error)")
