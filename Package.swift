@@ -77,7 +77,7 @@ let package = Package(
                           path: "benchmarks/sum-accuracy"),
 
         // fuzz/: replays the fuzzing corpora; fuzz/run.sh builds it as a libFuzzer binary.
-        .executableTarget(name: "chorus-fuzz", dependencies: ["WireProtocol", "Config", "Checkpoint", "Data", "CollapseMonitor"],
+        .executableTarget(name: "chorus-fuzz", dependencies: ["WireProtocol", "Config", "Checkpoint", "Data", "CollapseMonitor", "Cluster"],
                           path: "fuzz/Sources"),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),

@@ -14,7 +14,7 @@ limit=(-max_total_time="${1:-30}")
 if [ "${1:-}" = "--runs" ]; then limit=(-runs="$2"); shift; fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(wire config safetensors idx csv signals npy)
+[ ${#targets[@]} -gt 0 ] || targets=(wire config safetensors idx csv signals npy sealed)
 
 mkdir -p .build-fuzz
 swift build -c release --scratch-path .build-fuzz --product chorus-fuzz \

@@ -129,13 +129,13 @@ package enum SealHandshake {
     static let helloMagic: [UInt8] = Array("CHSH".utf8)
     static let replyMagic: [UInt8] = Array("CHSK".utf8)
     /// On the bulk socket, to a token the coordinator has no session for (it restarted): seal again.
-    static let resealMagic: [UInt8] = Array("CHSR".utf8)
+    package static let resealMagic: [UInt8] = Array("CHSR".utf8)
     static let version: UInt8 = 1
 
     /// A peer's hello: magic, version, a 16-byte nonce its reply must echo.
-    static func hello(nonce: [UInt8]) -> [Frame] { [Frame(bytes: helloMagic + [version] + nonce)] }
+    package static func hello(nonce: [UInt8]) -> [Frame] { [Frame(bytes: helloMagic + [version] + nonce)] }
 
-    static func helloNonce(_ frames: [Frame]) -> [UInt8]? {
+    package static func helloNonce(_ frames: [Frame]) -> [UInt8]? {
         guard frames.count == 1, frames[0].count == 21 else { return nil }
         let bytes = frames[0].byteArray
         guard bytes.prefix(4).elementsEqual(helloMagic), bytes[4] == version else { return nil }
@@ -144,11 +144,11 @@ package enum SealHandshake {
 
     /// What the coordinator answers: the hello's nonce, then either "no bulk channel" or the
     /// session's token (the bulk socket's routing id), both keys and the bulk endpoint.
-    struct Reply {
+    package struct Reply {
         var nonce: [UInt8]
         var bulk: (token: [UInt8], peerToCoordinator: [UInt8], coordinatorToPeer: [UInt8], endpoint: String)?
 
-        var frames: [Frame] {
+        package var frames: [Frame] {
             var bytes = replyMagic + [version] + nonce
             if let bulk {
                 bytes += [1] + bulk.token + bulk.peerToCoordinator + bulk.coordinatorToPeer + Array(bulk.endpoint.utf8)
@@ -158,12 +158,12 @@ package enum SealHandshake {
             return [Frame(bytes: bytes)]
         }
 
-        init(nonce: [UInt8], bulk: (token: [UInt8], peerToCoordinator: [UInt8], coordinatorToPeer: [UInt8], endpoint: String)?) {
+        package init(nonce: [UInt8], bulk: (token: [UInt8], peerToCoordinator: [UInt8], coordinatorToPeer: [UInt8], endpoint: String)?) {
             self.nonce = nonce
             self.bulk = bulk
         }
 
-        init?(_ frames: [Frame]) {
+        package init?(_ frames: [Frame]) {
             guard frames.count == 1, frames[0].count >= 22 else { return nil }
             let bytes = frames[0].byteArray
             guard bytes.prefix(4).elementsEqual(replyMagic), bytes[4] == version else { return nil }
@@ -178,7 +178,7 @@ package enum SealHandshake {
         }
     }
 
-    static func isReseal(_ frames: [Frame]) -> Bool {
+    package static func isReseal(_ frames: [Frame]) -> Bool {
         frames.count == 1 && frames[0].bytes.elementsEqual(resealMagic)
     }
 

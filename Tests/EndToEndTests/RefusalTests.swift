@@ -93,7 +93,7 @@ struct RefusalTests {
     }
 
     /// Every committed fuzzing input (fuzz/corpus), crashes found included, replays without a crash.
-    @Test(arguments: ["wire", "config", "safetensors", "idx", "csv", "signals", "npy"])
+    @Test(arguments: ["wire", "config", "safetensors", "idx", "csv", "signals", "npy", "sealed"])
     func fuzzCorporaReplayWithoutACrash(target: String) throws {
         let binary = URL(fileURLWithPath: Chorus.binary).deletingLastPathComponent().appendingPathComponent("chorus-fuzz").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Checkpoint
+import Cluster
 import CollapseMonitor
 import Config
 import Data
@@ -16,7 +17,10 @@ import WireProtocol
 /// `fuzz/run.sh` with `-sanitize=fuzzer,address` and `-DFUZZING`, it is a libFuzzer binary
 /// for the target named by `CHORUS_FUZZ_TARGET`.
 enum FuzzTarget: String, CaseIterable {
-    case wire, config, safetensors, idx, csv, signals, npy
+    case wire, config, safetensors, idx, csv, signals, npy, sealed
+
+    /// The sealed target's fixed session keys (seeds are sealed under them).
+    static let sealKeys = (up: [UInt8](repeating: 7, count: 32), down: [UInt8](repeating: 9, count: 32))
 
     /// Feeds one input to the reader; errors are the expected answer to bad input, a crash is a bug.
     func run(_ bytes: [UInt8]) {
@@ -41,6 +45,15 @@ enum FuzzTarget: String, CaseIterable {
             // The same bytes as an .npy array and as an .npz archive (its zip directory, members, inflate).
             _ = try? NumpyReader.decode(bytes, path: "fuzz")
             _ = try? NumpyReader.load(npz: FuzzTarget.scratch(bytes))
+        case .sealed:
+            // What arrives on the bulk channel, opened under a session's keys (then decoded as the
+            // coordinator would), and the handshake's control messages, as frames.
+            let frames = FuzzTarget.frames(bytes)
+            let session = SealedSession(sendKey: FuzzTarget.sealKeys.down, receiveKey: FuzzTarget.sealKeys.up)
+            if let opened = try? session.open(frames) { _ = try? WireCodec.decode(frames: opened) }
+            _ = SealHandshake.helloNonce(frames)
+            _ = SealHandshake.Reply(frames)
+            _ = SealHandshake.isReseal(frames)
         }
     }
 
@@ -156,6 +169,15 @@ struct Replay {
             ("leave", .leave(Leave(reason: "done"))),
         ]
         for (name, message) in messages { write(.wire, name, FuzzTarget.input(frames: WireCodec.encode(message, runID: 11, maxFrameBytes: 8))) }
+        for (name, message) in messages where ["join", "heartbeat", "gradient"].contains(name) {
+            // A fresh session each, so every seed is the session's first message.
+            let fresh = SealedSession(sendKey: FuzzTarget.sealKeys.up, receiveKey: FuzzTarget.sealKeys.down)
+            if let frames = try? fresh.seal(WireCodec.encode(message, runID: 11)) { write(.sealed, name, FuzzTarget.input(frames: frames)) }
+        }
+        write(.sealed, "hello", FuzzTarget.input(frames: SealHandshake.hello(nonce: [UInt8](repeating: 3, count: 16))))
+        write(.sealed, "reply", FuzzTarget.input(frames: SealHandshake.Reply(nonce: [UInt8](repeating: 3, count: 16),
+                                                                             bulk: ([UInt8](repeating: 1, count: 16), FuzzTarget.sealKeys.up, FuzzTarget.sealKeys.down, "tcp://10.0.0.1:5556")).frames))
+        write(.sealed, "reseal", FuzzTarget.input(frames: [Frame(bytes: SealHandshake.resealMagic)]))
         write(.config, "small", Array(#"{"model": {"input": [4], "layers": [{"type": "dense", "units": 3, "activation": "relu"}, {"type": "dense", "units": 2}]}, "optimizer": {"name": "adam", "lr": 0.001, "clip_norm": 1.0}, "training": {"epochs": 1, "batch_size": 8, "seed": 3}}"#.utf8))
         if let bytes = try? SafetensorsWriter.encode([StoredTensor(name: "w", shape: [2, 2], values: [Float](arrayLiteral: 1, 2, 3, 4)),
                                                       StoredTensor(name: "step", shape: [], values: [Float](arrayLiteral: 7))],
