@@ -134,7 +134,7 @@ package enum ClusterSocket {
             let control = try dealer(context: context, endpoint: endpoint, identityPrefix: identityPrefix, heartbeatMs: heartbeatMs,
                                      timeoutMs: timeoutMs, curveServerKey: curveServerKey)
             guard curveServerKey != nil else { return (context, control) }
-            return (context, SealedClientTransport(control: control, sendWaitMs: sendTimeoutMs(heartbeatMs)) { bulkEndpoint, token in
+            return (context, try SealedClientTransport(control: control, sendWaitMs: sendTimeoutMs(heartbeatMs)) { bulkEndpoint, token in
                 var options = dealerOptions(heartbeatMs: heartbeatMs, timeoutMs: timeoutMs)
                 options.append(.routingID(token))
                 return try ZMQMessageTransport.dealer(context: context, connect: bulkEndpoint, options: options)

@@ -66,6 +66,9 @@ package final class SealedSession {
         let counter = load(header, at: 4, as: UInt64.self)
         let count = Int(load(header, at: 12, as: UInt32.self))
         guard count == frames.count - 1 else { throw .malformed("\(frames.count - 1) frames where the header says \(count)") }
+        // At least one frame, whose tag covers the header: an empty message would set the
+        // counter unauthenticated (and one far ahead would make every real message a "replay").
+        guard count > 0 else { throw .malformed("no frames") }
         guard counter > received else { throw .replayed(counter, last: received) }
         var opened: [Frame] = []
         opened.reserveCapacity(count)
@@ -123,13 +126,11 @@ private func load<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as typ
     return value
 }
 
-/// The two control messages of the sealing handshake, sent over the CURVE connection, and the
-/// bulk channel's "unknown session" answer. None starts with the wire protocol's `CHRS`.
+/// The two control messages of the sealing handshake, sent over the CURVE connection. Neither
+/// starts with the wire protocol's `CHRS`.
 package enum SealHandshake {
     static let helloMagic: [UInt8] = Array("CHSH".utf8)
     static let replyMagic: [UInt8] = Array("CHSK".utf8)
-    /// On the bulk socket, to a token the coordinator has no session for (it restarted): seal again.
-    package static let resealMagic: [UInt8] = Array("CHSR".utf8)
     static let version: UInt8 = 1
 
     /// A peer's hello: magic, version, a 16-byte nonce its reply must echo.
@@ -176,10 +177,6 @@ package enum SealHandshake {
             default: return nil
             }
         }
-    }
-
-    package static func isReseal(_ frames: [Frame]) -> Bool {
-        frames.count == 1 && frames[0].bytes.elementsEqual(resealMagic)
     }
 
     /// A fresh AES-256 key from the system's CSPRNG.

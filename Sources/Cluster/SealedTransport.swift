@@ -20,8 +20,11 @@ import WireProtocol
 //     ZeroMQ socket) and from then on sends every message there, sealed (`SealedSession`).
 //  4. The coordinator opens what arrives on the bulk socket with the token's session, delivers
 //     it as the control peer's, and sends to that peer sealed, over the bulk socket. A message
-//     that fails to open is dropped and reported (`takeRefusals`); one for a token it has no
-//     session for (it restarted) is answered with `CHSR`, and the peer starts again at 1.
+//     that fails to open is dropped and reported (`takeRefusals`); one under a token it has no
+//     session for is dropped unanswered.
+//  5. The peer starts again at 1 when its CURVE connection completes a new handshake (it
+//     reconnected: to a restarted coordinator, say), and when an app message comes over CURVE
+//     (the coordinator has no session for it any more; the message is delivered).
 //
 // With `--curve-bulk off` the coordinator answers the hello with "no bulk channel" and both
 // sides keep everything on the CURVE socket, as before.
@@ -43,7 +46,7 @@ package final class SealedServerTransport: MessageTransport {
     var tokenOfPeer: [PeerID: PeerID] = [:]
     var refusals: [String] = []
     var created: UInt64 = 0
-    /// Sessions handed out (a peer that joins and later seals again counts twice).
+    /// Sessions handed out: hellos answered (a peer that seals again counts again).
     package private(set) var sessionsOpened = 0
     /// Sessions of peers that never joined go first when there are more than this.
     static let sessionLimit = 4096
@@ -88,24 +91,35 @@ package final class SealedServerTransport: MessageTransport {
             return
         }
         let token = SealHandshake.newToken(), up = SealHandshake.newKey(), down = SealHandshake.newKey()
-        if let old = tokenOfPeer[peer] { sessions[old] = nil }
+        // A joined peer that seals again (it reconnected) keeps its joined peer's limits.
+        var trusted = false
+        if let old = tokenOfPeer[peer] {
+            trusted = sessions[old]?.trusted ?? false
+            forget(old)
+        }
         if sessions.count >= Self.sessionLimit, let oldest = sessions.min(by: { ($0.value.trusted ? 1 : 0, $0.value.created) < ($1.value.trusted ? 1 : 0, $1.value.created) }) {
-            sessions[oldest.key] = nil
-            if tokenOfPeer[oldest.value.peer] == oldest.key { tokenOfPeer[oldest.value.peer] = nil }
+            forget(oldest.key)
         }
         created += 1
         sessionsOpened += 1
-        sessions[PeerID(bytes: token)] = Session(peer: peer, channel: SealedSession(sendKey: down, receiveKey: up), created: created)
-        tokenOfPeer[peer] = PeerID(bytes: token)
+        let id = PeerID(bytes: token)
+        sessions[id] = Session(peer: peer, channel: SealedSession(sendKey: down, receiveKey: up), trusted: trusted, created: created)
+        tokenOfPeer[peer] = id
+        if trusted { bulk.trust(id) }
         let reply = SealHandshake.Reply(nonce: nonce, bulk: (token, up, down, bulk.endpoint))
         try? control.send(reply.frames, to: peer)
     }
 
+    /// Drops a session: its token is a stranger's again.
+    func forget(_ token: PeerID) {
+        guard let session = sessions.removeValue(forKey: token) else { return }
+        if tokenOfPeer[session.peer] == token { tokenOfPeer[session.peer] = nil }
+        bulk?.socket.untrust(token)
+    }
+
     func open(_ frames: [Frame], from token: PeerID) -> (peer: PeerID?, frames: [Frame])? {
-        guard let session = sessions[token] else {
-            try? bulk?.send([Frame(bytes: SealHandshake.resealMagic)], to: token)
-            return nil
-        }
+        // No session: a stranger (answering it would only let it queue replies it never reads).
+        guard let session = sessions[token] else { return nil }
         do {
             return (session.peer, try session.channel.open(frames))
         } catch {
@@ -115,7 +129,11 @@ package final class SealedServerTransport: MessageTransport {
     }
 
     package func close() {
-        bulk?.close()
+        if let bulk {
+            let path = bulk.endpoint.hasPrefix("ipc://") ? String(bulk.endpoint.dropFirst(6)) : nil
+            bulk.close()
+            if let path { unlink(path) }
+        }
         control.close()
     }
 
@@ -155,19 +173,38 @@ package final class SealedClientTransport: MessageTransport {
 
     var phase = Phase.idle
     var refusals: [String] = []
+    /// App messages that came over CURVE while sealing, delivered by the next receive.
+    var pending: [[Frame]] = []
     /// A hello unanswered this long is sent again (the coordinator may have restarted).
     static let resendNanos: UInt64 = 1_000_000_000
 
-    package init(control: ZMQMessageTransport, sendWaitMs: Int, makeBulk: @escaping (String, PeerID) throws -> ZMQMessageTransport) {
+    package init(control: ZMQMessageTransport, sendWaitMs: Int, makeBulk: @escaping (String, PeerID) throws -> ZMQMessageTransport) throws {
         self.control = control
         self.sendWaitMs = sendWaitMs
         self.makeBulk = makeBulk
+        try control.socket.watchHandshakes()
+    }
+
+    /// Back to the start (the next send says hello again): the CURVE connection was made anew.
+    func unseal() {
+        if case let .sealed(_, bulk) = phase { bulk.close() }
+        phase = .idle
+    }
+
+    /// A message on the control socket: a late reply to an earlier hello is ignored; anything
+    /// else is the coordinator talking over CURVE because it has no session for this peer (it
+    /// lost it): kept for the app, and the peer seals again.
+    func controlMessage(_ frames: [Frame]) {
+        guard SealHandshake.Reply(frames) == nil else { return }
+        pending.append(frames)
+        if case .sealed = phase { unseal() }
     }
 
     package var endpoint: String { control.endpoint }
 
     package func send(_ frames: [Frame], to peer: PeerID?) throws {
         if case .plain = phase { return try control.send(frames, to: nil) }
+        if control.socket.takeHandshakes() > 0 { unseal() }
         if case let .sealed(session, bulk) = phase { return try bulk.send(try session.seal(frames), to: nil) }
         try handshake(waitMs: sendWaitMs)
         switch phase {
@@ -180,23 +217,27 @@ package final class SealedClientTransport: MessageTransport {
     package func receive(timeoutMs: Int) throws -> (peer: PeerID?, frames: [Frame])? {
         switch phase {
         case .plain:
-            return try control.receive(timeoutMs: timeoutMs)
+            guard let received = try control.receive(timeoutMs: timeoutMs), SealHandshake.Reply(received.frames) == nil else { return nil }
+            return received
         case let .sealed(session, bulk):
-            let ready = try ZMQ.poll([bulk.socket, control.socket], timeoutMs: timeoutMs)
-            if ready[1] { _ = try control.receive(timeoutMs: 0) }  // a late reply to an earlier hello
-            guard ready[0], let (_, frames) = try bulk.receive(timeoutMs: 0) else { return nil }
-            if SealHandshake.isReseal(frames) {
-                bulk.close()
-                phase = .idle
+            if !pending.isEmpty { return (nil, pending.removeFirst()) }
+            if control.socket.takeHandshakes() > 0 {
+                unseal()
                 return nil
             }
+            let ready = try ZMQ.poll([bulk.socket, control.socket], timeoutMs: timeoutMs)
+            if ready[1], let (_, frames) = try control.receive(timeoutMs: 0) {
+                controlMessage(frames)
+                return pending.isEmpty ? nil : (nil, pending.removeFirst())
+            }
+            guard ready[0], let (_, frames) = try bulk.receive(timeoutMs: 0) else { return nil }
             do { return (nil, try session.open(frames)) } catch {
                 refusals.append("dropped a sealed message from the coordinator: \(error)")
                 return nil
             }
         case .idle, .waiting:
-            try handshake(waitMs: max(timeoutMs, 0))
-            return nil
+            if pending.isEmpty { try handshake(waitMs: max(timeoutMs, 0)) }
+            return pending.isEmpty ? nil : (nil, pending.removeFirst())
         }
     }
 
@@ -220,8 +261,14 @@ package final class SealedClientTransport: MessageTransport {
             }
             guard case let .waiting(nonce, since) = phase else { return }
             let waitNanos = min(deadline &- min(now, deadline), Self.resendNanos &- (now &- since))
-            if let (_, frames) = try control.receive(timeoutMs: Int(waitNanos / 1_000_000)),
-               let reply = SealHandshake.Reply(frames), reply.nonce == nonce {
+            if let (_, frames) = try control.receive(timeoutMs: Int(waitNanos / 1_000_000)) {
+                guard let reply = SealHandshake.Reply(frames) else {
+                    controlMessage(frames)
+                    continue
+                }
+                guard reply.nonce == nonce else { continue }
+                // The handshakes so far led to this reply: only a later one is a reconnection.
+                _ = control.socket.takeHandshakes()
                 guard let bulk = reply.bulk else {
                     phase = .plain
                     return

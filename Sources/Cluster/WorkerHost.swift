@@ -53,6 +53,8 @@ package final class WorkerHost<Workload: WorkerWorkload> {
     /// The run this worker was welcomed into (0 until then).
     package private(set) var runID: UInt64 = 0
     var beatSequence: UInt64 = 0
+    /// Sealed messages refused so far (logged: the first three, then every hundredth).
+    var refusals = 0
     /// Print the exit message of a clean end too.
     package var quiet = false
 
@@ -91,7 +93,10 @@ package final class WorkerHost<Workload: WorkerWorkload> {
         if let status = carryOut(machine.handle(.tick, now: clock())) { return status }
         let received: (peer: PeerID?, frames: [Frame])?
         do { received = try transport.receive(timeoutMs: timeoutMs) } catch { return fail(error) }
-        for line in transport.takeRefusals() { logLine("\(workload.logName): \(line)") }
+        for line in transport.takeRefusals() {
+            refusals += 1
+            if refusals <= 3 || refusals % 100 == 0 { logLine("\(workload.logName): \(line) (\(refusals) so far)") }
+        }
         guard let (_, frames) = received else { return nil }
         do {
             let (messageRunID, message) = try WireCodec.decode(frames: frames)

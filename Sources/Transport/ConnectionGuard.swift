@@ -129,6 +129,14 @@ final class ConnectionGuard: @unchecked Sendable {
         if let fd = fdOfPeer[peer], connections[fd]?.peer == peer { connections[fd]?.trusted = true }
     }
 
+    /// `peer` is no longer a member: its connection gets the stranger's limit again.
+    func untrust(_ peer: PeerID) {
+        lock.lock()
+        defer { lock.unlock() }
+        trustedPeers.remove(peer)
+        if let fd = fdOfPeer[peer], connections[fd]?.peer == peer { connections[fd]?.trusted = false }
+    }
+
     /// Reads the monitor's events, then measures every connection and shuts down those over
     /// their limit (on the guard's thread, under the lock).
     private func check() {

@@ -100,9 +100,11 @@ public final class ZMQSocket: @unchecked Sendable {
         // The guard first: its thread must stop using the connections' fds before libzmq closes them.
         // Its monitor is stopped first of all: a monitored socket closed after another guarded
         // one in the same context otherwise kept its listening port (seen with two ROUTERs).
-        if connectionGuard != nil, let handle { zmq_socket_monitor(handle, nil, 0) }
+        if connectionGuard != nil || handshakeMonitor != nil, let handle { zmq_socket_monitor(handle, nil, 0) }
         connectionGuard?.close()
         connectionGuard = nil
+        if let handshakeMonitor { zmq_close(handshakeMonitor) }
+        handshakeMonitor = nil
         if let handle {
             zmq_close(handle)
             self.handle = nil
@@ -183,6 +185,47 @@ public final class ZMQSocket: @unchecked Sendable {
 
     /// `peer` has joined: the connection guard allows it the trusted limit.
     public func trust(_ peer: PeerID) { connectionGuard?.trust(peer) }
+
+    /// `peer` is gone for good (a replaced session): back to the stranger's limit.
+    public func untrust(_ peer: PeerID) { connectionGuard?.untrust(peer) }
+
+    // MARK: Handshakes (a connecting socket)
+
+    private var handshakeMonitor: UnsafeMutableRawPointer?
+
+    /// Starts counting the connection's completed ZMTP handshakes (CURVE's included), read with
+    /// ``takeHandshakes()``: a second one means the socket reconnected (to a restarted peer, say).
+    public func watchHandshakes() throws {
+        guard handshakeMonitor == nil else { return }
+        let handle = try rawHandle()
+        let address = "inproc://chorus-handshakes-\(UInt(bitPattern: handle))-\(UInt32.random(in: 0...UInt32.max))"
+        guard zmq_socket_monitor(handle, address, Int32(ZMQ_EVENT_HANDSHAKE_SUCCEEDED)) == 0 else {
+            throw ZMQ.error(operation: "zmq_socket_monitor", endpoint: address)
+        }
+        guard let pair = zmq_socket(context.handle, ZMQ_PAIR) else { throw ZMQ.error(operation: "zmq_socket(pair)", endpoint: address) }
+        var linger: Int32 = 0
+        zmq_setsockopt(pair, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
+        guard zmq_connect(pair, address) == 0 else {
+            let failure = ZMQ.error(operation: "zmq_connect", endpoint: address)
+            zmq_close(pair)
+            throw failure
+        }
+        handshakeMonitor = pair
+    }
+
+    /// Handshakes completed since the last call (0 when not watching).
+    public func takeHandshakes() -> Int {
+        guard let monitor = handshakeMonitor else { return 0 }
+        var count = 0
+        var part = zmq_msg_t()
+        zmq_msg_init(&part)
+        defer { zmq_msg_close(&part) }
+        // Each event is two parts: event number and value, then the endpoint.
+        while zmq_msg_recv(&part, monitor, ZMQ_DONTWAIT) >= 0 {
+            if zmq_msg_more(&part) == 0 { count += 1 }
+        }
+        return count
+    }
 
     /// Connections the guard shut down since the last call, one line each.
     public func takeGuardDrops() -> [String] { connectionGuard?.takeDropped() ?? [] }
