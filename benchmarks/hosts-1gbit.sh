@@ -10,7 +10,9 @@
 # the ratios, and where a Chorus step goes (the coordinator's busiest host link in MB/step, and
 # ms per step waiting on workers and the wire).
 #   benchmarks/hosts-1gbit.sh [HOSTS] (default 2); K=2, RATE=1gbit, STEPS=300, ROUNDS=2,
-#   VENV=/tmp/torchenv (python -m venv $VENV && $VENV/bin/pip install torch numpy)
+#   VENV=/tmp/torchenv (python -m venv $VENV && $VENV/bin/pip install torch numpy),
+#   COLOCATE=1: the coordinator runs on the first worker host (as torchrun's rank 0 does), so
+#   that host's workers reach it without crossing a link and only the others' traffic does
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHORUS=$(realpath "${CHORUS:-.build/release/chorus}")
@@ -24,7 +26,9 @@ hosts=cluster/testhosts.sh
 trap 'bash $hosts down >/dev/null 2>&1 || true' EXIT
 bash $hosts up $((HOSTS + 1)) >/dev/null
 for ((h = 0; h <= HOSTS; h++)); do bash $hosts rate "$h" "$RATE"; done
-endpoint="tcp://$(bash $hosts addr 0):5555"
+coordinator_host=0
+[ "${COLOCATE:-0}" = 1 ] && coordinator_host=1
+endpoint="tcp://$(bash $hosts addr $coordinator_host):5555"
 workers=$((HOSTS * K))
 run=(--shards "$workers" --batch-size $((128 * workers)) --max-steps "$STEPS" --seed 9 --quiet --no-monitor)
 have_torch=false
@@ -33,7 +37,7 @@ have_torch=false
 chorus_round() {  # plain|agents → prints "samples/s hash maxhostMB wait_ms"
     local layout=$1 out; out=$(mktemp -d)
     local expect=$workers; [ "$layout" = agents ] && expect=$HOSTS
-    bash $hosts exec 0 "$CHORUS" coordinator --bind "$endpoint" --expect "$expect" --out "$out" "${run[@]}" 2>"$out/coordinator.err" &
+    bash $hosts exec $coordinator_host "$CHORUS" coordinator --bind "$endpoint" --expect "$expect" --out "$out" "${run[@]}" 2>"$out/coordinator.err" &
     local coordinator=$! pids=()
     for ((h = 1; h <= HOSTS; h++)); do
         if [ "$layout" = agents ]; then
@@ -66,7 +70,8 @@ ddp_round() {  # prints samples/s
     grep -o 'samples_per_s [0-9]*' "$out" | cut -d' ' -f2
 }
 
-echo "# $HOSTS worker hosts × $K workers + a coordinator host, links $RATE (tc tbf), $STEPS steps, batch 128 per worker, $(nproc) cores in all"
+where=$([ $coordinator_host = 0 ] && echo "+ a coordinator host" || echo "with the coordinator on worker host 1")
+echo "# $HOSTS worker hosts × $K workers $where, links $RATE (tc tbf), $STEPS steps, batch 128 per worker, $(nproc) cores in all"
 printf "%-6s %-8s %10s %12s %14s %8s\n" round layout samples/s params_sha256 max_host_MB/st wait_ms
 for ((round = 1; round <= ROUNDS; round++)); do
     read -r plain plain_hash plain_mb plain_wait < <(chorus_round plain)
