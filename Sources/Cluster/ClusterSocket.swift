@@ -52,9 +52,7 @@ package enum ClusterSocket {
         }
         let control = try bound(endpoint, curve: curve)
         guard curve != nil else { return (context, control) }
-        // Beside the port asked for (`*` stays any free port), on the path or host bound.
-        let requestedAny = endpoint.hasPrefix("tcp://") && endpoint.hasSuffix(":*")
-        guard let bulkEndpoint = try (requestedAny && curveBulk == .nextPort ? .port(0) : curveBulk).endpoint(beside: control.endpoint) else {
+        guard let bulkEndpoint = try curveBulk.endpoint(beside: control.endpoint, requested: endpoint) else {
             return (context, SealedServerTransport(control: control, bulk: nil))
         }
         do {
@@ -88,8 +86,9 @@ package enum ClusterSocket {
             }
         }
 
-        /// The bulk endpoint beside the bound control endpoint; nil when off.
-        func endpoint(beside control: String) throws -> String? {
+        /// The bulk endpoint beside the control endpoint bound (`control`) for the one asked for
+        /// (`requested`: a `*` port asked for makes the next port any free one too); nil when off.
+        func endpoint(beside control: String, requested: String? = nil) throws -> String? {
             if self == .off { return nil }
             if control.hasPrefix("ipc://") {
                 let path = control.hasSuffix(".sock") ? String(control.dropLast(5)) : control
@@ -99,6 +98,7 @@ package enum ClusterSocket {
             let host = control[..<colon], port = Int(control[control.index(after: colon)...]) ?? 0
             switch self {
             case .port(let chosen): return "\(host):\(chosen == 0 ? "*" : String(chosen))"
+            case .nextPort where requested?.hasSuffix(":*") == true: return "\(host):*"
             default:
                 guard port < 65535 else { throw RuntimeError.invalidSetting("--curve-bulk: the control port is 65535, so there is no next port; give one") }
                 return "\(host):\(port + 1)"

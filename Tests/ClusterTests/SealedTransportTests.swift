@@ -223,6 +223,7 @@ import WireProtocol
         #expect(throws: RuntimeError.self) { try ClusterSocket.CurveBulk(parsing: "70000") }
         #expect(try ClusterSocket.CurveBulk.nextPort.endpoint(beside: "tcp://10.0.0.1:5555") == "tcp://10.0.0.1:5556")
         #expect(try ClusterSocket.CurveBulk.port(0).endpoint(beside: "tcp://10.0.0.1:5555") == "tcp://10.0.0.1:*")
+        #expect(try ClusterSocket.CurveBulk.nextPort.endpoint(beside: "tcp://127.0.0.1:41234", requested: "tcp://127.0.0.1:*") == "tcp://127.0.0.1:*")
         #expect(try ClusterSocket.CurveBulk.nextPort.endpoint(beside: "ipc:///tmp/chorus-1.sock") == "ipc:///tmp/chorus-1-bulk.sock")
         #expect(try ClusterSocket.CurveBulk.off.endpoint(beside: "tcp://10.0.0.1:5555") == nil)
         #expect(throws: RuntimeError.self) { try ClusterSocket.CurveBulk.nextPort.endpoint(beside: "tcp://10.0.0.1:65535") }
