@@ -139,8 +139,8 @@ func largestGroup(of fingerprints: [(Double, Double, Double)]) -> Int {
 
 /// The facts the monitor knows before step 1, from the config, the built model and the
 /// training set as the model sees it (after normalization).
-public func staticFacts(config: RunConfig, model: Model, train: Dataset) -> StaticFacts {
-    let summary = DataSummary(train)
+public func staticFacts(config: RunConfig, model: Model, train: Dataset, summary: DataSummary? = nil) -> StaticFacts {
+    let summary = summary ?? DataSummary(train)
     var layers: [LayerFact] = []
     func walk(_ list: [LayerConfig], prefix: String) {
         for (i, layer) in list.enumerated() {

@@ -40,6 +40,7 @@ public enum Launch {
             }
             try CheckpointIO.resume(session: session, from: file)
         }
+        if options.monitor { _ = session.trainSummary }
         return session
     }
 

@@ -40,7 +40,8 @@ public final class MonitorHookup {
         let session = trainer.session
         self.trainer = trainer
         policy = session.config.monitor.policy
-        monitor = CollapseMonitor(settings: settings, facts: staticFacts(config: session.config, model: session.model, train: session.data.train))
+        monitor = CollapseMonitor(settings: settings, facts: staticFacts(config: session.config, model: session.model, train: session.data.train,
+                                                                               summary: session.trainSummary))
     }
 
     /// Attaches the monitor to `trainer`; a bad threshold name fails the run with a clear error.

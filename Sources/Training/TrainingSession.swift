@@ -131,6 +131,10 @@ public final class TrainingSession {
     public private(set) var tensorSquaresFresh = false
     /// Nanoseconds spent averaging, clipping and applying the optimizer, summed over the run.
     public private(set) var updateNanos: UInt64 = 0
+    /// The training set's summary for the collapse monitor (a pass over every example):
+    /// `Launch.makeSession` takes it before any worker joins, since a coordinator does not
+    /// heartbeat while it computes it.
+    public private(set) lazy var trainSummary = DataSummary(data.train)
 
     public init(config: RunConfig, shards: Int, data: DataSplit? = nil, normalization: NormalizationStatistics? = nil) throws {
         guard shards >= 1 else { throw RuntimeError.invalidSetting("--shards must be at least 1, got \(shards)") }
