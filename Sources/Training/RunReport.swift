@@ -90,7 +90,7 @@ public struct ClusterReport {
     /// How the coordinator's socket traffic was protected: none, curve (all through libzmq's
     /// CURVE) or curve+aes-256-gcm (CURVE handshake, sealed bulk channel).
     public var encryption = "none"
-    /// Sealed bulk-channel sessions handed out (one per connection of a worker or agent).
+    /// Sealed bulk-channel sessions handed out: hellos answered (a connection's first, and each re-seal).
     public var sealedSessions = 0
     public var sharedMemoryParameters = false, sharedMemoryBytes = 0
     public var sharedMemoryGradients = false, sharedMemoryGradientBytes = 0

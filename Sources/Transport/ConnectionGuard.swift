@@ -65,19 +65,8 @@ final class ConnectionGuard: @unchecked Sendable {
         self.untrustedLimit = untrustedLimit
         self.trustedLimit = trustedLimit
         self.untrustedTotal = untrustedTotal
-        let address = "inproc://chorus-guard-\(UInt(bitPattern: socket))-\(UInt32.random(in: 0...UInt32.max))"
-        guard zmq_socket_monitor(socket, address, Int32(ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED)) == 0 else {
-            throw ZMQ.error(operation: "zmq_socket_monitor", endpoint: address)
-        }
-        guard let pair = zmq_socket(context, ZMQ_PAIR) else { throw ZMQ.error(operation: "zmq_socket(pair)", endpoint: address) }
-        var linger: Int32 = 0
-        zmq_setsockopt(pair, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
-        guard zmq_connect(pair, address) == 0 else {
-            let failure = ZMQ.error(operation: "zmq_connect", endpoint: address)
-            zmq_close(pair)
-            throw failure
-        }
-        monitor = pair
+        monitor = try ZMQ.monitor(socket, context: context, events: Int32(ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED),
+                                  name: "guard")
         let thread = Thread { [unowned self] in
             while true {
                 self.lock.lock()

@@ -43,6 +43,22 @@ public enum ZMQ {
         return items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
     }
 
+    /// A PAIR socket in `context` that receives `socket`'s monitor events (`zmq_socket_monitor`
+    /// for `events` over a fresh inproc address named after `name`); the caller reads and closes it.
+    static func monitor(_ socket: UnsafeMutableRawPointer, context: UnsafeMutableRawPointer, events: Int32, name: String) throws -> UnsafeMutableRawPointer {
+        let address = "inproc://chorus-\(name)-\(UInt(bitPattern: socket))-\(UInt32.random(in: 0...UInt32.max))"
+        guard zmq_socket_monitor(socket, address, events) == 0 else { throw error(operation: "zmq_socket_monitor", endpoint: address) }
+        guard let pair = zmq_socket(context, ZMQ_PAIR) else { throw error(operation: "zmq_socket(pair)", endpoint: address) }
+        var linger: Int32 = 0
+        zmq_setsockopt(pair, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
+        guard zmq_connect(pair, address) == 0 else {
+            let failure = error(operation: "zmq_connect", endpoint: address)
+            zmq_close(pair)
+            throw failure
+        }
+        return pair
+    }
+
     /// The `TransportError` for the current `zmq_errno()`.
     static func error(operation: String, endpoint: String, code: Int32 = zmq_errno()) -> TransportError {
         return .zmq(operation: operation, endpoint: endpoint, code: code, text: String(cString: zmq_strerror(code)))

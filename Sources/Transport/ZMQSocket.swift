@@ -197,20 +197,7 @@ public final class ZMQSocket: @unchecked Sendable {
     /// ``takeHandshakes()``: a second one means the socket reconnected (to a restarted peer, say).
     public func watchHandshakes() throws {
         guard handshakeMonitor == nil else { return }
-        let handle = try rawHandle()
-        let address = "inproc://chorus-handshakes-\(UInt(bitPattern: handle))-\(UInt32.random(in: 0...UInt32.max))"
-        guard zmq_socket_monitor(handle, address, Int32(ZMQ_EVENT_HANDSHAKE_SUCCEEDED)) == 0 else {
-            throw ZMQ.error(operation: "zmq_socket_monitor", endpoint: address)
-        }
-        guard let pair = zmq_socket(context.handle, ZMQ_PAIR) else { throw ZMQ.error(operation: "zmq_socket(pair)", endpoint: address) }
-        var linger: Int32 = 0
-        zmq_setsockopt(pair, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
-        guard zmq_connect(pair, address) == 0 else {
-            let failure = ZMQ.error(operation: "zmq_connect", endpoint: address)
-            zmq_close(pair)
-            throw failure
-        }
-        handshakeMonitor = pair
+        handshakeMonitor = try ZMQ.monitor(try rawHandle(), context: context.handle, events: Int32(ZMQ_EVENT_HANDSHAKE_SUCCEEDED), name: "handshakes")
     }
 
     /// Handshakes completed since the last call (0 when not watching).
