@@ -33,9 +33,11 @@ package final class SealedSession {
     /// The sealed frames of one message.
     package func seal(_ frames: [Frame]) throws -> [Frame] {
         sent += 1
-        var header = Self.magic
-        append(sent, to: &header)
-        append(UInt32(frames.count), to: &header)
+        var writer = ByteWriter(capacity: Self.headerBytes)
+        writer.bytes = Self.magic
+        writer.write(sent)
+        writer.write(UInt32(frames.count))
+        let header = writer.bytes
         var sealed = [Frame(bytes: header)]
         sealed.reserveCapacity(frames.count + 1)
         for (index, frame) in frames.enumerated() {
@@ -63,8 +65,15 @@ package final class SealedSession {
         guard let first = frames.first, first.count == Self.headerBytes,
               first.bytes.prefix(4).elementsEqual(Self.magic) else { throw .malformed("no CHSL header") }
         let header = first.byteArray
-        let counter = load(header, at: 4, as: UInt64.self)
-        let count = Int(load(header, at: 12, as: UInt32.self))
+        var reader = ByteReader(first.bytes)
+        reader.position = Self.magic.count
+        let counter: UInt64, count: Int
+        do {
+            counter = try reader.read(UInt64.self, "counter")
+            count = Int(try reader.read(UInt32.self, "frame count"))
+        } catch {
+            throw .malformed("\(error)")
+        }
         guard count == frames.count - 1 else { throw .malformed("\(frames.count - 1) frames where the header says \(count)") }
         // At least one frame, whose tag covers the header: an empty message would set the
         // counter unauthenticated (and one far ahead would make every real message a "replay").
@@ -88,21 +97,18 @@ package final class SealedSession {
     }
 
     private func nonce(_ counter: UInt64, _ index: Int) throws -> AES.GCM.Nonce {
-        var bytes: [UInt8] = []
-        append(counter, to: &bytes)
-        append(UInt32(index), to: &bytes)
-        return try AES.GCM.Nonce(data: bytes)
+        var writer = ByteWriter(capacity: 12)
+        writer.write(counter)
+        writer.write(UInt32(index))
+        return try AES.GCM.Nonce(data: writer.bytes)
     }
 
     private func additionalData(_ header: [UInt8], _ index: Int) -> [UInt8] {
-        var data = header
-        append(UInt32(index), to: &data)
-        return data
+        var writer = ByteWriter(capacity: header.count + 4)
+        writer.bytes = header
+        writer.write(UInt32(index))
+        return writer.bytes
     }
-}
-
-private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
 }
 
 extension PayloadBuffer {
@@ -118,12 +124,6 @@ extension PayloadBuffer {
         let start = kept.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
         self.init(adopting: start, byteCount: kept.count) { _ in withExtendedLifetime(kept) {} }
     }
-}
-
-private func load<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as type: T.Type) -> T {
-    var value: T = 0
-    for index in (0..<MemoryLayout<T>.size).reversed() { value = value << 8 | T(bytes[offset + index]) }
-    return value
 }
 
 /// The two control messages of the sealing handshake, sent over the CURVE connection. Neither

@@ -205,8 +205,7 @@ package final class SealedClientTransport: MessageTransport {
     package func send(_ frames: [Frame], to peer: PeerID?) throws {
         if case .plain = phase { return try control.send(frames, to: nil) }
         if control.socket.takeHandshakes() > 0 { unseal() }
-        if case let .sealed(session, bulk) = phase { return try bulk.send(try session.seal(frames), to: nil) }
-        try handshake(waitMs: sendWaitMs)
+        if case .sealed = phase {} else { try handshake(waitMs: sendWaitMs) }
         switch phase {
         case .plain: try control.send(frames, to: nil)
         case let .sealed(session, bulk): try bulk.send(try session.seal(frames), to: nil)

@@ -1,10 +1,10 @@
 /// Appends little-endian fields to a header.
-struct ByteWriter {
-    var bytes: [UInt8] = []
+package struct ByteWriter {
+    package var bytes: [UInt8] = []
 
-    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+    package init(capacity: Int) { bytes.reserveCapacity(capacity) }
 
-    mutating func write<T: FixedWidthInteger>(_ value: T) {
+    package mutating func write<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
@@ -27,11 +27,11 @@ struct ByteWriter {
 }
 
 /// Reads little-endian fields from a header, never past its end.
-struct ByteReader {
+package struct ByteReader {
     let bytes: UnsafeRawBufferPointer
-    var position = 0
+    package var position = 0
 
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    package init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     var remaining: Int { bytes.count - position }
 
@@ -43,7 +43,7 @@ struct ByteReader {
         return position
     }
 
-    mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: String) throws(WireError) -> T {
+    package mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: String) throws(WireError) -> T {
         let start = try take(MemoryLayout<T>.size, field: field)
         return T(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: T.self))
     }
