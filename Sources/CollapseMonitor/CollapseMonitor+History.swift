@@ -147,22 +147,52 @@ extension CollapseMonitor {
         checkSteps.count >= settings.oscillationWindow ? checkSteps[checkSteps.count - settings.oscillationWindow] : checkSteps.first
     }
 
-    /// The monitor fields of one check for metrics.jsonl.
-    func metrics(_ signals: StepSignals, _ merged: MergedSignals) -> [String: Any] {
-        var fields: [String: Any] = [:]
-        fields["grad_norms"] = signals.gradientNorms.filter { $0.key.hasSuffix(".weight") }.mapValues { $0.isFinite ? $0 : -1 }
-        if let ratio = signals.firstToLastGradientRatio { fields["first_last_grad_ratio"] = ratio }
-        if signals.maxUpdateRatio >= 0 && signals.maxUpdateRatio.isFinite { fields["update_ratio_max"] = signals.maxUpdateRatio }
-        if let gap = merged.permutedLossGap { fields["label_gap"] = gap }
+    /// The monitor fields of one check for metrics.jsonl. Typed values (not `[String: Any]`):
+    /// this runs every step, and dynamic casts of boxed values cost more than the rules.
+    func metrics(_ signals: StepSignals, _ merged: MergedSignals) -> [(key: String, value: MonitorMetric)] {
+        var fields: [(key: String, value: MonitorMetric)] = []
+        fields.reserveCapacity(8)
+        var norms: [(String, Double)] = []
+        for tensor in signals.tensors where tensor.name.hasSuffix(".weight") {
+            norms.append((tensor.name, tensor.gradientNorm.isFinite ? tensor.gradientNorm : -1))
+        }
+        fields.append(("grad_norms", .map(norms)))
+        if let ratio = signals.firstToLastGradientRatio { fields.append(("first_last_grad_ratio", .number(ratio))) }
+        let updateRatio = signals.maxUpdateRatio
+        if updateRatio >= 0 && updateRatio.isFinite { fields.append(("update_ratio_max", .number(updateRatio))) }
+        if let gap = merged.permutedLossGap { fields.append(("label_gap", .number(gap))) }
         if merged.shardCount > 0 {
-            fields["dead_fraction"] = Dictionary(merged.layers.filter { $0.deadFraction > 0 || $0.activation.contains("relu") }
-                .map { ($0.name, $0.deadFraction) }, uniquingKeysWith: { a, _ in a })
-            fields["saturation_fraction"] = Dictionary(merged.layers.filter { $0.activation == "tanh" || $0.activation == "sigmoid" }
-                .map { ($0.name, $0.saturationFraction) }, uniquingKeysWith: { a, _ in a })
-            fields["output_variance"] = Dictionary(merged.outputVarianceByReplica.map { (String($0.key), $0.value.isFinite ? $0.value : -1) },
-                                                   uniquingKeysWith: { a, _ in a })
-            fields["distinct_predictions"] = merged.distinctPredictions
+            var dead: [(String, Double)] = [], saturated: [(String, Double)] = []
+            for layer in merged.layers {
+                if layer.deadFraction > 0 || layer.activation.hasSuffix("relu"), !dead.contains(where: { $0.0 == layer.name }) {
+                    dead.append((layer.name, layer.deadFraction))
+                }
+                if layer.activation == "tanh" || layer.activation == "sigmoid", !saturated.contains(where: { $0.0 == layer.name }) {
+                    saturated.append((layer.name, layer.saturationFraction))
+                }
+            }
+            fields.append(("dead_fraction", .map(dead)))
+            fields.append(("saturation_fraction", .map(saturated)))
+            fields.append(("output_variance", .map(merged.outputVarianceByReplica.sorted { $0.key < $1.key }
+                .map { (String($0.key), $0.value.isFinite ? $0.value : -1) })))
+            fields.append(("distinct_predictions", .integer(merged.distinctPredictions)))
         }
         return fields
+    }
+}
+
+/// One monitor field of a metrics.jsonl row: a number, a count, or numbers by name.
+public enum MonitorMetric: Equatable {
+    case number(Double)
+    case integer(Int)
+    case map([(String, Double)])
+
+    public static func == (a: MonitorMetric, b: MonitorMetric) -> Bool {
+        switch (a, b) {
+        case let (.number(x), .number(y)): return x == y
+        case let (.integer(x), .integer(y)): return x == y
+        case let (.map(x), .map(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
     }
 }

@@ -32,7 +32,7 @@ public final class CollapseMonitor {
     /// Every alert raised so far, in order (report.json's `alerts`).
     public private(set) var alerts: [Alert] = []
     /// Monitor fields of the latest check for metrics.jsonl (see docs/collapse-monitor.md).
-    public private(set) var latestMetrics: [String: Any] = [:]
+    public private(set) var latestMetrics: [(key: String, value: MonitorMetric)] = []
 
     var checks = 0
     var losses: [Double] = []

@@ -125,7 +125,13 @@ public final class MonitorHookup {
             newAlerts += monitor.observe(step: step + 1, signals: signals, shards: pendingShards)
         }
         trainer.afterStep = { [unowned self] result, row in
-            for (key, value) in monitor.latestMetrics { row.extra[key] = JSONValue(any: value) }
+            for (key, value) in monitor.latestMetrics {
+                switch value {
+                case .number(let x): row.extra[key] = .real(x)
+                case .integer(let n): row.extra[key] = .integer(n)
+                case .map(let members): row.extra[key] = .object(members.map { (key: $0.0, value: .real($0.1)) })
+                }
+            }
             for (key, value) in probeMetrics { row.extra[key] = JSONValue(any: value) }
             probeMetrics.removeAll()
             alertCount += newAlerts.count
