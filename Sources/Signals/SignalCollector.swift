@@ -62,7 +62,19 @@ public final class SignalCollector: ActivationObserver {
                 f += 1
             }
             absSum += Double(rowAbs)
-            if r > 0 { for f in 0..<featureCount { varying[f] |= row[f] != features[f] ? 1 : 0 } }
+            if r > 0 {
+                // Which features differ from the first row's, eight at a time.
+                var f = 0
+                while f + 8 <= featureCount {
+                    let a = raw.loadUnaligned(fromByteOffset: (r * featureCount + f) * 4, as: SIMD8<Float>.self)
+                    let b = raw.loadUnaligned(fromByteOffset: f * 4, as: SIMD8<Float>.self)
+                    let bits = SIMD8<UInt8>(truncatingIfNeeded: SIMD8<Int32>(repeating: 0).replacing(with: 1, where: a .!= b))
+                    let seen = UnsafeRawPointer(varying).loadUnaligned(fromByteOffset: f, as: SIMD8<UInt8>.self)
+                    UnsafeMutableRawPointer(varying).storeBytes(of: seen | bits, toByteOffset: f, as: SIMD8<UInt8>.self)
+                    f += 8
+                }
+                while f < featureCount { varying[f] |= row[f] != features[f] ? 1 : 0; f += 1 }
+            }
         }
         var low = lowLanes.min(), high = highLanes.max()
         var nonFinite = 0
@@ -96,10 +108,26 @@ public final class SignalCollector: ActivationObserver {
         if spatial == 1 {
             // Dense layers: per-unit accumulators in Float lanes across the row (vectorizes);
             // a non-finite value shows up in the sums and is counted on the rare slow path.
+            // Eight units at a time down all the rows, their sums, squares and maximum held in
+            // registers (one store per block, not one per element), then the tail units.
             let floatSums = scratch.floatSums(units), floatSquares = scratch.floatSquares(units)
+            let raw = UnsafeRawPointer(y)
+            var u0 = 0
+            while u0 + 8 <= units {
+                var s8 = SIMD8<Float>(), q8 = SIMD8<Float>(), m8 = SIMD8<Float>(repeating: -.infinity)
+                for r in 0..<n {
+                    let v = raw.loadUnaligned(fromByteOffset: (r * units + u0) * 4, as: SIMD8<Float>.self)
+                    s8 += v; q8 += v * v; m8.replace(with: v, where: v .> m8)
+                }
+                for lane in 0..<8 {
+                    floatSums[u0 + lane] = s8[lane]; floatSquares[u0 + lane] = q8[lane]
+                    positive[u0 + lane] = m8[lane] > 0 ? 1 : 0
+                }
+                u0 += 8
+            }
             for r in 0..<n {
                 let row = y + r * units
-                for u in 0..<units {
+                for u in u0..<units {
                     let v = row[u]
                     floatSums[u] += v; floatSquares[u] += v * v
                     positive[u] |= v > 0 ? 1 : 0
