@@ -23,23 +23,20 @@ public enum GradientClipping {
         return total.squareRoot()
     }
 
-    /// Scales the first `count` values by `scale` in place and returns their global norm: the same
-    /// bits as the scaling loop followed by ``globalNorm(_:count:)``, in one pass. When `tensors`
-    /// (contiguous ranges from 0 to `count`) all start at multiples of 8 and all but the last
-    /// hold a multiple of 8 values, it also writes each tensor's Σx² into `squares`, accumulated
-    /// as eight Float lanes from the tensor's start then its tail in Double (the collapse
-    /// monitor's `sumOfSquares`, bit for bit), and returns true in `fused`; otherwise `squares`
-    /// is left alone.
-    public static func scaleAndNorm(_ g: UnsafeMutablePointer<Float>, count: Int, scale: Float,
-                                    tensors: [Range<Int>] = [], squares: UnsafeMutablePointer<Double>? = nil) -> (norm: Double, fused: Bool) {
-        let aligned = squares != nil && !tensors.isEmpty && tensors.first?.lowerBound == 0 && tensors.last?.upperBound == count
-            && tensors.indices.allSatisfy { tensors[$0].lowerBound % 8 == 0 && ($0 == tensors.count - 1 || tensors[$0].count % 8 == 0) }
-            && zip(tensors, tensors.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }
+    /// Scales the first `count` values by `scale` in place and measures the clipping norm chunk by
+    /// chunk (see ``ParameterChunks``): `squares[c]` gets chunk c's Σx² (eight Float64 lanes from
+    /// the chunk's start, summed, then its tail), and the global norm is the square root of those
+    /// sums added in chunk order. So the norm is a function of the chunks' sums alone, whoever
+    /// computed each chunk; `chunks` must cover `0..<count` in order.
+    public static func scaleAndChunkSquares(_ g: UnsafeMutablePointer<Float>, count: Int, scale: Float, chunks: ParameterChunks,
+                                            squares: UnsafeMutablePointer<Double>) -> Double {
+        precondition(chunks.ranges.first?.lowerBound ?? 0 == 0 && chunks.ranges.last?.upperBound ?? 0 == count,
+                     "GradientClipping: chunks cover \(chunks.ranges.first?.lowerBound ?? 0)..<\(chunks.ranges.last?.upperBound ?? 0), not 0..<\(count)")
         let raw = UnsafeMutableRawPointer(g)
         let s8 = SIMD8<Float>(repeating: scale)
-        var lanes = SIMD8<Double>(), i = 0
-        guard aligned, let squares else {
-            while i + 8 <= count {
+        for (c, range) in chunks.ranges.enumerated() {
+            var lanes = SIMD8<Double>(), i = range.lowerBound
+            while i + 8 <= range.upperBound {
                 let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * s8
                 raw.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
                 let x = SIMD8<Double>(v)
@@ -47,31 +44,37 @@ public enum GradientClipping {
                 i += 8
             }
             var total = lanes.sum()
-            while i < count { g[i] *= scale; let x = Double(g[i]); total += x * x; i += 1 }
-            return (total.squareRoot(), false)
+            while i < range.upperBound { g[i] *= scale; let x = Double(g[i]); total += x * x; i += 1 }
+            squares[c] = total
         }
+        return combinedNorm(UnsafeBufferPointer(start: squares, count: chunks.ranges.count))
+    }
+
+    /// Σx² of one chunk, as ``scaleAndChunkSquares(_:count:scale:chunks:squares:)`` measures it (scale 1).
+    public static func chunkSquares(_ g: UnsafePointer<Float>, _ range: Range<Int>) -> Double {
+        var lanes = SIMD8<Double>(), i = range.lowerBound
+        let raw = UnsafeRawPointer(g)
+        while i + 8 <= range.upperBound {
+            let x = SIMD8<Double>(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            lanes += x * x
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < range.upperBound { let x = Double(g[i]); total += x * x; i += 1 }
+        return total
+    }
+
+    /// The global norm from each chunk's Σx², added in chunk order.
+    public static func combinedNorm(_ squares: UnsafeBufferPointer<Double>) -> Double {
         var total = 0.0
-        for (t, range) in tensors.enumerated() {
-            var acc = SIMD8<Float>()
-            i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * s8
-                raw.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
-                let x = SIMD8<Double>(v)
-                lanes += x * x
-                acc += v * v
-                i += 8
-            }
-            var own = Double(acc.sum())
-            if i < range.upperBound {
-                // Only the last tensor has a tail: the global tail comes after every lane.
-                total = lanes.sum()
-                while i < range.upperBound { g[i] *= scale; let x = g[i]; total += Double(x) * Double(x); own += Double(x * x); i += 1 }
-            }
-            squares[t] = own
-        }
-        if tensors.last.map({ $0.count % 8 == 0 }) ?? true { total = lanes.sum() }
-        return (total.squareRoot(), true)
+        for value in squares { total += value }
+        return total.squareRoot()
+    }
+
+    /// The clipping norm of `g` over `chunks` (no scaling): what a step's update clips by.
+    public static func chunkedNorm(_ g: UnsafePointer<Float>, chunks: ParameterChunks) -> Double {
+        let squares = chunks.ranges.map { chunkSquares(g, $0) }
+        return squares.withUnsafeBufferPointer { combinedNorm($0) }
     }
 
     /// PyTorch `clip_grad_norm_`: scales every gradient by clip/(norm + 1e-6) when that is below 1.
@@ -104,5 +107,43 @@ public enum GradientClipping {
             if g[i] > limit { g[i] = limit; any = true } else if g[i] < -limit { g[i] = -limit; any = true }
         }
         return any
+    }
+}
+
+/// The flat parameter vector cut into chunks fixed by the model alone: each tensor, in order, in
+/// pieces of `size` values (the last piece of a tensor shorter). The clipping norm is summed per
+/// chunk and the chunks' sums added in chunk order, so the same chunk sums give the same norm
+/// bits wherever they were computed.
+public struct ParameterChunks: Equatable, Sendable {
+    /// Values per chunk at most (64 KiB of Float).
+    public static let defaultSize = 16_384
+    /// The chunks, contiguous and in order.
+    public let ranges: [Range<Int>]
+    /// The tensor each chunk belongs to (an index into the tensor ranges it was made from).
+    public let tensorOfChunk: [Int]
+
+    /// Chunks of `tensors` (contiguous ranges in order).
+    public init(tensors: [Range<Int>], size: Int = ParameterChunks.defaultSize) {
+        precondition(size > 0, "ParameterChunks: size must be positive")
+        var ranges: [Range<Int>] = [], owners: [Int] = []
+        for (t, tensor) in tensors.enumerated() {
+            var start = tensor.lowerBound
+            while start < tensor.upperBound {
+                let end = min(start + size, tensor.upperBound)
+                ranges.append(start..<end); owners.append(t)
+                start = end
+            }
+        }
+        self.ranges = ranges
+        tensorOfChunk = owners
+    }
+
+    public var count: Int { ranges.count }
+
+    /// Each tensor's Σx² from its chunks' (added in chunk order), for `tensorCount` tensors.
+    public func tensorSquares(_ chunkSquares: UnsafeBufferPointer<Double>, tensorCount: Int) -> [Double] {
+        var totals = [Double](repeating: 0, count: tensorCount)
+        for (c, t) in tensorOfChunk.enumerated() { totals[t] += chunkSquares[c] }
+        return totals
     }
 }

@@ -51,7 +51,7 @@ public final class Optimizer {
     @discardableResult
     public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, tensorRanges: [Range<Int>],
                        norm measured: Double? = nil) -> ClipReport {
-        let norm = measured ?? GradientClipping.globalNorm(gradients, count: count)
+        let norm = measured ?? GradientClipping.chunkedNorm(gradients, chunks: ParameterChunks(tensors: tensorRanges))
         var clipped = false
         if let maxNorm = config.clipNorm, norm.isFinite {
             clipped = GradientClipping.clipGlobalNorm(gradients, count: count, maxNorm: maxNorm, norm: norm) || clipped

@@ -105,7 +105,6 @@ public final class MonitorHookup {
                                             suspect: suspect.map { Int($0) })
             }
         }
-        session.wantsTensorSquares = true
         let interval = max(session.config.monitor.interval, 1)
         session.beforeUpdate = { [unowned self] averaged, norm, loss, step in
             defer { pendingShards.removeAll(keepingCapacity: true); pendingProbes.removeAll() }
@@ -120,7 +119,7 @@ public final class MonitorHookup {
                 model: model, gradient: averaged, previousParameters: nil, step: step + 1, loss: loss, gradNorm: norm,
                 clipped: clipNorm.map { norm > Double($0) } ?? false, lr: Double(session.optimizer.currentLearningRate),
                 reusingWeightsOf: full ? nil : lastFullSignals,
-                gradientSquares: session.tensorSquaresFresh ? session.tensorSquares : nil)
+                gradientSquares: session.tensorSquares)
             if full { lastFullSignals = signals }
             newAlerts += monitor.observe(step: step + 1, signals: signals, shards: pendingShards)
         }

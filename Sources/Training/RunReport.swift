@@ -42,6 +42,9 @@ public struct RunReport: JSONReport {
     public var blasCore = ""
     public var runID: UInt64 = 0
     public var updateMsPerStep = 0.0
+    /// The process's CPU time in the training steps (compute, aggregation, update), per step: unlike
+    /// `samples_per_s` it does not count time the machine gave to others (a VM's steal, a busy host).
+    public var cpuMsPerStep = 0.0
     /// Settings that differ from the resumed checkpoint's (`--resume-changed`).
     public var resumeChanges: [String] = []
     /// The coordinator's counters and timing (distributed runs only).
@@ -69,6 +72,7 @@ public struct RunReport: JSONReport {
         members["blas_core"] = .string(blasCore)
         members["run_id"] = .string(String(runID))
         members["update_ms_per_step"] = .real(updateMsPerStep)
+        members["cpu_ms_per_step"] = .real(cpuMsPerStep)
         if !resumeChanges.isEmpty { members["resume_changes"] = .array(resumeChanges.map(JSONValue.string)) }
         if let cluster {
             members["cluster"] = cluster.counters

@@ -160,6 +160,7 @@ public final class Trainer {
         var status = "completed"
         var failure: String?
         var trainingSeconds = 0.0, trainedExamples = 0
+        var trainingCPUNanos: UInt64 = 0, trainedSteps = 0
         var lastLoss = Double.nan, testAccuracy: Double?, testLoss: Double?
         var windowAccuracy = 0.0
         let firstStep = session.globalStep
@@ -180,6 +181,7 @@ public final class Trainer {
             while session.globalStep < session.totalSteps {
                 if interruptSignal != 0 { failure = "interrupted by signal \(interruptSignal)"; status = "failed"; break }
                 let started = DispatchTime.now().uptimeNanoseconds
+                let cpuStarted = processCPUNanos()
                 session.beginStep()
                 try executor.execute(session: session)
                 if let rewind = executor.takeRewind() {
@@ -189,6 +191,8 @@ public final class Trainer {
                 let result = timed("update", step: session.globalStep + 1) { session.finishStep() }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 trainingSeconds += seconds
+                trainingCPUNanos += processCPUNanos() &- cpuStarted
+                trainedSteps += 1
                 trainedExamples += result.examples
                 lastLoss = result.loss
                 windowAccuracy = windowAccuracy == 0 ? result.accuracy : 0.95 * windowAccuracy + 0.05 * result.accuracy
@@ -257,6 +261,7 @@ public final class Trainer {
         report.testAccuracy = testAccuracy
         report.testLoss = testLoss
         report.samplesPerSecond = trainedExamples == 0 ? 0.0 : Double(trainedExamples) / max(trainingSeconds, 1e-9)
+        report.cpuMsPerStep = trainedSteps == 0 ? 0 : (Double(trainingCPUNanos) / 1e6 / Double(trainedSteps) * 1000).rounded() / 1000
         report.paramsSHA256 = CheckpointIO.parametersHash(session.model)
         report.parameters = session.model.parameters.count
         report.blasCore = blasCore
@@ -315,4 +320,11 @@ public final class Trainer {
             try? FileManager.default.removeItem(atPath: "\(output.directory)/checkpoint-\(step).safetensors")
         }
     }
+}
+
+/// CPU time this process has used, all threads (CLOCK_PROCESS_CPUTIME_ID), in nanoseconds.
+func processCPUNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

@@ -123,12 +123,12 @@ public final class TrainingSession {
     /// Called with the averaged gradient (before clipping and the update), its global norm,
     /// the step's mean loss and its index: where the collapse monitor looks at every step.
     public var beforeUpdate: ((UnsafeMutablePointer<Float>, Double, Double, Int) -> Void)?
-    /// Set by the collapse monitor: compute each tensor's Σg² with the step's norm.
-    public var wantsTensorSquares = false { didSet { tensorSquares = Array(repeating: 0, count: tensorRanges.count) } }
-    /// Each parameter tensor's Σg² of this step's averaged gradient, when `tensorSquaresFresh`.
+    /// The parameter vector's chunks: the clipping norm is summed per chunk, in chunk order.
+    public let chunks: ParameterChunks
+    /// Each chunk's Σg² of this step's averaged gradient.
+    private var chunkSquares: [Double]
+    /// Each parameter tensor's Σg² of the averaged gradient of the step in `beforeUpdate` (from its chunks).
     public private(set) var tensorSquares: [Double] = []
-    /// Whether `tensorSquares` belongs to the step in `beforeUpdate` (false: the layout did not allow it).
-    public private(set) var tensorSquaresFresh = false
     /// Nanoseconds spent averaging, clipping and applying the optimizer, summed over the run.
     public private(set) var updateNanos: UInt64 = 0
     /// The training set's summary for the collapse monitor (a pass over every example):
@@ -158,6 +158,8 @@ public final class TrainingSession {
         tree = ShardTree(count: shards)
         aggregate = ContributionSum(count: model.contributionCount, tree: tree)
         tensorRanges = model.parameters.entries.map { $0.offset..<($0.offset + $0.count) }
+        chunks = ParameterChunks(tensors: tensorRanges)
+        chunkSquares = Array(repeating: 0, count: chunks.count)
     }
 
     /// Examples in global step `step`'s batch.
@@ -196,16 +198,15 @@ public final class TrainingSession {
         let n = max(stepExamples, 1)
         let inverse = 1 / Float(n)
         let sum = total.pointer
-        // The averaging, the global norm and (for the monitor) each tensor's Σg² in one pass; the
-        // contribution's tail (batch-norm statistics) is averaged after.
+        // The averaging and each chunk's Σg² (the clipping norm, and each tensor's for the monitor)
+        // in one pass; the contribution's tail (batch-norm statistics) is averaged after.
         let parameterCount = model.parameters.count
-        let measured = tensorSquares.withUnsafeMutableBufferPointer { squares in
-            GradientClipping.scaleAndNorm(sum, count: parameterCount, scale: inverse, tensors: wantsTensorSquares ? tensorRanges : [],
-                                          squares: wantsTensorSquares ? squares.baseAddress : nil)
+        let norm = chunkSquares.withUnsafeMutableBufferPointer { squares in
+            let norm = GradientClipping.scaleAndChunkSquares(sum, count: parameterCount, scale: inverse, chunks: chunks, squares: squares.baseAddress!)
+            tensorSquares = chunks.tensorSquares(UnsafeBufferPointer(squares), tensorCount: tensorRanges.count)
+            return norm
         }
         for i in parameterCount..<total.count { sum[i] *= inverse }
-        let norm = measured.norm
-        tensorSquaresFresh = measured.fused
         beforeUpdate?(sum, norm, stepLoss / Double(n), globalStep)
         let lr = optimizer.currentLearningRate
         let report = optimizer.update(parameters: model.parameters.values.pointer, gradients: sum, tensorRanges: tensorRanges, norm: norm)

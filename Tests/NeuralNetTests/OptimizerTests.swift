@@ -86,40 +86,68 @@ struct OptimizerTests {
     }
 }
 
-/// The session's one-pass averaging, global norm and per-tensor Σg² (`GradientClipping.scaleAndNorm`).
-struct ScaleAndNormTests {
+/// The session's one-pass averaging and per-chunk Σg² (`GradientClipping.scaleAndChunkSquares`),
+/// the chunk layout, and the norm's independence from who computes which chunk.
+struct ChunkedNormTests {
     func values(_ n: Int) -> [Float] { (0..<n).map { Float(sin(Double($0) * 0.37)) * Float(1 + $0 % 7) } }
 
-    /// Σx² as the collapse monitor's `sumOfSquares`: eight Float lanes from the start, the tail in Double.
-    func laneSquares(_ x: ArraySlice<Float>) -> Double {
-        var acc = SIMD8<Float>(), i = x.startIndex
-        while i + 8 <= x.endIndex { let v = SIMD8<Float>(x[i..<(i + 8)]); acc += v * v; i += 8 }
-        var total = Double(acc.sum())
-        while i < x.endIndex { total += Double(x[i] * x[i]); i += 1 }
-        return total
+    @Test func chunksAreTensorPiecesFixedBySize() {
+        let chunks = ParameterChunks(tensors: [0..<40_000, 40_000..<40_010, 40_010..<40_010, 40_010..<56_394], size: 16_384)
+        #expect(chunks.ranges == [0..<16_384, 16_384..<32_768, 32_768..<40_000, 40_000..<40_010, 40_010..<56_394])
+        #expect(chunks.tensorOfChunk == [0, 0, 0, 1, 3])
+        #expect(ParameterChunks(tensors: []).count == 0)
+        // The default MLP (784-256-128-10): its big weight matrix is 13 chunks, every bias one.
+        let mlp = ParameterChunks(tensors: [0..<200_704, 200_704..<200_960, 200_960..<233_728, 233_728..<233_856, 233_856..<235_136, 235_136..<235_146])
+        #expect(mlp.count == 13 + 1 + 2 + 1 + 1 + 1)
+        #expect(mlp.ranges.allSatisfy { $0.count <= ParameterChunks.defaultSize })
     }
 
-    @Test(arguments: [[0..<200704, 200704..<200960, 200960..<201090], [0..<16, 16..<21], [0..<8, 8..<13, 13..<40]])
-    func sameBitsAsScalingThenTheNorm(tensors: [Range<Int>]) {
+    @Test(arguments: [[0..<200_704, 200_704..<200_960, 200_960..<201_090], [0..<16, 16..<21], [0..<8, 8..<13, 13..<40], [0..<3]])
+    func scalingAndChunkSquaresInOnePass(tensors: [Range<Int>]) {
         let count = tensors.last!.upperBound
+        let chunks = ParameterChunks(tensors: tensors, size: 1000)
         var expected = values(count)
         let scale: Float = 1 / 128
         for i in expected.indices { expected[i] *= scale }
-        let norm = expected.withUnsafeBufferPointer { GradientClipping.globalNorm($0.baseAddress!, count: count) }
         var fused = values(count)
-        var squares = [Double](repeating: -1, count: tensors.count)
-        let result = fused.withUnsafeMutableBufferPointer { g in
-            squares.withUnsafeMutableBufferPointer { GradientClipping.scaleAndNorm(g.baseAddress!, count: count, scale: scale, tensors: tensors, squares: $0.baseAddress) }
+        var squares = [Double](repeating: -1, count: chunks.count)
+        let norm = fused.withUnsafeMutableBufferPointer { g in
+            squares.withUnsafeMutableBufferPointer {
+                GradientClipping.scaleAndChunkSquares(g.baseAddress!, count: count, scale: scale, chunks: chunks, squares: $0.baseAddress!)
+            }
         }
         #expect(fused.map(\.bitPattern) == expected.map(\.bitPattern))
-        #expect(result.norm.bitPattern == norm.bitPattern)
-        // Aligned layouts also give each tensor's Σx², the monitor's bits; others leave it alone.
-        let aligned = tensors.dropLast().allSatisfy { $0.lowerBound % 8 == 0 && $0.count % 8 == 0 }
-        #expect(result.fused == aligned)
-        if aligned {
-            #expect(squares.map(\.bitPattern) == tensors.map { laneSquares(expected[$0]).bitPattern })
-        } else {
-            #expect(squares.allSatisfy { $0 == -1 })
+        let own = expected.withUnsafeBufferPointer { g in chunks.ranges.map { GradientClipping.chunkSquares(g.baseAddress!, $0) } }
+        #expect(squares.map(\.bitPattern) == own.map(\.bitPattern))
+        #expect(norm.bitPattern == expected.withUnsafeBufferPointer { GradientClipping.chunkedNorm($0.baseAddress!, chunks: chunks) }.bitPattern)
+        // Close to the plain norm (a different summation order, so not the same bits).
+        let plain = expected.withUnsafeBufferPointer { GradientClipping.globalNorm($0.baseAddress!, count: count) }
+        #expect(abs(norm - plain) <= 1e-12 * plain)
+        // Each tensor's Σx² is its chunks' sum.
+        let perTensor = squares.withUnsafeBufferPointer { chunks.tensorSquares($0, tensorCount: tensors.count) }
+        for (t, tensor) in tensors.enumerated() {
+            let parts = chunks.ranges.indices.filter { chunks.tensorOfChunk[$0] == t }.map { squares[$0] }
+            #expect(perTensor[t] == parts.reduce(0, +), "tensor \(tensor)")
+        }
+    }
+
+    /// Chunk sums computed apart (as owners on different hosts would, each from its own copy of
+    /// its chunks) and added in chunk order give the one-pass norm's bits.
+    @Test func ownersComputingChunksApartGiveTheSameNorm() {
+        let tensors = [0..<50_000, 50_000..<50_100, 50_100..<70_000]
+        let chunks = ParameterChunks(tensors: tensors, size: 4096)
+        let g = values(70_000)
+        let whole = g.withUnsafeBufferPointer { GradientClipping.chunkedNorm($0.baseAddress!, chunks: chunks) }
+        for owners in [2, 3, 5] {
+            var squares = [Double](repeating: .nan, count: chunks.count)
+            for owner in 0..<owners {
+                for c in chunks.ranges.indices where c % owners == owner {
+                    let piece = Array(g[chunks.ranges[c]])  // the owner's copy, indexed from 0
+                    squares[c] = piece.withUnsafeBufferPointer { GradientClipping.chunkSquares($0.baseAddress!, 0..<piece.count) }
+                }
+            }
+            let combined = squares.withUnsafeBufferPointer { GradientClipping.combinedNorm($0) }
+            #expect(combined.bitPattern == whole.bitPattern, "\(owners) owners")
         }
     }
 }
