@@ -48,7 +48,7 @@ let package = Package(
             swiftSettings: fastMath
         ),
         // What the collapse monitor measures from a model (activations, probes, step signals).
-        .target(name: "Signals", dependencies: ["CollapseMonitor", "NeuralNet", "TensorCore", "Config", "Data"], swiftSettings: fastMath),
+        .target(name: "Signals", dependencies: ["CollapseMonitor", "NeuralNet", "TensorCore", "Config", "Data", "CKernels"], swiftSettings: fastMath),
         // `chorus stress`: generated gradients aggregated by the cluster core and checked exactly.
         .target(
             name: "Stress",

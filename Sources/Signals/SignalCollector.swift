@@ -1,3 +1,4 @@
+import CKernels
 import CollapseMonitor
 import Config
 import Foundation
@@ -37,8 +38,8 @@ public final class SignalCollector: ActivationObserver {
         output = OutputSignals()
         shardsSeen += 1
         // Input statistics describe the data, not the model: measured on the first 40 shards,
-        // then on every 10th (the last measurement is carried in between).
-        guard shardsSeen <= 40 || shardsSeen % 10 == 0 else { return }
+        // then on every 50th (the last measurement is carried in between; the data do not change).
+        guard shardsSeen <= 40 || shardsSeen % 50 == 0 else { return }
         input = InputSignals()
         guard count > 0, featureCount > 0 else { return }
         let varying = scratch.flags(featureCount)
@@ -106,36 +107,16 @@ public final class SignalCollector: ActivationObserver {
         let threshold = saturationThreshold
         var nonFinite = 0, saturatedCount = 0
         if spatial == 1 {
-            // Dense layers: per-unit accumulators in Float lanes across the row (vectorizes);
-            // a non-finite value shows up in the sums and is counted on the rare slow path.
-            // Eight units at a time down all the rows, their sums, squares and maximum held in
-            // registers (one store per block, not one per element), then the tail units.
+            // Dense layers: per-unit Float sums, squares and maxima, units in blocks down all the
+            // rows (CKernels: vectorized for the CPU, the same bits at every width); a non-finite
+            // value shows up in the sums and is counted on the rare slow path.
             let floatSums = scratch.floatSums(units), floatSquares = scratch.floatSquares(units)
-            let raw = UnsafeRawPointer(y)
-            var u0 = 0
-            while u0 + 8 <= units {
-                var s8 = SIMD8<Float>(), q8 = SIMD8<Float>(), m8 = SIMD8<Float>(repeating: -.infinity)
-                for r in 0..<n {
-                    let v = raw.loadUnaligned(fromByteOffset: (r * units + u0) * 4, as: SIMD8<Float>.self)
-                    s8 += v; q8 += v * v; m8.replace(with: v, where: v .> m8)
-                }
-                for lane in 0..<8 {
-                    floatSums[u0 + lane] = s8[lane]; floatSquares[u0 + lane] = q8[lane]
-                    positive[u0 + lane] = m8[lane] > 0 ? 1 : 0
-                }
-                u0 += 8
-            }
-            for r in 0..<n {
-                let row = y + r * units
-                for u in u0..<units {
-                    let v = row[u]
-                    floatSums[u] += v; floatSquares[u] += v * v
-                    positive[u] |= v > 0 ? 1 : 0
-                }
-                if checkSaturation {
-                    let pre = p + r * units
-                    for u in 0..<units where abs(pre[u]) > threshold { saturatedCount += 1 }
-                }
+            let floatMaxima = scratch.floatMaxima(units)
+            chorus_column_stats(y, n, units, floatSums, floatSquares, floatMaxima)
+            for u in 0..<units { positive[u] = floatMaxima[u] > 0 ? 1 : 0 }
+            for r in 0..<n where checkSaturation {
+                let pre = p + r * units
+                for u in 0..<units where abs(pre[u]) > threshold { saturatedCount += 1 }
             }
             var finite = true
             for u in 0..<units { sums[u] = Double(floatSums[u]); squares[u] = Double(floatSquares[u]); finite = finite && squares[u].isFinite }
@@ -311,10 +292,11 @@ private final class Scratch {
     private var flagBuffer = (pointer: UnsafeMutablePointer<UInt8>.allocate(capacity: 16), capacity: 16)
     private var countBuffer = (pointer: UnsafeMutablePointer<Int>.allocate(capacity: 16), capacity: 16)
 
-    private var floats: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = [(.allocate(capacity: 16), 16), (.allocate(capacity: 16), 16)]
+    private var floats: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = (0..<3).map { _ in (.allocate(capacity: 16), 16) }
 
     func floatSums(_ n: Int) -> UnsafeMutablePointer<Float> { float(0, n) }
     func floatSquares(_ n: Int) -> UnsafeMutablePointer<Float> { float(1, n) }
+    func floatMaxima(_ n: Int) -> UnsafeMutablePointer<Float> { float(2, n) }
 
     private func float(_ slot: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
         if floats[slot].capacity < n { floats[slot].pointer.deallocate(); floats[slot] = (.allocate(capacity: n), n) }

@@ -12,6 +12,11 @@ void chorus_adam(float *p, const float *g, float *m, float *v, size_t count,
                  float b1, float one1, float b2, float one2, float l2, float shrink,
                  float step, float root, float eps);
 
+/// Per-unit Σy, Σy² and max y over the `rows` rows of a row-major `rows × units` matrix (a dense
+/// layer's output), each unit's values added in row order (the same bits at every vector width);
+/// a NaN is never taken as the maximum (an all-NaN unit's is −∞).
+void chorus_column_stats(const float *y, size_t rows, size_t units, float *sums, float *squares, float *maxima);
+
 /// Shared-memory slot ownership (`SharedGradients`): `owners[i]` is 0 for a free slot, else the
 /// owner's id (a worker's pid). Claims the first free slot from `start` on (atomically 0 → owner)
 /// and returns its index, or -1 when all `count` are taken.

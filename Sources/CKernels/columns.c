@@ -1,0 +1,39 @@
+#include "chorus_kernels.h"
+
+/* The collapse monitor's per-unit statistics of a dense layer's output. Units are taken BLOCK at a
+   time down all the rows, their sums, squares and maxima held in registers; each unit's values
+   are added in row order, so every vector width gives the same bits (built without contractions:
+   Package.swift). target_clones picks AVX-512, AVX2 or the baseline at load time. */
+enum { BLOCK = 32 };
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void chorus_column_stats(const float *restrict y, size_t rows, size_t units,
+                         float *restrict sums, float *restrict squares, float *restrict maxima) {
+    size_t u0 = 0;
+    for (; u0 + BLOCK <= units; u0 += BLOCK) {
+        float s[BLOCK], q[BLOCK], m[BLOCK];
+        for (int k = 0; k < BLOCK; k++) { s[k] = 0; q[k] = 0; m[k] = -__builtin_inff(); }
+        for (size_t r = 0; r < rows; r++) {
+            const float *row = y + r * units + u0;
+            for (int k = 0; k < BLOCK; k++) {
+                float v = row[k];
+                s[k] += v;
+                q[k] += v * v;
+                m[k] = v > m[k] ? v : m[k];  /* a NaN is never the maximum */
+            }
+        }
+        for (int k = 0; k < BLOCK; k++) { sums[u0 + k] = s[k]; squares[u0 + k] = q[k]; maxima[u0 + k] = m[k]; }
+    }
+    for (size_t u = u0; u < units; u++) { sums[u] = 0; squares[u] = 0; maxima[u] = -__builtin_inff(); }
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = y + r * units;
+        for (size_t u = u0; u < units; u++) {
+            float v = row[u];
+            sums[u] += v;
+            squares[u] += v * v;
+            maxima[u] = v > maxima[u] ? v : maxima[u];
+        }
+    }
+}
