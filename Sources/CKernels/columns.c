@@ -37,3 +37,33 @@ void chorus_column_stats(const float *restrict y, size_t rows, size_t units,
         }
     }
 }
+
+/* The model's output, row by row: per-unit Σy and Σy² over the finite values in Float64 (each
+   unit's in row order: the same bits at every width), and each row's argmax among its finite
+   values (the first of equals; 0 when none is finite) counted per unit. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+size_t chorus_output_stats(const float *restrict y, size_t rows, size_t units,
+                           double *restrict sums, double *restrict squares, long *restrict argmax_counts) {
+    size_t nonfinite = 0;
+    for (size_t u = 0; u < units; u++) { sums[u] = 0; squares[u] = 0; argmax_counts[u] = 0; }
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = y + r * units;
+        for (size_t u = 0; u < units; u++) {
+            float v = row[u];
+            int finite = __builtin_isfinite(v);
+            double d = finite ? (double)v : 0.0;
+            sums[u] += d;
+            squares[u] += d * d;
+            nonfinite += !finite;
+        }
+        size_t best = 0;
+        for (size_t u = 1; u < units; u++) {
+            float v = row[u];
+            if (__builtin_isfinite(v) && (v > row[best] || !__builtin_isfinite(row[best]))) best = u;
+        }
+        argmax_counts[best] += 1;
+    }
+    return nonfinite;
+}

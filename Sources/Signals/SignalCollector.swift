@@ -202,21 +202,12 @@ public final class SignalCollector: ActivationObserver {
         let sums = scratch.sums(units), squares = scratch.squares(units)
         let counts = scratch.counts(max(units, 1))
         let y = out.data
-        var nonFinite = 0
+        // Per-unit Σ and Σ² of the finite values in Float64 and the rows' argmax histogram (CKernels).
+        let nonFinite = chorus_output_stats(y, n, units, sums, squares, counts)
         var roundedPredictions = Set<Int>()
-        for r in 0..<n {
-            let row = y + r * units
-            var best = 0
-            for u in 0..<units {
-                let v = row[u]
-                if !v.isFinite { nonFinite += 1; continue }
-                sums[u] += Double(v); squares[u] += Double(v) * Double(v)
-                if v > row[best] || !row[best].isFinite { best = u }
-            }
-            if units > 1 {
-                counts[best] += 1
-            } else if roundedPredictions.count < 255, row[0].isFinite {
-                roundedPredictions.insert(lossKind == .bce ? (row[0] > 0 ? 1 : 0) : Int(max(-1e9, min(1e9, row[0].rounded()))))
+        if units == 1 {
+            for r in 0..<n where roundedPredictions.count < 255 && y[r].isFinite {
+                roundedPredictions.insert(lossKind == .bce ? (y[r] > 0 ? 1 : 0) : Int(max(-1e9, min(1e9, y[r].rounded()))))
             }
         }
         var maxVariance = 0.0, varianceSum = 0.0

@@ -40,6 +40,31 @@ struct SignalCollectorTests {
         #expect(abs(layer.outputStd - std) < 1e-5 * max(1, std), "\(layer.outputStd) vs \(std)")
     }
 
+    /// Dense outputs go through the C kernel (units in blocks of 32, then the tail): 70 units =
+    /// two blocks and 6 tail units; unit 3 (in a block) and unit 66 (in the tail) are never
+    /// positive, so 2 of 70 are dead; a NaN takes the slow path, which skips and counts it.
+    @Test(arguments: [false, true])
+    func denseLayerStatisticsMatchADirectComputation(withNaN: Bool) throws {
+        let rows = 9, units = 70
+        var values = (0..<(rows * units)).map { i -> Float in Float((i * 29 + 7) % 23) * 0.125 - 1.0 }
+        for r in 0..<rows { values[r * units + 3] = -Float(r) - 0.5; values[r * units + 66] = -0.25 * Float(r) }
+        if withNaN { values[4 * units + 40] = .nan }
+        let output = Tensor(values, shape: [rows, units])
+        let collector = SignalCollector()
+        let features = [Float](repeating: 1, count: 8)
+        features.withUnsafeBufferPointer { collector.begin(features: $0.baseAddress!, featureCount: 4, count: 2) }
+        collector.observe(depth: 0, name: "layers.0", activation: .relu, preActivation: output, output: output)
+        let layer = try #require(collector.finish(lossSum: 0, count: rows).layers.first)
+        #expect(layer.nonFiniteCount == (withNaN ? 1 : 0))
+        #expect(abs(layer.deadFraction - 2.0 / 70.0) < 1e-12)
+        let finite = values.filter(\.isFinite).map(Double.init)
+        let total = Double(values.count)
+        let mean = finite.reduce(0, +) / total
+        let std = max(0, finite.map { $0 * $0 }.reduce(0, +) / total - mean * mean).squareRoot()
+        #expect(abs(layer.outputStd - std) < 1e-5 * max(1, std), "\(layer.outputStd) vs \(std)")
+        #expect(layer.effectiveWidth == 70)
+    }
+
     @Test func thePermutedLabelGapCountsOnlyPairsWhoseLabelsDiffer() throws {
         // Six examples, three classes; example r is paired with r + 3. Logits: 2 at the own label, 0 elsewhere.
         let labels: [Float] = [0, 1, 2, 0, 2, 2]

@@ -17,6 +17,11 @@ void chorus_adam(float *p, const float *g, float *m, float *v, size_t count,
 /// a NaN is never taken as the maximum (an all-NaN unit's is −∞).
 void chorus_column_stats(const float *y, size_t rows, size_t units, float *sums, float *squares, float *maxima);
 
+/// A model output's per-unit Σy and Σy² over its finite values in Float64 (row order), and per unit
+/// how many rows have their argmax there (among the row's finite values, the first of equals; unit
+/// 0 when none is finite). Returns how many values are not finite.
+size_t chorus_output_stats(const float *y, size_t rows, size_t units, double *sums, double *squares, long *argmax_counts);
+
 /// Shared-memory slot ownership (`SharedGradients`): `owners[i]` is 0 for a free slot, else the
 /// owner's id (a worker's pid). Claims the first free slot from `start` on (atomically 0 → owner)
 /// and returns its index, or -1 when all `count` are taken.
