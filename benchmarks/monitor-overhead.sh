@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CHORUS=${CHORUS:-.build/release/chorus}
 STEPS=${STEPS:-600}
-ROUNDS=${ROUNDS:-9}
+ROUNDS=${ROUNDS:-10}
 # One CPU for both runs of a round (taskset, when there is one): the monitor's cost is ~2 % of a
 # step, and a run that moves between cores or shares one with the other run's leftovers moves
 # by ±10 %. The figure is the median of the rounds' own overheads (each round runs on and off
@@ -15,40 +15,55 @@ PIN=()
 command -v taskset >/dev/null && PIN=(taskset -c "$(($(nproc) - 1))")
 rate() { python3 -c "import json;print(json.load(open('$1/report.json'))['samples_per_s'])"; }
 cpu_step() { python3 -c "import json;print(json.load(open('$1/report.json'))['cpu_ms_per_step'])"; }
-wall=(); cpus=(); rates_on=(); rates_off=(); cpu_on=(); cpu_off=()
+# run_pair ON OFF WORKERS FLAGS_OFF: one run with the monitor and one without, in the order given by
+# the round: the first run of a pair is slower on this VM (docs/benchmarks.md: a round's first run
+# averaged 6 % above its second whatever it was), so odd rounds run "on" first and even rounds
+# "off" first, and the figure is the mean of the two orders' medians, which cancels that.
+run_pair() {
+    local round=$1 on=$2 off=$3 workers=$4 offflags=$5 pin=()
+    ((workers == 0)) && pin=("${PIN[@]}")  # worker processes get every CPU
+    if ((round % 2)); then
+        "${pin[@]}" "$CHORUS" train --workers "$workers" --max-steps "$STEPS" --out "$on" --quiet 2>/dev/null
+        "${pin[@]}" "$CHORUS" train --workers "$workers" --max-steps "$STEPS" --out "$off" --quiet $offflags 2>/dev/null
+    else
+        "${pin[@]}" "$CHORUS" train --workers "$workers" --max-steps "$STEPS" --out "$off" --quiet $offflags 2>/dev/null
+        "${pin[@]}" "$CHORUS" train --workers "$workers" --max-steps "$STEPS" --out "$on" --quiet 2>/dev/null
+    fi
+}
+# balanced NAME VALUES...: the per-round overheads (odd rounds "on" first), summarized.
+balanced() {
+    local name=$1; shift
+    python3 -c "
+import statistics
+v=[float(x) for x in '$*'.split()]
+first, second = v[0::2], v[1::2]
+print('$name: on first', round(statistics.median(first), 1), '%, off first', round(statistics.median(second), 1) if second else 'n/a',
+      '%, order-balanced', round((statistics.median(first) + statistics.median(second)) / 2, 1) if second else 'n/a', '%  (rounds:', [round(x, 1) for x in v], ')')"
+}
+wall=(); cpus=()
 for ((round = 1; round <= ROUNDS; round++)); do
     on=$(mktemp -d); off=$(mktemp -d)
-    "${PIN[@]}" "$CHORUS" train --workers 0 --max-steps "$STEPS" --out "$on" --quiet 2>/dev/null
-    "${PIN[@]}" "$CHORUS" train --workers 0 --max-steps "$STEPS" --out "$off" --quiet --no-monitor 2>/dev/null
+    run_pair "$round" "$on" "$off" 0 --no-monitor
     wall+=("$(python3 -c "print(100 * ($(rate "$off") - $(rate "$on")) / $(rate "$off"))")")
     cpus+=("$(python3 -c "print(100 * ($(cpu_step "$on") - $(cpu_step "$off")) / $(cpu_step "$off"))")")
-    rates_on+=("$(rate "$on")"); rates_off+=("$(rate "$off")"); cpu_on+=("$(cpu_step "$on")"); cpu_off+=("$(cpu_step "$off")")
-    python3 -c "on=$(rate "$on"); off=$(rate "$off"); print(f'round $round: monitor on {on:.0f} samples/s, off {off:.0f} samples/s, overhead {100*(off-on)/off:.1f}%; CPU ms per step on $(cpu_step "$on"), off $(cpu_step "$off")')"
+    python3 -c "on=$(rate "$on"); off=$(rate "$off"); print(f'round $round ($( ((round % 2)) && echo on || echo off) first): monitor on {on:.0f} samples/s, off {off:.0f} samples/s, overhead {100*(off-on)/off:.1f}%; CPU ms per step on $(cpu_step "$on"), off $(cpu_step "$off")')"
     rm -rf "$on" "$off"
 done
 # report.json's cpu_ms_per_step is the process's CPU time in the training steps: the same steps as
-# samples_per_s without the time the VM gave to others. This VM also has slow spells of memory
-# (docs/benchmarks.md: in a slow run memmove, Adam and GEMM packing take 45–100 % longer, the
-# compute-bound GEMM kernel 6 %, data decompression before training too), which hit either run
-# of a round at random and move a round's overhead by ±10 %. Noise only adds time, so the best
-# run of each kind is the steadier estimate; the medians are printed beside it.
-j() { local IFS=,; echo "$*"; }
-python3 -c "
-import statistics
-w=[$(j "${wall[@]}")]; c=[$(j "${cpus[@]}")]
-ron=[$(j "${rates_on[@]}")]; roff=[$(j "${rates_off[@]}")]; con=[$(j "${cpu_on[@]}")]; coff=[$(j "${cpu_off[@]}")]
-print(f'monitor overhead, in-process, {len(w)} alternating rounds: best run of each, samples/s {100*(max(roff)-max(ron))/max(roff):.1f} %, '
-      f'CPU per training step {100*(min(con)-min(coff))/min(coff):.1f} %; median of the rounds, samples/s {statistics.median(w):.1f} %, '
-      f'CPU per step {statistics.median(c):.1f} % (target ≤ 3 %)')"
+# samples_per_s without the time the VM gave to others. Target: ≤ 3 %.
+balanced "monitor overhead in-process, samples/s" "${wall[@]}"
+balanced "monitor overhead in-process, CPU per training step" "${cpus[@]}"
 # Distributed (2 local workers): the default (monitor + a bitwise audit every 20 steps) vs
 # neither, so the audit's extra shard computation is included in the overhead.
-for round in 1 2 3; do
+two=()
+for round in 1 2 3 4; do
     on=$(mktemp -d); off=$(mktemp -d)
-    "$CHORUS" train --workers 2 --max-steps "$STEPS" --out "$on" --quiet 2>/dev/null
-    "$CHORUS" train --workers 2 --max-steps "$STEPS" --out "$off" --quiet --no-monitor --audit-every 0 2>/dev/null
+    run_pair "$round" "$on" "$off" 2 "--no-monitor --audit-every 0"
+    two+=("$(python3 -c "print(100 * ($(rate "$off") - $(rate "$on")) / $(rate "$off"))")")
     python3 -c "on=$(rate "$on"); off=$(rate "$off"); print(f'round $round, 2 workers: monitor+audits on {on:.0f} samples/s, off {off:.0f} samples/s, overhead {100*(off-on)/off:.1f}%')"
     rm -rf "$on" "$off"
 done
+balanced "monitor + audits, 2 workers, samples/s" "${two[@]}"
 # Wall-clock rates on a shared VM move by ±10% between runs. CPU time per step is steadier:
 # (CPU of a 1200-step run − CPU of a 400-step run) / 800, in-process, median of 3, which also
 # cancels one-time costs (the monitor's data summary at start).
