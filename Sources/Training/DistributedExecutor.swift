@@ -25,6 +25,9 @@ public struct ReceivedShard {
     public let contribution: UnsafePointer<Float>
     /// Examples in the shards.
     public let count: Int
+    /// `GradientClipping.globalNorm` of the whole contribution as received, when the transit
+    /// check already measured it (nil otherwise).
+    public var receivedNorm: Double? = nil
 }
 
 /// The coordinator's side of distributed training: the training workload of a
@@ -33,7 +36,11 @@ public struct ReceivedShard {
 /// the others), reads gradients into tensors, adds them to the session in the order the state
 /// machine releases them (shard order), and settles audits by computing the shard itself.
 public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
-    package struct Result { let contribution: TensorStorage; let outcome: ShardOutcome; let signals: [[UInt8]] }
+    package struct Result {
+        let contribution: TensorStorage; let outcome: ShardOutcome; let signals: [[UInt8]]
+        /// The contribution's global norm as received, when the transit check measured it.
+        var receivedNorm: Double? = nil
+    }
 
     let session: TrainingSession
     let settings: ClusterSettings
@@ -359,8 +366,10 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         // signals). Values that arrive with another norm changed in between, before the checksum
         // was taken: bad memory on that host. On an fp32 wire the two norms are the same
         // function of the same values; a 16-bit wire rounds, so it is not checked there.
+        var receivedNorm: Double?
         if gradient.dtype == .fp32, let first = signals.first, let reported = (try? ShardSignals.decode(first))?.gradientNorm, reported >= 0 {
             let received = GradientClipping.globalNorm(storage.pointer, count: count)
+            receivedNorm = received
             if MonitorHookup.changedInTransit(reported: reported, received: received) {
                 transitMismatch?(member.id, Int(gradient.step) + 1, gradient.shards, reported, received)
                 // Nothing of it was summed, so nothing to undo; bad memory does not heal, so the
@@ -393,14 +402,14 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         lastArrival[member.id] = monotonicNanos()
         return .accepted(Result(contribution: storage,
                                 outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
-                                signals: signals))
+                                signals: signals, receivedNorm: receivedNorm))
     }
 
     /// Adds a released result to the step's gradient (and hands its signals to the monitor first:
     /// the sum takes the buffer over).
     package func aggregate(_ result: Result, _ aggregation: Aggregation) {
         shardSignals?(ReceivedShard(worker: aggregation.worker, shards: aggregation.shards, signals: result.signals,
-                                    contribution: result.contribution.pointer, count: result.outcome.count))
+                                    contribution: result.contribution.pointer, count: result.outcome.count, receivedNorm: result.receivedNorm))
         let addStarted = monotonicNanos()
         var contribution = result.contribution
         if aggregation.retainForAudit {
