@@ -1,11 +1,10 @@
 #include "chorus_kernels.h"
+#include "clones.h"
 
 /* Built with -ffp-contract=off (Package.swift): no fused multiply-adds, so the bits are those of
    the scalar expression whatever vector width the compiler picks. target_clones compiles the
    loop for AVX-512, AVX2 and the baseline and picks one at load time. */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+CHORUS_CLONES
 void chorus_adam(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t count,
                  float b1, float one1, float b2, float one2, float l2, float shrink,
                  float step, float root, float eps) {

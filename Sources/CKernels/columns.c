@@ -1,4 +1,5 @@
 #include "chorus_kernels.h"
+#include "clones.h"
 
 /* The collapse monitor's per-unit statistics of a dense layer's output. Units are taken BLOCK at a
    time down all the rows, their sums, squares and maxima held in registers; each unit's values
@@ -6,9 +7,7 @@
    Package.swift). target_clones picks AVX-512, AVX2 or the baseline at load time. */
 enum { BLOCK = 32 };
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+CHORUS_CLONES
 void chorus_column_stats(const float *restrict y, size_t rows, size_t units,
                          float *restrict sums, float *restrict squares, float *restrict maxima) {
     size_t u0 = 0;
@@ -41,9 +40,7 @@ void chorus_column_stats(const float *restrict y, size_t rows, size_t units,
 /* The model's output, row by row: per-unit Σy and Σy² over the finite values in Float64 (each
    unit's in row order: the same bits at every width), and each row's argmax among its finite
    values (the first of equals; 0 when none is finite) counted per unit. */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+CHORUS_CLONES
 size_t chorus_output_stats(const float *restrict y, size_t rows, size_t units,
                            double *restrict sums, double *restrict squares, long *restrict argmax_counts) {
     size_t nonfinite = 0;

@@ -162,14 +162,11 @@ extension CollapseMonitor {
         if updateRatio >= 0 && updateRatio.isFinite { fields.append(("update_ratio_max", .number(updateRatio))) }
         if let gap = merged.permutedLossGap { fields.append(("label_gap", .number(gap))) }
         if merged.shardCount > 0 {
+            // (MergedSignals holds one entry per layer name.)
             var dead: [(String, Double)] = [], saturated: [(String, Double)] = []
             for layer in merged.layers {
-                if layer.deadFraction > 0 || layer.activation.hasSuffix("relu"), !dead.contains(where: { $0.0 == layer.name }) {
-                    dead.append((layer.name, layer.deadFraction))
-                }
-                if layer.activation == "tanh" || layer.activation == "sigmoid", !saturated.contains(where: { $0.0 == layer.name }) {
-                    saturated.append((layer.name, layer.saturationFraction))
-                }
+                if layer.deadFraction > 0 || layer.activation.hasSuffix("relu") { dead.append((layer.name, layer.deadFraction)) }
+                if layer.activation == "tanh" || layer.activation == "sigmoid" { saturated.append((layer.name, layer.saturationFraction)) }
             }
             fields.append(("dead_fraction", .map(dead)))
             fields.append(("saturation_fraction", .map(saturated)))
@@ -182,17 +179,8 @@ extension CollapseMonitor {
 }
 
 /// One monitor field of a metrics.jsonl row: a number, a count, or numbers by name.
-public enum MonitorMetric: Equatable {
+public enum MonitorMetric {
     case number(Double)
     case integer(Int)
     case map([(String, Double)])
-
-    public static func == (a: MonitorMetric, b: MonitorMetric) -> Bool {
-        switch (a, b) {
-        case let (.number(x), .number(y)): return x == y
-        case let (.integer(x), .integer(y)): return x == y
-        case let (.map(x), .map(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        default: return false
-        }
-    }
 }

@@ -8,19 +8,10 @@ public struct ClipReport: Equatable, Sendable {
 
 /// Gradient clipping, applied once to the averaged gradient.
 public enum GradientClipping {
-    /// The global L2 norm, accumulated in Float64 in index order (deterministic).
+    /// The global L2 norm, accumulated in Float64 in index order (deterministic): eight Float64
+    /// lanes in a fixed order, fast and reproducible (``chunkSquares(_:_:)`` over the whole vector).
     public static func globalNorm(_ g: UnsafePointer<Float>, count: Int) -> Double {
-        // Eight Float64 lanes in a fixed order: fast and reproducible.
-        var lanes = SIMD8<Double>(), i = 0
-        let raw = UnsafeRawPointer(g)
-        while i + 8 <= count {
-            let x = SIMD8<Double>(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
-            lanes += x * x
-            i += 8
-        }
-        var total = lanes.sum()
-        while i < count { let x = Double(g[i]); total += x * x; i += 1 }
-        return total.squareRoot()
+        chunkSquares(g, 0..<count).squareRoot()
     }
 
     /// Scales the first `count` values by `scale` in place and measures the clipping norm chunk by

@@ -277,7 +277,7 @@ public final class SignalCollector: ActivationObserver {
     }
 }
 
-/// Scratch buffers reused across layers and shards (zeroed on each request), freed with the collector.
+/// Scratch buffers reused across layers and shards (zeroed on each request, except the kernel outputs), freed with the collector.
 private final class Scratch {
     private var doubles: [(pointer: UnsafeMutablePointer<Double>, capacity: Int)] = [(.allocate(capacity: 16), 16), (.allocate(capacity: 16), 16)]
     private var flagBuffer = (pointer: UnsafeMutablePointer<UInt8>.allocate(capacity: 16), capacity: 16)
@@ -285,13 +285,13 @@ private final class Scratch {
 
     private var floats: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = (0..<3).map { _ in (.allocate(capacity: 16), 16) }
 
+    // The kernel's outputs (chorus_column_stats writes every value): not zeroed.
     func floatSums(_ n: Int) -> UnsafeMutablePointer<Float> { float(0, n) }
     func floatSquares(_ n: Int) -> UnsafeMutablePointer<Float> { float(1, n) }
     func floatMaxima(_ n: Int) -> UnsafeMutablePointer<Float> { float(2, n) }
 
     private func float(_ slot: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
         if floats[slot].capacity < n { floats[slot].pointer.deallocate(); floats[slot] = (.allocate(capacity: n), n) }
-        floats[slot].pointer.update(repeating: 0, count: n)
         return floats[slot].pointer
     }
 

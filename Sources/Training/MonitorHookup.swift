@@ -79,14 +79,14 @@ public final class MonitorHookup {
         if let remote = executor as? DistributedExecutor {
             distributed = remote
             let parameterCount = session.model.parameters.count
+            // The transit check measures the same function over the whole contribution: the same
+            // value when the contribution is the parameters' gradient alone (no batch-norm statistics).
+            let reuseTransitNorm = parameterCount == session.model.contributionCount
             remote.shardSignals = { [unowned self] received in
                 // Measured here, as received: a worker with bad memory cannot misreport it (a node
                 // sum's norm, per example, stands for each of its shards).
-                // (The transit check measured the same function over the whole contribution: the
-                // same value when the contribution is the parameters' gradient alone.)
-                let whole = parameterCount == session.model.contributionCount
-                let raw = whole ? received.receivedNorm ?? GradientClipping.globalNorm(received.contribution, count: parameterCount)
-                    : GradientClipping.globalNorm(received.contribution, count: parameterCount)
+                let raw = (reuseTransitNorm ? received.receivedNorm : nil)
+                    ?? GradientClipping.globalNorm(received.contribution, count: parameterCount)
                 let norm = raw / Double(max(received.count, 1))
                 for (shard, blob) in zip(received.shards, received.signals) {
                     guard var signals = try? ShardSignals.decode(blob) else { continue }

@@ -128,7 +128,9 @@ public final class TrainingSession {
     /// Each chunk's Σg² of this step's averaged gradient.
     private var chunkSquares: [Double]
     /// Each parameter tensor's Σg² of the averaged gradient of the step in `beforeUpdate` (from its chunks).
-    public private(set) var tensorSquares: [Double] = []
+    public var tensorSquares: [Double] {
+        chunkSquares.withUnsafeBufferPointer { chunks.tensorSquares($0, tensorCount: tensorRanges.count) }
+    }
     /// Nanoseconds spent averaging, clipping and applying the optimizer, summed over the run.
     public private(set) var updateNanos: UInt64 = 0
     /// The training set's summary for the collapse monitor (a pass over every example):
@@ -201,10 +203,8 @@ public final class TrainingSession {
         // The averaging and each chunk's Σg² (the clipping norm, and each tensor's for the monitor)
         // in one pass; the contribution's tail (batch-norm statistics) is averaged after.
         let parameterCount = model.parameters.count
-        let norm = chunkSquares.withUnsafeMutableBufferPointer { squares in
-            let norm = GradientClipping.scaleAndChunkSquares(sum, count: parameterCount, scale: inverse, chunks: chunks, squares: squares.baseAddress!)
-            tensorSquares = chunks.tensorSquares(UnsafeBufferPointer(squares), tensorCount: tensorRanges.count)
-            return norm
+        let norm = chunkSquares.withUnsafeMutableBufferPointer {
+            GradientClipping.scaleAndChunkSquares(sum, count: parameterCount, scale: inverse, chunks: chunks, squares: $0.baseAddress!)
         }
         for i in parameterCount..<total.count { sum[i] *= inverse }
         beforeUpdate?(sum, norm, stepLoss / Double(n), globalStep)

@@ -32,12 +32,16 @@ struct SignalCollectorTests {
         let layer = try #require(collector.finish(lossSum: 0, count: 2).layers.first)
         #expect(layer.nonFiniteCount == 2)
         #expect(abs(layer.deadFraction - 1.0 / 3.0) < 1e-12)
-        // outputStd over all finite values, divided by the element count as the collector does.
+        let std = Self.outputStd(values)
+        #expect(abs(layer.outputStd - std) < 1e-5 * max(1, std), "\(layer.outputStd) vs \(std)")
+    }
+
+    /// outputStd over all finite values, divided by the element count as the collector does.
+    static func outputStd(_ values: [Float]) -> Double {
         let finite = values.filter(\.isFinite).map(Double.init)
         let total = Double(values.count)
         let mean = finite.reduce(0, +) / total
-        let std = max(0, finite.map { $0 * $0 }.reduce(0, +) / total - mean * mean).squareRoot()
-        #expect(abs(layer.outputStd - std) < 1e-5 * max(1, std), "\(layer.outputStd) vs \(std)")
+        return max(0, finite.map { $0 * $0 }.reduce(0, +) / total - mean * mean).squareRoot()
     }
 
     /// Dense outputs go through the C kernel (units in blocks of 32, then the tail): 70 units =
@@ -57,10 +61,7 @@ struct SignalCollectorTests {
         let layer = try #require(collector.finish(lossSum: 0, count: rows).layers.first)
         #expect(layer.nonFiniteCount == (withNaN ? 1 : 0))
         #expect(abs(layer.deadFraction - 2.0 / 70.0) < 1e-12)
-        let finite = values.filter(\.isFinite).map(Double.init)
-        let total = Double(values.count)
-        let mean = finite.reduce(0, +) / total
-        let std = max(0, finite.map { $0 * $0 }.reduce(0, +) / total - mean * mean).squareRoot()
+        let std = Self.outputStd(values)
         #expect(abs(layer.outputStd - std) < 1e-5 * max(1, std), "\(layer.outputStd) vs \(std)")
         #expect(layer.effectiveWidth == 70)
     }
