@@ -47,6 +47,23 @@ size_t chorus_output_stats(const float *restrict y, size_t rows, size_t units,
     for (size_t u = 0; u < units; u++) { sums[u] = 0; squares[u] = 0; argmax_counts[u] = 0; }
     for (size_t r = 0; r < rows; r++) {
         const float *row = y + r * units;
+        /* The usual row, every value finite: no per-value tests (the same sums and argmax). */
+        int all_finite = 1;
+        for (size_t u = 0; u < units; u++) all_finite &= __builtin_isfinite(row[u]);
+        if (all_finite) {
+            size_t best = 0;
+            float best_value = row[0];
+            for (size_t u = 0; u < units; u++) {
+                double d = (double)row[u];
+                sums[u] += d;
+                squares[u] += d * d;
+            }
+            for (size_t u = 1; u < units; u++) {
+                if (row[u] > best_value) { best_value = row[u]; best = u; }
+            }
+            argmax_counts[best] += 1;
+            continue;
+        }
         for (size_t u = 0; u < units; u++) {
             float v = row[u];
             int finite = __builtin_isfinite(v);
