@@ -1,9 +1,10 @@
 /// The version of the wire format this build speaks; peers must match exactly.
-public let protocolVersion: UInt16 = 4
+public let protocolVersion: UInt16 = 5
 
 /// Identifies one message kind on the wire (the header's `kind` byte).
 public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case join = 1, welcome = 2, reject = 3, work = 4, gradient = 5, heartbeat = 6, leave = 7
+    case chunk = 8, chunkControl = 9
 
     /// The kind's name, as in `Message`.
     public var description: String {
@@ -15,6 +16,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .gradient: return "gradient"
         case .heartbeat: return "heartbeat"
         case .leave: return "leave"
+        case .chunk: return "chunk"
+        case .chunkControl: return "chunkControl"
         }
     }
 }
@@ -38,6 +41,11 @@ public enum Message: Equatable, Sendable {
     case heartbeat(Heartbeat)
     /// Either way: the sender is going away (worker shutting down, or the run is over).
     case leave(Leave)
+    /// Between host agents (`--chunk-owners`): one parameter chunk's piece of a node sum, or
+    /// its updated values.
+    case chunk(ChunkData)
+    /// Owner ↔ coordinator (`--chunk-owners`): chunks' Σg², or the step's norm and learning rate.
+    case chunkControl(ChunkControl)
 
     /// The message's kind byte.
     public var kind: MessageKind {
@@ -49,6 +57,8 @@ public enum Message: Equatable, Sendable {
         case .gradient: return .gradient
         case .heartbeat: return .heartbeat
         case .leave: return .leave
+        case .chunk: return .chunk
+        case .chunkControl: return .chunkControl
         }
     }
 }
@@ -276,4 +286,65 @@ public struct Leave: Equatable, Sendable {
 
     /// A leave message.
     public init(reason: String) { self.reason = reason }
+}
+
+/// What a `chunk` message carries.
+public enum ChunkRole: UInt8, Sendable {
+    /// The chunk's values of the node sum of shards `shard ..< shard + span` (agent → owner).
+    case piece = 1
+    /// The chunk's parameters after step `step` (owner → every agent).
+    case update = 2
+}
+
+/// One parameter chunk's values (docs/coordination.md "Chunk owners"), always fp32.
+public struct ChunkData: Equatable, Sendable {
+    public var role: ChunkRole
+    public var step: UInt64
+    /// The chunk's index in the model's `ParameterChunks`.
+    public var chunk: UInt32
+    /// A piece's node: `shard ..< shard + span` (0 and 0 in an update).
+    public var shard: UInt32
+    public var span: UInt32
+    /// The values, fp32.
+    public var payload: PayloadBuffer
+
+    public init(role: ChunkRole, step: UInt64, chunk: UInt32, shard: UInt32 = 0, span: UInt32 = 0, payload: PayloadBuffer) {
+        self.role = role; self.step = step; self.chunk = chunk; self.shard = shard; self.span = span; self.payload = payload
+    }
+
+    /// `shard ..< shard + span`.
+    public var shards: Range<Int> { Int(shard)..<(Int(shard) + Int(span)) }
+}
+
+/// What a `chunkControl` message carries.
+public enum ChunkControlRole: UInt8, Sendable {
+    /// Owner → coordinator: `values[i]` is chunk `chunks[i]`'s Σg² (averaged gradient).
+    case report = 1
+    /// Coordinator → owners: `values[0]` is the step's global norm; clip and update with
+    /// `learningRate` at optimizer step `optimizerStep` (1-based).
+    case apply = 2
+}
+
+/// The control plane of chunk owners: small, header only.
+public struct ChunkControl: Sendable {
+    public var role: ChunkControlRole
+    public var step: UInt64
+    public var chunks: [UInt32]
+    public var values: [Double]
+    public var learningRate: Float
+    public var optimizerStep: UInt64
+
+    public init(role: ChunkControlRole, step: UInt64, chunks: [UInt32] = [], values: [Double], learningRate: Float = 0, optimizerStep: UInt64 = 0) {
+        self.role = role; self.step = step; self.chunks = chunks; self.values = values
+        self.learningRate = learningRate; self.optimizerStep = optimizerStep
+    }
+}
+
+extension ChunkControl: Equatable {
+    /// Bitwise equality (a NaN norm equals itself, so a decoded copy equals its original).
+    public static func == (lhs: ChunkControl, rhs: ChunkControl) -> Bool {
+        lhs.role == rhs.role && lhs.step == rhs.step && lhs.chunks == rhs.chunks
+            && lhs.values.map(\.bitPattern) == rhs.values.map(\.bitPattern)
+            && lhs.learningRate.bitPattern == rhs.learningRate.bitPattern && lhs.optimizerStep == rhs.optimizerStep
+    }
 }

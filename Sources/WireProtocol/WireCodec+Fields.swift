@@ -55,6 +55,34 @@ extension WireCodec {
                 sentAtNanos: try reader.read(UInt64.self, "heartbeat.sentAtNanos")))
         case .leave:
             return .leave(Leave(reason: try reader.readString("leave.reason", limit: Limits.stringBytes)))
+        case .chunk:
+            return .chunk(ChunkData(
+                role: try reader.readEnum(ChunkRole.self, "chunk.role"),
+                step: try reader.read(UInt64.self, "chunk.step"),
+                chunk: try reader.read(UInt32.self, "chunk.chunk"),
+                shard: try reader.read(UInt32.self, "chunk.shard"),
+                span: try reader.read(UInt32.self, "chunk.span"),
+                payload: PayloadBuffer(byteCount: 0)))
+        case .chunkControl:
+            let role = try reader.readEnum(ChunkControlRole.self, "chunkControl.role")
+            let step = try reader.read(UInt64.self, "chunkControl.step")
+            let chunks = try reader.readArray("chunkControl.chunks", limit: Limits.shards)
+            let count = Int(try reader.read(UInt32.self, "chunkControl.values"))
+            guard count <= Limits.shards else { throw .lengthTooLarge(field: "chunkControl.values", length: count, limit: Limits.shards) }
+            var values: [Double] = []
+            values.reserveCapacity(min(count, reader.remaining / 8))
+            for _ in 0..<count { values.append(try reader.readDouble("chunkControl.values")) }
+            let control = ChunkControl(role: role, step: step, chunks: chunks, values: values,
+                                       learningRate: Float(bitPattern: try reader.read(UInt32.self, "chunkControl.learningRate")),
+                                       optimizerStep: try reader.read(UInt64.self, "chunkControl.optimizerStep"))
+            switch role {
+            case .report where control.chunks.count != control.values.count:
+                throw .invalidValue(field: "chunkControl.values", value: "\(control.values.count) for \(control.chunks.count) chunks")
+            case .apply where control.values.count != 1 || !control.chunks.isEmpty:
+                throw .invalidValue(field: "chunkControl.values", value: "\(control.values.count) values and \(control.chunks.count) chunks in an apply")
+            default: break
+            }
+            return .chunkControl(control)
         }
     }
 
@@ -89,6 +117,21 @@ extension WireCodec {
             }
             gradient.payload = payloads[0]
             message = .gradient(gradient)
+        case .chunk(var chunk):
+            guard payloads.count == 1 else {
+                throw .invalidValue(field: "chunk.payloadCount", value: String(payloads.count))
+            }
+            guard payloads[0].byteCount % 4 == 0 else {
+                throw .payloadSizeMismatch(kind: .chunk, payload: 0, declared: payloads[0].byteCount / 4 * 4, actual: payloads[0].byteCount)
+            }
+            switch chunk.role {
+            case .piece where chunk.span == 0: throw .invalidValue(field: "chunk.span", value: "0 in a piece")
+            case .update where chunk.span != 0 || chunk.shard != 0:
+                throw .invalidValue(field: "chunk.span", value: "shards \(chunk.shard)+\(chunk.span) in an update")
+            default: break
+            }
+            chunk.payload = payloads[0]
+            message = .chunk(chunk)
         default:
             guard payloads.isEmpty else {
                 throw .invalidValue(field: "\(message.kind).payloadCount", value: String(payloads.count))

@@ -104,6 +104,21 @@ public enum WireCodec {
             writer.write(heartbeat.sentAtNanos)
         case .leave(let leave):
             writer.write(string: leave.reason)
+        case .chunk(let chunk):
+            writer.write(chunk.role.rawValue)
+            writer.write(chunk.step)
+            writer.write(chunk.chunk)
+            writer.write(chunk.shard)
+            writer.write(chunk.span)
+            return [chunk.payload]
+        case .chunkControl(let control):
+            writer.write(control.role.rawValue)
+            writer.write(control.step)
+            writer.write(array: control.chunks)
+            writer.write(UInt32(control.values.count))
+            for value in control.values { writer.write(value) }
+            writer.write(control.learningRate.bitPattern)
+            writer.write(control.optimizerStep)
         }
         return []
     }
@@ -193,6 +208,7 @@ public enum WireCodec {
         switch message {
         case .work(let work): return (work.step, nil, 1)
         case .gradient(let gradient): return (gradient.step, gradient.shard, gradient.span)
+        case .chunk(let chunk): return (chunk.step, chunk.shard, chunk.span)
         default: return (0, nil, 1)
         }
     }

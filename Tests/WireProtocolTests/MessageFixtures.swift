@@ -30,6 +30,10 @@ enum MessageFixtures {
                                correct: 50, payload: PayloadBuffer(floats: []), sharedSlot: 2, sharedCRC: 0xDEAD_BEEF)),
             .heartbeat(Heartbeat(sequence: 99, sentAtNanos: 123_456_789_000)),
             .leave(Leave(reason: "run completed")),
+            .chunk(ChunkData(role: .piece, step: 12, chunk: 41, shard: 4, span: 4, payload: PayloadBuffer(floats: floats(333, seed: 4)))),
+            .chunk(ChunkData(role: .update, step: 12, chunk: 0, payload: PayloadBuffer(floats: floats(16_384, seed: 5)))),
+            .chunkControl(ChunkControl(role: .report, step: 12, chunks: [1, 4, 7], values: [0.25, .nan, 3e-30])),
+            .chunkControl(ChunkControl(role: .apply, step: 12, values: [1.5], learningRate: 0.001, optimizerStep: 13)),
         ]
     }
 

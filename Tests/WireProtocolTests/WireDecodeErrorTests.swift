@@ -128,3 +128,39 @@ import Testing
         #expect(errors[2].description.contains("step 3 shard 1"))
     }
 }
+
+/// Chunk messages (`--chunk-owners`) that break their own rules are refused by name.
+struct ChunkMessageValidationTests {
+    func decodeError(_ message: Message) -> WireError? {
+        do { _ = try WireCodec.decode(frames: WireCodec.encode(message, runID: 7)); return nil } catch { return error }
+    }
+
+    @Test func inconsistentChunkMessagesAreRefused() {
+        let values = PayloadBuffer(floats: [1, 2, 3])
+        #expect(decodeError(.chunk(ChunkData(role: .piece, step: 1, chunk: 2, shard: 3, span: 0, payload: values)))
+            == .invalidValue(field: "chunk.span", value: "0 in a piece"))
+        #expect(decodeError(.chunk(ChunkData(role: .update, step: 1, chunk: 2, shard: 1, span: 2, payload: values)))
+            == .invalidValue(field: "chunk.span", value: "shards 1+2 in an update"))
+        #expect(decodeError(.chunkControl(ChunkControl(role: .report, step: 1, chunks: [1, 2], values: [0.5])))
+            == .invalidValue(field: "chunkControl.values", value: "1 for 2 chunks"))
+        #expect(decodeError(.chunkControl(ChunkControl(role: .apply, step: 1, values: [1, 2])))
+            == .invalidValue(field: "chunkControl.values", value: "2 values and 0 chunks in an apply"))
+        #expect(decodeError(.chunk(ChunkData(role: .piece, step: 1, chunk: 2, shard: 3, span: 1, payload: values))) == nil)
+    }
+
+    @Test func aChunkWhosePayloadChangedInTransitFailsItsChecksum() {
+        var frames = WireCodec.encode(.chunk(ChunkData(role: .piece, step: 5, chunk: 9, shard: 2, span: 2,
+                                                        payload: PayloadBuffer(floats: [1, 2, 3, 4]))), runID: 7)
+        var bytes = frames[1].byteArray
+        bytes[5] ^= 0x10
+        frames[1] = Frame(bytes: bytes)
+        guard case .payloadChecksumMismatch(kind: .chunk, step: 5, shard: 2, span: 2, expected: _, actual: _)? = decodeFrames(frames) else {
+            Issue.record("a flipped bit in a chunk's payload was not caught")
+            return
+        }
+    }
+
+    func decodeFrames(_ frames: [Frame]) -> WireError? {
+        do { _ = try WireCodec.decode(frames: frames); return nil } catch { return error }
+    }
+}

@@ -40,7 +40,7 @@ import struct TensorCore.DeterministicRNG
     static func payloadCount(_ message: Message) -> Int {
         switch message {
         case .work(let work): return work.parameters == nil ? 0 : 1
-        case .gradient: return 1
+        case .gradient, .chunk: return 1
         default: return 0
         }
     }
