@@ -38,6 +38,9 @@ public struct ClusterSettings: Sendable {
     /// The compute kernel (OpenBLAS core) every worker must run, sent in the welcome: kernels
     /// round differently, so a run with two would depend on who computed what. Empty: any.
     public var kernel = ""
+    /// `--chunk-owners`: host agents own the parameters' chunks and sum their pieces among
+    /// themselves (docs/coordination.md "Chunk owners"); every worker must be an agent with `--peer-bind`.
+    public var chunkOwners = false
 
     public init() {}
 }

@@ -61,7 +61,7 @@ extension CoordinatorHost {
         let sameMachine = endpoint.hasPrefix("ipc://")
             || (address.map { $0.hasPrefix("127.") || $0 == "::1" || $0 == boundHost } ?? true)
         let slot = sameMachine ? children?.children.first(where: { $0.pid == join.pid })?.index : nil
-        members[id] = Member(id: id, peer: peer, pid: join.pid, slot: slot)
+        members[id] = Member(id: id, peer: peer, pid: join.pid, slot: slot, peerEndpoint: join.peerEndpoint)
         workersByPeer[peer] = id
         transport.trust(peer)
         let host = slot != nil ? HostTraffic.local : transport.address(of: peer) ?? join.workerName

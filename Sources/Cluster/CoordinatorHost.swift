@@ -245,6 +245,8 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
                 drop(reason)
                 try perform(machine.handle(.corruptResult(worker, step: step, shard: Int(gradient.shard), span: Int(gradient.span)), now: now))
             }
+        case .chunk, .chunkControl:
+            if !workload.receive(other: message, from: member) { drop("unexpected \(message.kind) from worker \(worker)") }
         case .heartbeat: try perform(machine.handle(.heartbeat(worker), now: now))
         case .leave(let leave):
             logLine("\(workload.logName): worker \(worker) left: \(leave.reason)")
@@ -260,7 +262,7 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
         try perform(machine.handle(.corruptResult(worker, step: step, shard: shards.lowerBound, span: shards.count), now: clock()))
     }
 
-    func drop(_ reason: String) {
+    package func drop(_ reason: String) {
         dropped += 1
         let key = String(reason.prefix(40))
         droppedReasons[key, default: 0] += 1
@@ -285,13 +287,26 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
             hosts[host, default: HostTraffic()].bytesSent += bytes.sent
             hosts[host, default: HostTraffic()].bytesReceived += bytes.received
         }
-        for (host, workers) in workersOfHost { hosts[host, default: HostTraffic()].workers = workers }
+        for (host, workers) in workersOfHost {
+            hosts[host, default: HostTraffic()].workers = workers
+            for worker in workers {
+                guard let peer = agentPeerBytes[worker] else { continue }
+                hosts[host]!.peerBytesSent += peer.sent; hosts[host]!.peerBytesReceived += peer.received
+                hosts[host]!.bytesSent += peer.sent; hosts[host]!.bytesReceived += peer.received
+            }
+        }
         return hosts
     }
 
-    func send(_ message: Message, to worker: WorkerID) {
+    package func send(_ message: Message, to worker: WorkerID) {
         if let member = members[worker] { try? send(message, to: member.peer) }
     }
+
+    /// What worker `worker`'s agent reports it exchanged with other agents so far (chunk owners).
+    package func recordPeerTraffic(of worker: WorkerID, sent: Int, received: Int) {
+        agentPeerBytes[worker] = (sent, received)
+    }
+    var agentPeerBytes: [WorkerID: (sent: Int, received: Int)] = [:]
 
     /// Carries out the state machine's actions in order.
     func perform(_ actions: [CoordinatorAction]) throws {

@@ -47,12 +47,15 @@ package protocol CoordinatorWorkload: AnyObject {
     /// number, except for a host agent, whose machine counts its own steps (it may run several
     /// for one global step).
     func machineStep(ofWire step: UInt64) -> Int
+    /// A chunk owners' message (`chunk`, `chunkControl`) from a member; false: not taken (dropped).
+    func receive(other message: Message, from member: Member) -> Bool
 }
 
 extension CoordinatorWorkload {
     package func corruptPayloadArrived(byteCount: Int) {}
     package var acceptsNodeSums: Bool { false }
     package func machineStep(ofWire step: UInt64) -> Int { Int(clamping: step) }
+    package func receive(other message: Message, from member: Member) -> Bool { false }
 }
 
 /// The workload's part of a welcome.
@@ -87,6 +90,8 @@ package struct Member: Sendable {
     package let pid: Int32
     /// The child-process slot (0..<N) of a worker this coordinator started; nil for others.
     package let slot: Int?
+    /// A host agent's peer endpoint for chunk owners, from its join (empty: none).
+    package var peerEndpoint = ""
     /// Whether this coordinator started the process (it shares this host's memory).
     package var isLocalChild: Bool { slot != nil }
 }
@@ -98,6 +103,8 @@ package struct HostTraffic: Sendable {
     /// Peers that never joined and whose address is unknown.
     package static let unjoined = "unjoined"
     package var bytesSent = 0, bytesReceived = 0
+    /// Of those, what the host's agent exchanged with other agents (chunk owners), as it reported.
+    package var peerBytesSent = 0, peerBytesReceived = 0
     /// The worker ids that joined from this host.
     package var workers = Set<WorkerID>()
     package init() {}

@@ -13,8 +13,10 @@ import WireProtocol
 /// agent. Bytes in and out are counted (frames as sent, headers included) for the run's
 /// `cluster.max_host_bytes_per_step`.
 public final class PeerMesh {
-    public let id: UInt32
-    public let runID: UInt64
+    /// This agent's id and the run (an agent learns both at its welcome, after it bound the socket;
+    /// set them before `connect`).
+    public var id: UInt32
+    public var runID: UInt64
     let context: ZMQContext
     let inbox: ZMQMessageTransport
     var outboxes: [UInt32: ZMQMessageTransport] = [:]

@@ -16,6 +16,13 @@ package protocol WorkerWorkload: AnyObject {
     func prepare(_ welcome: Welcome) throws -> UInt64
     /// Computes every shard of `work` and hands each result's frames (run `runID`) to `send`.
     func compute(_ work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws
+    /// A message of this run the worker protocol itself has no use for (chunk owners' `chunk`
+    /// and `chunkControl`); ignored unless the workload takes them.
+    func receive(other message: Message, runID: UInt64) throws
+}
+
+extension WorkerWorkload {
+    package func receive(other message: Message, runID: UInt64) throws {}
 }
 
 /// Ends a worker with `status` after printing `message`.
@@ -33,6 +40,8 @@ package struct WorkerIdentity: Sendable {
     /// For tests: claim another build or protocol version.
     package var buildVersion = BuildInfo.version
     package var protocolVersion = WireProtocol.protocolVersion
+    /// A host agent's peer endpoint for chunk owners (empty: none).
+    package var peerEndpoint = ""
     package init(requestedWorkerID: Int = -1) { self.requestedWorkerID = Int32(clamping: requestedWorkerID) }
 }
 
@@ -142,7 +151,9 @@ package final class WorkerHost<Workload: WorkerWorkload> {
                 logLine("\(workload.logName): dropped work for step \(work.step): beyond any run's steps")
                 return nil
             }
-            let carries = work.parameters != nil || work.flags.contains(.sharedParameters)
+            // With chunk owners the parameters come as updated chunks from the owners (the agent
+            // waits for them before computing).
+            let carries = work.parameters != nil || work.flags.contains(.sharedParameters) || work.flags.contains(.chunkOwners)
             let event = WorkerEvent.work(step: Int(work.step), shards: work.shards.map(Int.init),
                                          parameterVersion: work.parameterVersion, includesParameters: carries)
             for action in machine.handle(event, now: clock()) {
@@ -166,6 +177,10 @@ package final class WorkerHost<Workload: WorkerWorkload> {
             // connection happens to get that port as its own) or another worker.
             let who = join.pid == getpid() ? "itself (a TCP self-connect: nothing listens there, and the port is in this machine's ephemeral range — start the coordinator first, or give it a port below \(Self.ephemeralPortFloor))" : "another worker (pid \(join.pid) on \(join.workerName)), not a coordinator"
             throw WorkerExit(status: 1, message: "\(transport.endpoint) answered with a worker's join: this worker is connected to \(who)")
+        case .chunk, .chunkControl:
+            guard messageRunID == runID, runID != 0 else { return nil }
+            try workload.receive(other: message, runID: runID)
+            return nil
         default:
             return nil
         }
@@ -180,7 +195,7 @@ package final class WorkerHost<Workload: WorkerWorkload> {
     func sendJoin(fingerprint: UInt64) throws {
         let join = Join(workerName: ProcessInfo.processInfo.hostName, buildVersion: identity.buildVersion,
                         protocolVersion: identity.protocolVersion, dataFingerprint: fingerprint, pid: getpid(),
-                        requestedWorkerID: identity.requestedWorkerID)
+                        requestedWorkerID: identity.requestedWorkerID, peerEndpoint: identity.peerEndpoint)
         try transport.send(.join(join), runID: runID)
     }
 

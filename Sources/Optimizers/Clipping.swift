@@ -131,6 +131,13 @@ public struct ParameterChunks: Equatable, Sendable {
 
     public var count: Int { ranges.count }
 
+    /// Chunks of a whole contribution: the parameter tensors' chunks, then chunks of the
+    /// `contributionCount − parameterCount` values after them (batch-norm statistics).
+    public static func ofContribution(tensors: [Range<Int>], contributionCount: Int, size: Int = ParameterChunks.defaultSize) -> ParameterChunks {
+        let end = tensors.last?.upperBound ?? 0
+        return ParameterChunks(tensors: end < contributionCount ? tensors + [end..<contributionCount] : tensors, size: size)
+    }
+
     /// Each tensor's Σx² from its chunks' (added in chunk order), for `tensorCount` tensors.
     public func tensorSquares(_ chunkSquares: UnsafeBufferPointer<Double>, tensorCount: Int) -> [Double] {
         var totals = [Double](repeating: 0, count: tensorCount)

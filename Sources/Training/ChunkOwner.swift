@@ -22,8 +22,9 @@ public struct ChunkOwnership: Equatable, Sendable {
         ownerOfChunk = (0..<chunkCount).map { sorted[$0 % sorted.count] }
     }
 
-    init(owners: [UInt32], ownerOfChunk: [UInt32]) {
-        self.owners = owners
+    /// A table as a coordinator sent it: `ownerOfChunk[c]` among `owners`.
+    public init(owners: [UInt32], ownerOfChunk: [UInt32]) {
+        self.owners = Array(Set(owners)).sorted()
         self.ownerOfChunk = ownerOfChunk
     }
 
@@ -80,6 +81,63 @@ public enum ChunkPieceError: Error, Equatable, CustomStringConvertible {
 /// as every agent does) and full-size optimizer state buffers, of which only its chunks are
 /// current: re-owning a chunk after an owner's death loads that chunk's state from the last
 /// snapshot the coordinator holds (docs/coordination.md).
+/// The pieces of the chunks one owner holds, folded along the shard tree in shard order
+/// whatever order they arrive in (a piece that comes early waits for the ones before it): each
+/// chunk's sum is the same grouping as the coordinator's fold of the whole vector, so the same bits.
+public final class ChunkReducer {
+    public let chunks: ParameterChunks
+    public private(set) var owned: [Int]
+    public private(set) var step = -1
+    var tree = ShardTree(count: 1)
+    var folds: [Int: TreeFold<[Float]>] = [:]
+    /// Pieces that arrived before the ones ahead of them in shard order, by chunk and first shard.
+    var waiting: [Int: [Int: (shards: Range<Int>, values: [Float])]] = [:]
+
+    public init(chunks: ParameterChunks, owned: [Int]) {
+        self.chunks = chunks
+        self.owned = owned
+    }
+
+    /// Starts step `step` of `shardCount` shards over the chunks in `owned` (by default the same as before).
+    public func beginStep(_ step: Int, shardCount: Int, owned: [Int]? = nil) {
+        if let owned { self.owned = owned }
+        self.step = step
+        tree = ShardTree(count: shardCount)
+        folds = Dictionary(uniqueKeysWithValues: self.owned.map { ($0, TreeFold<[Float]>(tree: tree)) })
+        waiting.removeAll()
+    }
+
+    /// Adds chunk `chunk`'s piece of node `shards` (its values in `values`), in any order.
+    public func receive(step: Int, chunk: Int, shards: Range<Int>, values: [Float]) throws {
+        guard step == self.step else { throw ChunkPieceError.wrongStep(got: step, expected: self.step) }
+        guard var fold = folds[chunk] else { throw ChunkPieceError.notOwned(chunk: chunk) }
+        let expected = chunks.ranges[chunk].count
+        guard values.count == expected else { throw ChunkPieceError.badLength(chunk: chunk, got: values.count, expected: expected) }
+        guard shards.upperBound <= tree.count, tree.isNode(shards) else { throw ChunkPieceError.notANode(shards: shards, shardCount: tree.count) }
+        var pending = waiting[chunk] ?? [:]
+        let overlapsPending = pending.values.contains { $0.shards.overlaps(shards) }
+        guard shards.lowerBound >= fold.covered, !overlapsPending else { throw ChunkPieceError.duplicate(chunk: chunk, shards: shards) }
+        pending[shards.lowerBound] = (shards, values)
+        // Push every piece that is next in shard order.
+        while let next = pending.removeValue(forKey: fold.covered) {
+            fold.push(next.shards, next.values) { left, right in
+                left.withUnsafeMutableBufferPointer { l in right.withUnsafeBufferPointer { r in for i in 0..<l.count { l[i] += r[i] } } }
+            }
+        }
+        folds[chunk] = fold
+        waiting[chunk] = pending
+    }
+
+    /// Whether chunk `chunk` has all its shards.
+    public func isComplete(_ chunk: Int) -> Bool { folds[chunk]?.isComplete ?? false }
+
+    /// Whether every owned chunk has all its shards.
+    public var isComplete: Bool { folds.values.allSatisfy(\.isComplete) }
+
+    /// Chunk `chunk`'s sum over all shards, once complete.
+    public func sum(_ chunk: Int) -> [Float]? { folds[chunk]?.result }
+}
+
 public final class ChunkOwner {
     public let id: UInt32
     public let chunks: ParameterChunks
@@ -92,11 +150,7 @@ public final class ChunkOwner {
     public var parameters: [Float]
     /// The optimizer's state buffers, parameter-sized, current on the owned chunks (`stateValues`, `loadState`).
     let state: [UnsafeMutablePointer<Float>]
-    public private(set) var step = -1
-    var tree = ShardTree(count: 1)
-    var folds: [Int: TreeFold<[Float]>] = [:]
-    /// Pieces that arrived before the ones ahead of them in shard order, by chunk and first shard.
-    var waiting: [Int: [Int: (shards: Range<Int>, values: [Float])]] = [:]
+    let reducer: ChunkReducer
     /// Each owned chunk's averaged gradient once measured.
     var averaged: [Int: [Float]] = [:]
 
@@ -110,6 +164,7 @@ public final class ChunkOwner {
         self.chunks = chunks
         self.ownership = ownership
         owned = ownership.chunks(ownedBy: id)
+        reducer = ChunkReducer(chunks: chunks, owned: owned)
         let template = Optimizer(config: optimizer, parameterCount: 0, totalSteps: 1)
         rule = template.rule
         clipNorm = optimizer.clipNorm
@@ -146,36 +201,17 @@ public final class ChunkOwner {
 
     /// Starts step `step` of `shardCount` shards: every owned chunk waits for its pieces.
     public func beginStep(_ step: Int, shardCount: Int) {
-        self.step = step
-        tree = ShardTree(count: shardCount)
-        folds = Dictionary(uniqueKeysWithValues: owned.map { ($0, TreeFold<[Float]>(tree: tree)) })
-        waiting.removeAll()
+        reducer.beginStep(step, shardCount: shardCount, owned: owned)
         averaged.removeAll()
     }
 
-    /// Adds chunk `chunk`'s piece of node `shards` (its values in `values`), in any order.
+    /// Adds chunk `chunk`'s piece of node `shards`, in any order (``ChunkReducer``).
     public func receive(step: Int, chunk: Int, shards: Range<Int>, values: [Float]) throws {
-        guard step == self.step else { throw ChunkPieceError.wrongStep(got: step, expected: self.step) }
-        guard var fold = folds[chunk] else { throw ChunkPieceError.notOwned(chunk: chunk) }
-        let expected = chunks.ranges[chunk].count
-        guard values.count == expected else { throw ChunkPieceError.badLength(chunk: chunk, got: values.count, expected: expected) }
-        guard shards.upperBound <= tree.count, tree.isNode(shards) else { throw ChunkPieceError.notANode(shards: shards, shardCount: tree.count) }
-        var pending = waiting[chunk] ?? [:]
-        let overlapsPending = pending.values.contains { $0.shards.overlaps(shards) }
-        guard shards.lowerBound >= fold.covered, !overlapsPending else { throw ChunkPieceError.duplicate(chunk: chunk, shards: shards) }
-        pending[shards.lowerBound] = (shards, values)
-        // Push every piece that is next in shard order.
-        while let next = pending.removeValue(forKey: fold.covered) {
-            fold.push(next.shards, next.values) { left, right in
-                left.withUnsafeMutableBufferPointer { l in right.withUnsafeBufferPointer { r in for i in 0..<l.count { l[i] += r[i] } } }
-            }
-        }
-        folds[chunk] = fold
-        waiting[chunk] = pending
+        try reducer.receive(step: step, chunk: chunk, shards: shards, values: values)
     }
 
     /// Whether every owned chunk has all its shards.
-    public var isComplete: Bool { folds.values.allSatisfy(\.isComplete) }
+    public var isComplete: Bool { reducer.isComplete }
 
     /// Averages each owned chunk over the step's `examples` and returns its Σg² (ascending chunk
     /// order): `GradientClipping.scaleAndChunkSquares` on the chunk alone, the same lanes from
@@ -185,7 +221,7 @@ public final class ChunkOwner {
         let inverse = 1 / Float(max(examples, 1))
         var report: [(Int, Double)] = []
         for chunk in owned {
-            var values = folds[chunk]!.result!
+            var values = reducer.sum(chunk)!
             var squares = 0.0
             let count = values.count
             values.withUnsafeMutableBufferPointer { v in

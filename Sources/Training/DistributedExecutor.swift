@@ -21,8 +21,9 @@ public struct ReceivedShard {
     public let shards: Range<Int>
     /// The monitor's statistics blob the worker sent with each shard, in shard order.
     public let signals: [[UInt8]]
-    /// The contribution as received (gradient, then batch-norm statistics).
-    public let contribution: UnsafePointer<Float>
+    /// The contribution as received (gradient, then batch-norm statistics); nil with chunk owners
+    /// (its values went to the chunks' owners, `receivedNorm` is the sender's measurement).
+    public let contribution: UnsafePointer<Float>?
     /// Examples in the shards.
     public let count: Int
     /// `GradientClipping.globalNorm` of the whole contribution as received, when the transit
@@ -83,6 +84,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     var machineOffset = 0
     /// Rewinds so far: part of every parameter version, so no version names two parameter sets.
     var rewinds: UInt64 = 0
+    /// `--chunk-owners` (nil: the coordinator sums the contributions itself).
+    var chunkOwners: ChunkOwnerState?
 
     /// A worker a refereed audit proved wrong.
     package struct Quarantine {
@@ -114,7 +117,8 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         configuration.workerTimeout = .milliseconds(settings.timeoutMs)
         configuration.noWorkerTimeout = .milliseconds(settings.noWorkerTimeoutMs)
         configuration.startTimeout = .milliseconds(settings.startTimeoutMs)
-        configuration.auditEvery = settings.auditEvery
+        // With chunk owners no contribution reaches the coordinator to compare: no audits.
+        configuration.auditEvery = settings.chunkOwners ? nil : settings.auditEvery
         if let straggler = settings.stragglerMs { configuration.stragglerDeadline = .milliseconds(straggler) }
         var parameters: SharedParameters?, pool: SharedGradients?
         if children != nil && settings.sharedMemory {
@@ -139,6 +143,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         options.faults = faults
         host = try CoordinatorHost(workload: self, transport: transport, owner: owner, configuration: configuration, options: options,
                                    children: children, gradientPool: pool, clock: clock)
+        if settings.chunkOwners { chunkOwners = ChunkOwnerState(session: session) }
     }
 
     /// Binds `endpoint` over ZeroMQ.
@@ -207,6 +212,10 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
             timing.parameterCopyNanos += monotonicNanos() - copyStarted
         }
         if needsSocketParameters { makeParameterPayload(version: version) }
+        if let chunkOwners {
+            try executeWithChunkOwners(chunkOwners, session: session, version: version)
+            return
+        }
         try host.runStep(step + machineOffset, parameterVersion: version)
     }
 
@@ -303,6 +312,16 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         let (epoch, stepInEpoch) = session.plan.position(globalStep: step)
         let shared = usesSharedMemory(member) && assignment.parameterVersion == sharedVersion
         var flags: WorkFlags = isProbeStep(step) ? [.probe] : []
+        if let chunkOwners {
+            // The parameters whole only to an agent that does not hold them (new table, newcomer).
+            flags.insert(.chunkOwners)
+            let whole = !chunkOwners.seeded.contains(member.id)
+            if whole { makeParameterPayload(version: assignment.parameterVersion) }
+            return Work(step: UInt64(step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),
+                        parameterVersion: assignment.parameterVersion, shards: assignment.shards.map(UInt32.init),
+                        shardCount: UInt32(session.shards), flags: flags.union(.sumNodes), gradientDType: .fp32,
+                        parameters: whole ? parameterPayload : nil)
+        }
         if shared { flags.insert(.sharedParameters) }
         // A worker that joined this step without shared memory may need the payload only now.
         if !shared && assignment.includeParameters { makeParameterPayload(version: assignment.parameterVersion) }
@@ -313,6 +332,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     }
 
     package func delivered(_ work: Work, to member: Member) {
+        if work.parameters != nil { chunkOwners?.seeded.insert(member.id) }
         if work.flags.contains(.sharedParameters) { sharedBytes += session.model.parameters.count * 4 } else { bytesSent += work.parameters?.byteCount ?? 0 }
     }
 
@@ -329,6 +349,24 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
             signals = unpacked
         } else {
             return .invalid("node sum for step \(gradient.step) shards \(gradient.shards) from worker \(member.id) without one statistics entry per shard")
+        }
+        if let chunkOwners {
+            // Its values went to the chunks' owners; the outcome, signals and the sender's norm come here.
+            guard gradient.payload.byteCount == 0, gradient.sharedSlot == Gradient.inline else {
+                return .invalid("node sum with values from worker \(member.id): with --chunk-owners they go to the chunks' owners")
+            }
+            if Int(gradient.step) == session.globalStep, isProbeStep(session.globalStep), let first = signals.first, !first.isEmpty {
+                gradientStatistics?(member.id, first)
+            }
+            let reported = signals.first.flatMap { try? ShardSignals.decode($0) }?.gradientNorm
+            workerStats[member.id, default: WorkerStats()].shards += Int(gradient.span)
+            workerStats[member.id, default: WorkerStats()].computeNanos += gradient.computeNanos
+            timing.workerComputeNanos += gradient.computeNanos
+            timing.shards += Int(gradient.span)
+            lastArrival[member.id] = monotonicNanos()
+            return .accepted(Result(contribution: chunkOwners.placeholder,
+                                    outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
+                                    signals: signals, receivedNorm: reported.flatMap { $0 >= 0 ? $0 : nil }))
         }
         let storage = session.contributionBuffer()
         let values = UnsafeMutableBufferPointer(start: storage.pointer, count: count)
@@ -408,6 +446,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
     /// Adds a released result to the step's gradient (and hands its signals to the monitor first:
     /// the sum takes the buffer over).
     package func aggregate(_ result: Result, _ aggregation: Aggregation) {
+        if let chunkOwners { return aggregateChunked(chunkOwners, result, aggregation) }
         shardSignals?(ReceivedShard(worker: aggregation.worker, shards: aggregation.shards, signals: result.signals,
                                     contribution: result.contribution.pointer, count: result.outcome.count, receivedNorm: result.receivedNorm))
         let addStarted = monotonicNanos()
@@ -422,6 +461,11 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         timing.aggregateNanos += monotonicNanos() - addStarted
         timeline?.span(.coordinator, "aggregate", from: addStarted, to: monotonicNanos(), step: session.globalStep + 1,
                        args: ["shards": .string("\(aggregation.shards)")])
+    }
+
+    package func receive(other message: Message, from member: Member) -> Bool {
+        guard let chunkOwners else { return false }
+        return receiveChunked(chunkOwners, message, from: member)
     }
 
     /// Compares an audit's two results bit for bit; on a mismatch, referees and tells the monitor.

@@ -60,6 +60,22 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
     var sendUp: (([Frame]) throws -> Void)?
     var sendError: Error?
 
+    // Chunk owners (docs/coordination.md "Chunk owners"): the peer mesh, the coordinator's table,
+    // the pieces of this agent's chunks, and the parameters being assembled from updated chunks.
+    var mesh: PeerMesh?
+    var table: ChunkOwnership?
+    var contributionChunks: ParameterChunks?
+    /// Chunks covering the parameters (the rest cover the batch-norm statistics).
+    var parameterChunkCount = 0
+    var reducer: ChunkReducer?
+    var reducedSent = true
+    /// Pieces of a step this agent has not begun yet.
+    var early: [ChunkData] = []
+    var assembly: [Float] = []
+    var assemblyVersion: UInt64 = .max
+    var assemblyHave = Set<Int>()
+    var chunkRefusals = 0
+
     package let logName = "chorus agent"
 
     public init(options: WorkerOptions) throws {
@@ -70,6 +86,14 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
                                                                    curveServerKey: options.curveServerKey)
         var identity = WorkerIdentity(requestedWorkerID: options.workerID)
         if let build = options.pretendBuild { identity.buildVersion = build }
+        if let peerBind = options.peerBind {
+            let mesh = try PeerMesh(id: 0, runID: 0, bind: peerBind, heartbeatMs: options.heartbeatMs, timeoutMs: options.timeoutMs)
+            guard !mesh.endpoint.contains("0.0.0.0") && !mesh.endpoint.contains("[::]") else {
+                throw RuntimeError.invalidSetting("--peer-bind \(peerBind): give this host's address the other agents reach it at, not a wildcard")
+            }
+            identity.peerEndpoint = mesh.endpoint
+            self.mesh = mesh
+        }
         upstream = WorkerHost(workload: self, transport: transport, owner: context, heartbeatMs: options.heartbeatMs,
                               timeoutMs: options.timeoutMs, reconnectTimeoutMs: options.coordinatorTimeoutMs, parentPID: options.parentPID,
                               identity: identity)
@@ -86,7 +110,10 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         while true {
             if let status = upstream.poll(timeoutMs: local == nil ? 100 : 10) { return status }
             if let local {
-                do { try local.pump(timeoutMs: 0) } catch {
+                do {
+                    try local.pump(timeoutMs: 0)
+                    try pumpPeers(timeoutMs: 0)
+                } catch {
                     logLine("chorus agent: \(error)")
                     return 1
                 }
@@ -119,6 +146,10 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         let model = try Model(config: config.model, seed: config.training.seed)
         parameterCount = model.parameters.count
         contributionCount = model.contributionCount
+        contributionChunks = ParameterChunks.ofContribution(tensors: model.parameters.entries.map { $0.offset..<($0.offset + $0.count) },
+                                                            contributionCount: contributionCount)
+        parameterChunkCount = contributionChunks!.ranges.filter { $0.upperBound <= parameterCount }.count
+        assembly = [Float](repeating: 0, count: parameterCount)
         shardCount = config.training.shards ?? 1
         self.welcome = welcome
         let tag = "/chorus-agent-\(getpid())"
@@ -153,6 +184,9 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             }
             parameters.write(version: work.parameterVersion, from: payload.asFloats.baseAddress!)
             parameterVersion = work.parameterVersion
+            if work.flags.contains(.chunkOwners) { assembly = Array(payload.asFloats) }
+        } else if work.flags.contains(.chunkOwners) {
+            try waitForParameters(version: work.parameterVersion, step: work.step)
         } else if work.flags.contains(.sharedParameters) || parameterVersion != work.parameterVersion {
             throw RuntimeError.cluster("work for step \(work.step) names parameter version \(work.parameterVersion) without carrying it; this agent holds \(parameterVersion)")
         }
@@ -173,6 +207,7 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         for node in nodes { nodeSums[node]!.reset() }
         localStep += 1
         sendError = nil
+        if work.flags.contains(.chunkOwners) { try beginChunkStep(work) }
         defer { self.work = nil }
         try withoutActuallyEscaping(send) { send in
             sendUp = send
@@ -202,7 +237,12 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             values.pointer[index] = Float(bitPattern: values.pointer[index].bitPattern ^ (1 << UInt32(bit)))
         }
         if drop { return }
-        let payload = PayloadBuffer.encoding(UnsafeBufferPointer(start: values.pointer, count: values.count), as: work.gradientDType)
+        let chunked = work.flags.contains(.chunkOwners)
+        if chunked {
+            do { try sendPieces(of: node, values: values, step: work.step) } catch { sendError = error; return }
+        }
+        let payload = chunked ? PayloadBuffer(byteCount: 0)
+            : PayloadBuffer.encoding(UnsafeBufferPointer(start: values.pointer, count: values.count), as: work.gradientDType)
         let gradient = Gradient(step: work.step, shard: UInt32(node.lowerBound), exampleCount: UInt32(outcome.count),
                                 parameterVersion: work.parameterVersion, lossSum: outcome.lossSum, correct: UInt32(outcome.correct),
                                 dtype: work.gradientDType, computeNanos: monotonicNanos() - nodeStarted,
@@ -316,4 +356,147 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
 
     /// Never called: a host agent's steps have no audit (the coordinator audits across hosts).
     package func auditDiffers(_ a: Result, _ b: Result, _ pair: AuditPair) -> Bool { false }
+
+    // MARK: Chunk owners
+
+    /// The coordinator's table, or an updated chunk of parameters it sends this chunk's owner.
+    package func receive(other message: Message, runID: UInt64) throws {
+        switch message {
+        case .chunkControl(let control) where control.role == .table:
+            guard let mesh, let chunks = contributionChunks else {
+                throw WorkerExit(status: 2, message: "the coordinator runs chunk owners; start this agent with --peer-bind tcp://ADDRESS:PORT")
+            }
+            guard control.chunks.count == chunks.count else {
+                throw RuntimeError.cluster("the coordinator's chunk table has \(control.chunks.count) chunks; this model has \(chunks.count)")
+            }
+            let table = ChunkOwnership(owners: control.peers, ownerOfChunk: control.chunks)
+            mesh.id = workerID
+            mesh.runID = runID
+            try mesh.connect(peers: Dictionary(zip(control.peers, control.endpoints), uniquingKeysWith: { a, _ in a }))
+            self.table = table
+            reducer = ChunkReducer(chunks: chunks, owned: table.chunks(ownedBy: workerID))
+            log("chunk owners: \(table.owners.count) agents, \(table.chunks(ownedBy: workerID).count) of \(chunks.count) chunks here")
+        case .chunk(let chunk) where chunk.role == .update:
+            // This agent owns the chunk: take it, and pass it to every other agent.
+            try takeUpdate(chunk)
+            if let mesh { for peer in mesh.peers { try mesh.send(chunk, to: peer) } }
+        default:
+            break
+        }
+    }
+
+    /// Receives what the other agents sent: pieces of this agent's chunks, and updated chunks.
+    func pumpPeers(timeoutMs: Int) throws {
+        guard let mesh else { return }
+        for line in mesh.takeRefusals() { refuseChunk(line) }
+        while let (from, chunk) = try mesh.receive(timeoutMs: timeoutMs) {
+            switch chunk.role {
+            case .update:
+                guard table?.owner(ofChunk: Int(chunk.chunk)) == from else {
+                    refuseChunk("agent \(from) sent chunk \(chunk.chunk), which it does not own")
+                    continue
+                }
+                try takeUpdate(chunk)
+            case .piece:
+                guard let reducer else { early.append(chunk); continue }
+                if Int(chunk.step) > reducer.step { early.append(chunk); continue }
+                guard Int(chunk.step) == reducer.step else { continue }  // a step already done
+                addPiece(chunk, from: from)
+            }
+        }
+        try sendReducedIfComplete()
+    }
+
+    func refuseChunk(_ line: String) {
+        chunkRefusals += 1
+        if chunkRefusals <= 5 || chunkRefusals % 100 == 0 { log("refused: \(line) (\(chunkRefusals) so far)") }
+    }
+
+    func addPiece(_ chunk: ChunkData, from: UInt32) {
+        do {
+            try reducer?.receive(step: Int(chunk.step), chunk: Int(chunk.chunk), shards: chunk.shards, values: Array(chunk.payload.asFloats))
+        } catch {
+            refuseChunk("agent \(from)'s piece of chunk \(chunk.chunk): \(error)")
+        }
+    }
+
+    /// An updated parameter chunk of version `chunk.step`; once all are in, the local workers get them.
+    func takeUpdate(_ chunk: ChunkData) throws {
+        guard let chunks = contributionChunks, let parameters, Int(chunk.chunk) < parameterChunkCount else {
+            refuseChunk("an update of chunk \(chunk.chunk), not a parameter chunk")
+            return
+        }
+        let range = chunks.ranges[Int(chunk.chunk)]
+        guard chunk.payload.byteCount == range.count * 4 else {
+            refuseChunk("an update of chunk \(chunk.chunk) with \(chunk.payload.byteCount / 4) values, expected \(range.count)")
+            return
+        }
+        if chunk.step != assemblyVersion {
+            guard assemblyVersion == .max || chunk.step > assemblyVersion || parameterVersion == assemblyVersion else { return }
+            assemblyVersion = chunk.step
+            assemblyHave.removeAll()
+        }
+        assembly.withUnsafeMutableBufferPointer { a in
+            (a.baseAddress! + range.lowerBound).update(from: chunk.payload.asFloats.baseAddress!, count: range.count)
+        }
+        assemblyHave.insert(Int(chunk.chunk))
+        if assemblyHave.count == parameterChunkCount {
+            assembly.withUnsafeBufferPointer { parameters.write(version: chunk.step, from: $0.baseAddress!) }
+            parameterVersion = chunk.step
+        }
+    }
+
+    /// Waits (taking the peers' messages) until the parameters of `version` are assembled.
+    func waitForParameters(version: UInt64, step: UInt64) throws {
+        let deadline = monotonicNanos() + UInt64(max(options.timeoutMs, 1000)) * 6_000_000
+        while parameterVersion != version {
+            try pumpPeers(timeoutMs: 5)
+            if monotonicNanos() > deadline {
+                throw RuntimeError.cluster("work for step \(step) needs parameter version \(version); after \(max(options.timeoutMs, 1000) * 6) ms only \(assemblyHave.count) of \(parameterChunkCount) updated chunks of it arrived")
+            }
+        }
+    }
+
+    /// A step with chunk owners: the reducer starts over, and pieces that came early go in.
+    func beginChunkStep(_ work: Work) throws {
+        guard let reducer, let table else { throw RuntimeError.cluster("work with chunk owners before the coordinator's chunk table") }
+        reducer.beginStep(Int(work.step), shardCount: shardCount, owned: table.chunks(ownedBy: workerID))
+        reducedSent = false
+        let waiting = early
+        early.removeAll()
+        for chunk in waiting where Int(chunk.step) >= reducer.step {
+            if Int(chunk.step) == reducer.step { addPiece(chunk, from: 0) } else { early.append(chunk) }
+        }
+    }
+
+    /// Each chunk's slice of a node sum to the chunk's owner (this agent's own: kept).
+    func sendPieces(of node: Range<Int>, values: TensorStorage, step: UInt64) throws {
+        guard let chunks = contributionChunks, let table, let mesh, let reducer else { return }
+        for (c, range) in chunks.ranges.enumerated() {
+            let owner = table.owner(ofChunk: c)
+            let slice = Array(UnsafeBufferPointer(start: values.pointer + range.lowerBound, count: range.count))
+            if owner == workerID {
+                try reducer.receive(step: Int(step), chunk: c, shards: node, values: slice)
+            } else {
+                try mesh.send(ChunkData(role: .piece, step: step, chunk: UInt32(c), shard: UInt32(node.lowerBound), span: UInt32(node.count),
+                                        payload: PayloadBuffer(floats: slice)), to: owner)
+            }
+        }
+        try sendReducedIfComplete()
+    }
+
+    /// Once every piece of this agent's chunks is in: their sums to the coordinator, with the peer traffic so far.
+    func sendReducedIfComplete() throws {
+        guard !reducedSent, let reducer, reducer.isComplete, reducer.step >= 0 else { return }
+        reducedSent = true
+        for chunk in reducer.owned {
+            guard let sum = reducer.sum(chunk) else { continue }
+            try upstream.transport.send(.chunk(ChunkData(role: .piece, step: UInt64(reducer.step), chunk: UInt32(chunk), shard: 0,
+                                                         span: UInt32(shardCount), payload: PayloadBuffer(floats: sum))), runID: runID)
+        }
+        if let mesh {
+            try upstream.transport.send(.chunkControl(ChunkControl(role: .traffic, step: UInt64(reducer.step),
+                                                                   values: [Double(mesh.bytesSent), Double(mesh.bytesReceived)])), runID: runID)
+        }
+    }
 }

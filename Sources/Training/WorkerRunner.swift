@@ -45,6 +45,9 @@ public struct WorkerOptions {
     public var localWorkers = 0
     /// A host agent's faults on the node sums it sends up (`--agent-fault`).
     public var agentFaults: [FaultSpec] = []
+    /// A host agent's peer endpoint for chunk owners (`--peer-bind tcp://IP:PORT`): bound before it
+    /// joins; with it the agent can own chunks when the coordinator runs `--chunk-owners`.
+    public var peerBind: String?
     public init(connect: String) { self.connect = connect }
 }
 

@@ -77,10 +77,13 @@ public struct Join: Equatable, Sendable {
     public var pid: Int32
     /// The worker ID asked for (a restarted worker reclaims its slot), or −1 for any.
     public var requestedWorkerID: Int32
+    /// A host agent's peer endpoint for chunk owners (`--peer-bind`, resolved); empty: none.
+    public var peerEndpoint: String
 
     /// A join request; `protocolVersion` defaults to this build's.
     public init(workerName: String, buildVersion: String, protocolVersion: UInt16 = WireProtocol.protocolVersion,
-                dataFingerprint: UInt64, pid: Int32, requestedWorkerID: Int32 = -1) {
+                dataFingerprint: UInt64, pid: Int32, requestedWorkerID: Int32 = -1, peerEndpoint: String = "") {
+        self.peerEndpoint = peerEndpoint
         self.workerName = workerName
         self.buildVersion = buildVersion
         self.protocolVersion = protocolVersion
@@ -158,6 +161,10 @@ public struct WorkFlags: OptionSet, Equatable, Sendable {
     /// The parameters of this version are in the coordinator's shared-memory segment (same-host
     /// workers), not in a payload: slot `parameterVersion % 2`.
     public static let sharedParameters = WorkFlags(rawValue: 1 << 2)
+    /// Chunk owners (`--chunk-owners`): the node sums go as pieces to the chunks' owners and the
+    /// gradient to the coordinator carries no values; without a payload, the parameters of this
+    /// version are the ones the owners' updated chunks bring.
+    public static let chunkOwners = WorkFlags(rawValue: 1 << 4)
 }
 
 /// One step's assignment to one worker.
@@ -323,6 +330,10 @@ public enum ChunkControlRole: UInt8, Sendable {
     /// Coordinator → owners: `values[0]` is the step's global norm; clip and update with
     /// `learningRate` at optimizer step `optimizerStep` (1-based).
     case apply = 2
+    /// Coordinator → agents: `chunks[c]` is chunk c's owner; `peers[i]` listens at `endpoints[i]`.
+    case table = 3
+    /// Agent → coordinator: `values` = [bytes sent, bytes received] to and from peers so far.
+    case traffic = 4
 }
 
 /// The control plane of chunk owners: small, header only.
@@ -333,10 +344,15 @@ public struct ChunkControl: Sendable {
     public var values: [Double]
     public var learningRate: Float
     public var optimizerStep: UInt64
+    /// A table's agents and their peer endpoints (empty in the other roles).
+    public var peers: [UInt32]
+    public var endpoints: [String]
 
-    public init(role: ChunkControlRole, step: UInt64, chunks: [UInt32] = [], values: [Double], learningRate: Float = 0, optimizerStep: UInt64 = 0) {
+    public init(role: ChunkControlRole, step: UInt64, chunks: [UInt32] = [], values: [Double] = [], learningRate: Float = 0, optimizerStep: UInt64 = 0,
+                peers: [UInt32] = [], endpoints: [String] = []) {
         self.role = role; self.step = step; self.chunks = chunks; self.values = values
         self.learningRate = learningRate; self.optimizerStep = optimizerStep
+        self.peers = peers; self.endpoints = endpoints
     }
 }
 
@@ -346,5 +362,6 @@ extension ChunkControl: Equatable {
         lhs.role == rhs.role && lhs.step == rhs.step && lhs.chunks == rhs.chunks
             && lhs.values.map(\.bitPattern) == rhs.values.map(\.bitPattern)
             && lhs.learningRate.bitPattern == rhs.learningRate.bitPattern && lhs.optimizerStep == rhs.optimizerStep
+            && lhs.peers == rhs.peers && lhs.endpoints == rhs.endpoints
     }
 }

@@ -10,7 +10,8 @@ extension WireCodec {
                 protocolVersion: try reader.read(UInt16.self, "join.protocolVersion"),
                 dataFingerprint: try reader.read(UInt64.self, "join.dataFingerprint"),
                 pid: try reader.read(Int32.self, "join.pid"),
-                requestedWorkerID: try reader.read(Int32.self, "join.requestedWorkerID")))
+                requestedWorkerID: try reader.read(Int32.self, "join.requestedWorkerID"),
+                peerEndpoint: try reader.readString("join.peerEndpoint", limit: Limits.stringBytes)))
         case .welcome:
             return .welcome(Welcome(
                 workerID: try reader.read(UInt32.self, "welcome.workerID"),
@@ -72,14 +73,27 @@ extension WireCodec {
             var values: [Double] = []
             values.reserveCapacity(min(count, reader.remaining / 8))
             for _ in 0..<count { values.append(try reader.readDouble("chunkControl.values")) }
-            let control = ChunkControl(role: role, step: step, chunks: chunks, values: values,
-                                       learningRate: Float(bitPattern: try reader.read(UInt32.self, "chunkControl.learningRate")),
-                                       optimizerStep: try reader.read(UInt64.self, "chunkControl.optimizerStep"))
+            let learningRate = Float(bitPattern: try reader.read(UInt32.self, "chunkControl.learningRate"))
+            let optimizerStep = try reader.read(UInt64.self, "chunkControl.optimizerStep")
+            let peers = try reader.readArray("chunkControl.peers", limit: Limits.shards)
+            let endpointCount = Int(try reader.read(UInt32.self, "chunkControl.endpoints"))
+            guard endpointCount <= peers.count else {
+                throw .invalidValue(field: "chunkControl.endpoints", value: "\(endpointCount) for \(peers.count) peers")
+            }
+            var endpoints: [String] = []
+            for _ in 0..<endpointCount { endpoints.append(try reader.readString("chunkControl.endpoints", limit: Limits.stringBytes)) }
+            let control = ChunkControl(role: role, step: step, chunks: chunks, values: values, learningRate: learningRate,
+                                       optimizerStep: optimizerStep, peers: peers, endpoints: endpoints)
             switch role {
             case .report where control.chunks.count != control.values.count:
                 throw .invalidValue(field: "chunkControl.values", value: "\(control.values.count) for \(control.chunks.count) chunks")
             case .apply where control.values.count != 1 || !control.chunks.isEmpty:
                 throw .invalidValue(field: "chunkControl.values", value: "\(control.values.count) values and \(control.chunks.count) chunks in an apply")
+            case .table where control.peers.count != control.endpoints.count || control.peers.isEmpty
+                || !control.chunks.allSatisfy({ control.peers.contains($0) }):
+                throw .invalidValue(field: "chunkControl.peers", value: "a table of \(control.peers.count) peers, \(control.endpoints.count) endpoints and owners \(Set(control.chunks).sorted())")
+            case .traffic where control.values.count != 2:
+                throw .invalidValue(field: "chunkControl.values", value: "\(control.values.count) values in a traffic report")
             default: break
             }
             return .chunkControl(control)

@@ -64,6 +64,7 @@ public enum WireCodec {
             writer.write(join.dataFingerprint)
             writer.write(join.pid)
             writer.write(join.requestedWorkerID)
+            writer.write(string: join.peerEndpoint)
         case .welcome(let welcome):
             writer.write(welcome.workerID)
             writer.write(bytes: welcome.configJSON)
@@ -119,6 +120,9 @@ public enum WireCodec {
             for value in control.values { writer.write(value) }
             writer.write(control.learningRate.bitPattern)
             writer.write(control.optimizerStep)
+            writer.write(array: control.peers)
+            writer.write(UInt32(control.endpoints.count))
+            for endpoint in control.endpoints { writer.write(string: endpoint) }
         }
         return []
     }

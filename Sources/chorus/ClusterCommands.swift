@@ -22,6 +22,7 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .customLong("curve-bulk"), help: "With --curve-keys, where the sealed bulk channel (AES-256-GCM under keys agreed over CURVE) binds: next (the port after the endpoint's), a port, any, or off (everything through libzmq's CURVE, ~2.4x slower).") var curveBulk = "next"
     @Option(name: .customLong("blas-core"), help: "The OpenBLAS kernel every process of the run uses (default: this host's, e.g. SkylakeX or Haswell); workers switch to it, and a host whose CPU cannot run it is refused.") var blasCore: String?
     @Option(name: .customLong("probe-every"), help: "Every K steps each worker evaluates the fixed probe batch; replicas must agree bit for bit (0: never).") var probeEvery = 10
+    @Flag(name: .customLong("chunk-owners"), help: "Host agents own the parameters' chunks: they send each chunk's piece of their node sums to its owner, owners send the chunks' sums here and pass the updated chunks on (each host moves about 2 × the parameters per step; every worker must be an agent with --peer-bind; no audits).") var chunkOwners = false
 
     /// Switches this process to `--blas-core` when given (re-executing), then checks the live
     /// kernel; returns its name, the run's kernel.
@@ -56,6 +57,7 @@ struct ClusterOptions: ParsableArguments {
         do { settings.curveBulk = try ClusterSocket.CurveBulk(parsing: curveBulk) } catch { throw ValidationError("\(error)") }
         guard probeEvery >= 0 else { throw ValidationError("--probe-every must be ≥ 0") }
         settings.probeEvery = probeEvery
+        settings.chunkOwners = chunkOwners
         settings.kernel = BLAS.coreName
         return settings
     }
@@ -114,6 +116,7 @@ struct Worker: ParsableCommand {
     @Option(parsing: .singleValue, help: "Inject a fault into this worker (see train --help); with --local-workers, into local worker slot worker=K.") var fault: [String] = []
     @Option(name: .customLong("local-workers"), help: "Run as this host's agent: one connection to the coordinator, N local worker processes behind it that share the parameters through shared memory and whose shard gradients the agent sums before sending them up.") var localWorkers = 0
     @Option(name: .customLong("agent-fault"), parsing: .singleValue, help: "With --local-workers: inject a fault (corrupt, bitflip, memflip, drop, delay, slow; worker= is ignored) into the node sums the agent sends up.") var agentFault: [String] = []
+    @Option(name: .customLong("peer-bind"), help: "With --local-workers: bind this agent's peer endpoint for a coordinator running --chunk-owners, e.g. tcp://10.0.0.2:6000 (an address the other agents reach; port 0: any free one).") var peerBind: String?
     @Option(name: .customLong("data"), help: "Read this data instead of the coordinator's (testing).") var data: String?
     @Option(name: .customLong("shared-parameters"), help: .hidden) var sharedParameters: String?
     @Option(name: .customLong("shared-gradients"), help: .hidden) var sharedGradients: String?
@@ -148,6 +151,7 @@ struct Worker: ParsableCommand {
             if localWorkers > 0 {
                 guard sharedParameters == nil, sharedGradients == nil else { throw ValidationError("--local-workers cannot be a coordinator's local worker itself") }
                 options.localWorkers = localWorkers
+                options.peerBind = peerBind
                 options.agentFaults = try agentFault.map(FaultSpec.parse)
                 if let kill = options.agentFaults.first(where: { $0.kind == .kill }) {
                     throw ValidationError("--agent-fault \(kill): kill the agent with a signal; kill faults go to local workers with --fault")
@@ -158,6 +162,7 @@ struct Worker: ParsableCommand {
                 Foundation.exit(try HostAgent(options: options).run())
             }
             guard agentFault.isEmpty else { throw ValidationError("--agent-fault needs --local-workers N") }
+            guard peerBind == nil else { throw ValidationError("--peer-bind needs --local-workers N (chunk owners are host agents)") }
             let runner = try WorkerRunner(options: options)
             Foundation.exit(runner.run())
         } catch let error as ValidationError { throw error } catch { Launch.fail(error) }

@@ -12,6 +12,7 @@ enum MessageFixtures {
         [
             .join(Join(workerName: "host-ü/1234", buildVersion: "0.1.0+abc", dataFingerprint: 0xDEAD_BEEF_0123_4567,
                        pid: 4242, requestedWorkerID: -1)),
+            .join(Join(workerName: "agent", buildVersion: "0.1.0", dataFingerprint: 1, pid: 7, requestedWorkerID: 2, peerEndpoint: "tcp://10.0.0.2:41000")),
             .welcome(Welcome(workerID: 3, configJSON: Array(#"{"model":{"input":[784]}}"#.utf8),
                              configHash: 0x1234_5678_9ABC_DEF0, heartbeatIntervalMs: 200, timeoutMs: 3000,
                              parameterVersion: 17)),
@@ -34,6 +35,8 @@ enum MessageFixtures {
             .chunk(ChunkData(role: .update, step: 12, chunk: 0, payload: PayloadBuffer(floats: floats(16_384, seed: 5)))),
             .chunkControl(ChunkControl(role: .report, step: 12, chunks: [1, 4, 7], values: [0.25, .nan, 3e-30])),
             .chunkControl(ChunkControl(role: .apply, step: 12, values: [1.5], learningRate: 0.001, optimizerStep: 13)),
+            .chunkControl(ChunkControl(role: .table, step: 12, chunks: [3, 5, 3, 5, 3], peers: [3, 5], endpoints: ["tcp://10.0.0.2:41000", "tcp://10.0.0.3:41000"])),
+            .chunkControl(ChunkControl(role: .traffic, step: 12, values: [1e6, 2.5e6])),
         ]
     }
 

@@ -145,6 +145,9 @@ struct ChunkMessageValidationTests {
             == .invalidValue(field: "chunkControl.values", value: "1 for 2 chunks"))
         #expect(decodeError(.chunkControl(ChunkControl(role: .apply, step: 1, values: [1, 2])))
             == .invalidValue(field: "chunkControl.values", value: "2 values and 0 chunks in an apply"))
+        #expect(decodeError(.chunkControl(ChunkControl(role: .table, step: 1, chunks: [1, 9], peers: [1], endpoints: ["tcp://a:1"])))
+            == .invalidValue(field: "chunkControl.peers", value: "a table of 1 peers, 1 endpoints and owners [1, 9]"))
+        #expect(decodeError(.chunkControl(ChunkControl(role: .traffic, step: 1, values: [1]))) == .invalidValue(field: "chunkControl.values", value: "1 values in a traffic report"))
         #expect(decodeError(.chunk(ChunkData(role: .piece, step: 1, chunk: 2, shard: 3, span: 1, payload: values))) == nil)
     }
 

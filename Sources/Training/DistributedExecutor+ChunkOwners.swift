@@ -1,0 +1,132 @@
+import Cluster
+import Coordination
+import Foundation
+import NeuralNet
+import Optimizers
+import TensorCore
+import WireProtocol
+
+/// The coordinator's side of `--chunk-owners` (docs/coordination.md "Chunk owners"): the table,
+/// the owners' reduced chunks assembled into the step's contribution, the updated chunks sent
+/// to their owners, and a dead owner's step computed again under a new table.
+final class ChunkOwnerState {
+    let chunks: ParameterChunks
+    let parameterChunkCount: Int
+    var table: ChunkOwnership?
+    /// Members that hold the parameters of the version being computed (sent whole, or assembled
+    /// from the owners' updated chunks).
+    var seeded = Set<WorkerID>()
+    /// The version whose updated chunks went to the owners last.
+    var distributedVersion: UInt64 = .max
+    /// The step's contribution as the owners' sums arrive, and which chunks are in.
+    var reduced: TensorStorage?
+    var have = Set<Int>()
+    var outcomes: TreeFold<ShardOutcome>
+    /// Stands in for a result's contribution: with chunk owners it never comes to the coordinator.
+    let placeholder = TensorStorage(count: 1)
+
+    init(session: TrainingSession) {
+        chunks = ParameterChunks.ofContribution(tensors: session.tensorRanges, contributionCount: session.model.contributionCount)
+        parameterChunkCount = chunks.ranges.filter { $0.upperBound <= session.model.parameters.count }.count
+        outcomes = TreeFold(tree: ShardTree(count: session.shards))
+    }
+}
+
+extension DistributedExecutor {
+    /// One step with chunk owners: table, updated chunks, the shards' outcomes through the state
+    /// machine, then the owners' sums; a dead owner sends the trainer back to this step's start.
+    func executeWithChunkOwners(_ state: ChunkOwnerState, session: TrainingSession, version: UInt64) throws {
+        let step = session.globalStep
+        let live = host.liveWorkers.sorted()
+        guard !live.isEmpty else { throw RuntimeError.cluster("no workers left") }
+        for worker in live where host.members[worker]?.peerEndpoint.isEmpty ?? true {
+            throw RuntimeError.invalidSetting("worker \(worker) has no peer endpoint: with --chunk-owners every worker must be a host agent started with --local-workers N --peer-bind tcp://ADDRESS:PORT")
+        }
+        if state.table?.owners != live {
+            // A death deals only the dead owners' chunks to the others; a newcomer starts a fresh table.
+            var table = state.table
+            for gone in table?.owners ?? [] where !live.contains(gone) { table = table?.removing(gone) }
+            if table?.owners != live { table = ChunkOwnership(owners: live, chunkCount: state.chunks.count) }
+            state.table = table
+            state.seeded.removeAll()  // everyone gets the parameters whole with this step's work
+            let control = ChunkControl(role: .table, step: UInt64(step), chunks: table!.ownerOfChunk, peers: live,
+                                       endpoints: live.map { host.members[$0]!.peerEndpoint })
+            for worker in live { host.send(.chunkControl(control), to: worker) }
+            logLine("chorus coordinator: chunk owners: \(live.count) agents own \(state.chunks.count) chunks")
+        } else if state.distributedVersion != version, state.seeded == Set(live) {
+            // The parameters of this version to their owners, chunk by chunk; the owners pass them on.
+            let values = session.model.parameters.values.pointer, table = state.table!
+            for c in 0..<state.parameterChunkCount {
+                let range = state.chunks.ranges[c]
+                let payload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: values + range.lowerBound, count: range.count * 4))
+                host.send(.chunk(ChunkData(role: .update, step: version, chunk: UInt32(c), payload: payload)), to: table.owner(ofChunk: c))
+                bytesSent += range.count * 4
+            }
+        } else {
+            state.seeded.removeAll()
+        }
+        state.distributedVersion = version
+        state.reduced = session.contributionBuffer()
+        state.have.removeAll()
+        state.outcomes = TreeFold(tree: ShardTree(count: session.shards))
+        try host.runStep(step + machineOffset, parameterVersion: version)
+        // The shards are in; now the owners' sums.
+        let deadline = monotonicNanos() + UInt64(settings.timeoutMs) * 4_000_000
+        while state.have.count < state.chunks.count {
+            if let dead = state.table!.owners.first(where: { !host.liveWorkers.contains($0) }) {
+                logLine("chorus coordinator: chunk owner \(dead) is gone with its chunks' sums of step \(step + 1); computing the step again with its chunks re-owned")
+                pendingRewind = Rewind(state: session.captureState(), reason: "chunk owner \(dead) died at step \(step + 1)")
+                state.reduced = nil
+                return
+            }
+            guard monotonicNanos() < deadline else {
+                throw RuntimeError.cluster("step \(step + 1): \(state.chunks.count - state.have.count) of \(state.chunks.count) chunk sums did not arrive from their owners within \(settings.timeoutMs * 4) ms")
+            }
+            try host.pump(timeoutMs: 10)
+        }
+        guard let reduced = state.reduced, let outcome = state.outcomes.result else {
+            throw RuntimeError.cluster("step \(step + 1): the shards' outcomes are incomplete")
+        }
+        state.reduced = nil
+        session.add(shards: 0..<session.shards, contribution: reduced, outcome: outcome)
+    }
+
+    /// A released node's outcome and signals (its values went to the owners).
+    func aggregateChunked(_ state: ChunkOwnerState, _ result: Result, _ aggregation: Aggregation) {
+        shardSignals?(ReceivedShard(worker: aggregation.worker, shards: aggregation.shards, signals: result.signals,
+                                    contribution: nil, count: result.outcome.count, receivedNorm: result.receivedNorm))
+        state.outcomes.push(aggregation.shards, result.outcome) { left, right in
+            left.lossSum += right.lossSum
+            left.correct += right.correct
+            left.count += right.count
+        }
+        ledger.contributed(aggregation.worker, step: session.globalStep)
+    }
+
+    /// An owner's sum of one of its chunks over all the step's shards, or its peer traffic.
+    func receiveChunked(_ state: ChunkOwnerState, _ message: Message, from member: Member) -> Bool {
+        switch message {
+        case .chunk(let chunk) where chunk.role == .piece:
+            let index = Int(chunk.chunk)
+            guard let reduced = state.reduced, Int(chunk.step) == session.globalStep, index < state.chunks.count,
+                  state.table?.owner(ofChunk: index) == member.id, chunk.shards == 0..<session.shards else {
+                host.drop("a chunk sum (step \(chunk.step), chunk \(chunk.chunk), shards \(chunk.shards)) from worker \(member.id) this step does not expect")
+                return true
+            }
+            let range = state.chunks.ranges[index]
+            guard chunk.payload.byteCount == range.count * 4, !state.have.contains(index) else {
+                host.drop("chunk \(index)'s sum from worker \(member.id): \(chunk.payload.byteCount / 4) values (expected \(range.count)), or a second copy")
+                return true
+            }
+            (reduced.pointer + range.lowerBound).update(from: chunk.payload.asFloats.baseAddress!, count: range.count)
+            state.have.insert(index)
+            bytesReceived += chunk.payload.byteCount
+            return true
+        case .chunkControl(let control) where control.role == .traffic:
+            host.recordPeerTraffic(of: member.id, sent: Int(control.values[0]), received: Int(control.values[1]))
+            return true
+        default:
+            return false
+        }
+    }
+}
