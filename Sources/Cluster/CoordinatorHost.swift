@@ -292,7 +292,6 @@ package final class CoordinatorHost<Workload: CoordinatorWorkload> {
             for worker in workers {
                 guard let peer = agentPeerBytes[worker] else { continue }
                 hosts[host]!.peerBytesSent += peer.sent; hosts[host]!.peerBytesReceived += peer.received
-                hosts[host]!.bytesSent += peer.sent; hosts[host]!.bytesReceived += peer.received
             }
         }
         return hosts

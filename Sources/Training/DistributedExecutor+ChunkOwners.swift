@@ -13,6 +13,10 @@ final class ChunkOwnerState {
     let chunks: ParameterChunks
     let parameterChunkCount: Int
     var table: ChunkOwnership?
+    /// The agents the table names (owners, and any that joined during a step: they own nothing yet).
+    var peers: [WorkerID] = []
+    /// Steps computed again in a row because the owners' sums did not come (at most 3).
+    var retries = 0
     /// Members that hold the parameters of the version being computed (sent whole, or assembled
     /// from the owners' updated chunks).
     var seeded = Set<WorkerID>()
@@ -48,10 +52,9 @@ extension DistributedExecutor {
             for gone in table?.owners ?? [] where !live.contains(gone) { table = table?.removing(gone) }
             if table?.owners != live { table = ChunkOwnership(owners: live, chunkCount: state.chunks.count) }
             state.table = table
+            state.peers = live
             state.seeded.removeAll()  // everyone gets the parameters whole with this step's work
-            let control = ChunkControl(role: .table, step: UInt64(step), chunks: table!.ownerOfChunk, peers: live,
-                                       endpoints: live.map { host.members[$0]!.peerEndpoint })
-            for worker in live { host.send(.chunkControl(control), to: worker) }
+            sendTable(state, step: step)
             logLine("chorus coordinator: chunk owners: \(live.count) agents own \(state.chunks.count) chunks")
         } else if state.distributedVersion != version, state.seeded == Set(live) {
             // The parameters of this version to their owners, chunk by chunk; the owners pass them on.
@@ -75,12 +78,25 @@ extension DistributedExecutor {
         while state.have.count < state.chunks.count {
             if let dead = state.table!.owners.first(where: { !host.liveWorkers.contains($0) }) {
                 logLine("chorus coordinator: chunk owner \(dead) is gone with its chunks' sums of step \(step + 1); computing the step again with its chunks re-owned")
-                pendingRewind = Rewind(state: session.captureState(), reason: "chunk owner \(dead) died at step \(step + 1)")
+                pendingRewind = Rewind(state: session.captureState(), reason: "chunk owner \(dead) died at step \(step + 1)",
+                                       basis: "this step's start: nothing of it was applied", without: ", its chunks owned by the others")
                 state.reduced = nil
                 return
             }
             guard monotonicNanos() < deadline else {
-                throw RuntimeError.cluster("step \(step + 1): \(state.chunks.count - state.have.count) of \(state.chunks.count) chunk sums did not arrive from their owners within \(settings.timeoutMs * 4) ms")
+                let missing = state.chunks.count - state.have.count
+                guard state.retries < 3 else {
+                    throw RuntimeError.cluster("step \(step + 1): \(missing) of \(state.chunks.count) chunk sums did not arrive from their owners within \(settings.timeoutMs * 4) ms, three times")
+                }
+                // Pieces refused or lost on the way (an agent that had not seen the newest table):
+                // the step again, from its start, under a table every agent has by now.
+                state.retries += 1
+                logLine("chorus coordinator: step \(step + 1): \(missing) chunk sums did not arrive within \(settings.timeoutMs * 4) ms; computing the step again")
+                pendingRewind = Rewind(state: session.captureState(), reason: "chunk sums of step \(step + 1) missing",
+                                       basis: "this step's start: nothing of it was applied", without: "")
+                state.table = nil
+                state.reduced = nil
+                return
             }
             try host.pump(timeoutMs: 10)
         }
@@ -88,7 +104,24 @@ extension DistributedExecutor {
             throw RuntimeError.cluster("step \(step + 1): the shards' outcomes are incomplete")
         }
         state.reduced = nil
+        state.retries = 0
         session.add(shards: 0..<session.shards, contribution: reduced, outcome: outcome)
+    }
+
+    /// The table (owners of the chunks, the agents and their endpoints) to every agent it names.
+    func sendTable(_ state: ChunkOwnerState, step: Int) {
+        let control = ChunkControl(role: .table, step: UInt64(step), chunks: state.table!.ownerOfChunk, peers: state.peers,
+                                   endpoints: state.peers.map { host.members[$0]?.peerEndpoint ?? "" })
+        for worker in state.peers where host.members[worker] != nil { host.send(.chunkControl(control), to: worker) }
+    }
+
+    /// Before work goes to an agent the table does not name (it joined during the step): it
+    /// joins the table owning nothing, so its pieces reach the owners, and gets the parameters whole.
+    func admitToTable(_ state: ChunkOwnerState, _ member: Member) {
+        guard state.table != nil, !state.peers.contains(member.id), !member.peerEndpoint.isEmpty else { return }
+        state.peers.append(member.id)
+        state.seeded.remove(member.id)
+        sendTable(state, step: session.globalStep)
     }
 
     /// A released node's outcome and signals (its values went to the owners).

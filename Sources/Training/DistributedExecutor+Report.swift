@@ -48,10 +48,16 @@ extension DistributedExecutor {
         let traffic = host.traffic
         report.hosts = traffic.keys.sorted().map { name in
             ClusterReport.HostReport(host: name, bytesSent: traffic[name]!.bytesSent, bytesReceived: traffic[name]!.bytesReceived,
-                                     workers: traffic[name]!.workers.count)
+                                     workers: traffic[name]!.workers.count, peerBytesSent: traffic[name]!.peerBytesSent,
+                                     peerBytesReceived: traffic[name]!.peerBytesReceived)
         }
         let steps = Double(max(timing.steps, 1))
-        report.maxHostBytesPerStep = ((traffic.values.map { Double($0.bytesSent + $0.bytesReceived) }.max() ?? 0) / steps).rounded()
+        // A host's own view: what the coordinator received from it went out of it, and so on.
+        let out = traffic.values.map { Double($0.bytesReceived + $0.peerBytesSent) }
+        let into = traffic.values.map { Double($0.bytesSent + $0.peerBytesReceived) }
+        report.maxHostBytesPerStep = ((zip(out, into).map { $0 + $1 }.max() ?? 0) / steps).rounded()
+        report.maxHostBytesOutPerStep = ((out.max() ?? 0) / steps).rounded()
+        report.maxHostBytesInPerStep = ((into.max() ?? 0) / steps).rounded()
         return report
     }
 

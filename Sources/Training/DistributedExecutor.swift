@@ -315,6 +315,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
         if let chunkOwners {
             // The parameters whole only to an agent that does not hold them (new table, newcomer).
             flags.insert(.chunkOwners)
+            admitToTable(chunkOwners, member)
             let whole = !chunkOwners.seeded.contains(member.id)
             if whole { makeParameterPayload(version: assignment.parameterVersion) }
             return Work(step: UInt64(step), epoch: UInt32(epoch), stepInEpoch: UInt32(stepInEpoch),

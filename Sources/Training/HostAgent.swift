@@ -108,7 +108,8 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         defer { local?.shutdown() }
         if let status = upstream.start() { return status }
         while true {
-            if let status = upstream.poll(timeoutMs: local == nil ? 100 : 10) { return status }
+            // With chunk owners the peers' pieces and chunks wait for this loop: a short poll.
+            if let status = upstream.poll(timeoutMs: local == nil ? 100 : mesh != nil ? 1 : 10) { return status }
             if let local {
                 do {
                     try local.pump(timeoutMs: 0)
@@ -186,7 +187,8 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             parameterVersion = work.parameterVersion
             if work.flags.contains(.chunkOwners) { assembly = Array(payload.asFloats) }
         } else if work.flags.contains(.chunkOwners) {
-            try waitForParameters(version: work.parameterVersion, step: work.step)
+            self.runID = runID
+            guard try waitForParameters(version: work.parameterVersion, step: work.step) else { return }
         } else if work.flags.contains(.sharedParameters) || parameterVersion != work.parameterVersion {
             throw RuntimeError.cluster("work for step \(work.step) names parameter version \(work.parameterVersion) without carrying it; this agent holds \(parameterVersion)")
         }
@@ -446,15 +448,27 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         }
     }
 
-    /// Waits (taking the peers' messages) until the parameters of `version` are assembled.
-    func waitForParameters(version: UInt64, step: UInt64) throws {
-        let deadline = monotonicNanos() + UInt64(max(options.timeoutMs, 1000)) * 6_000_000
+    /// Waits (taking the peers' messages, beating to the coordinator) until the parameters of
+    /// `version` are assembled; false when they did not come in time — an owner died before passing
+    /// its chunks on — and the work is left undone (the coordinator computes the step again under a
+    /// new table, with the parameters whole).
+    func waitForParameters(version: UInt64, step: UInt64) throws -> Bool {
+        let started = monotonicNanos()
+        let limit = UInt64(max(options.timeoutMs * 2, 3000)) * 1_000_000
+        var lastBeat = started
         while parameterVersion != version {
             try pumpPeers(timeoutMs: 5)
-            if monotonicNanos() > deadline {
-                throw RuntimeError.cluster("work for step \(step) needs parameter version \(version); after \(max(options.timeoutMs, 1000) * 6) ms only \(assemblyHave.count) of \(parameterChunkCount) updated chunks of it arrived")
+            let now = monotonicNanos()
+            if now &- lastBeat > UInt64(options.heartbeatMs) * 1_000_000 {
+                lastBeat = now
+                try? upstream.transport.send(.heartbeat(Heartbeat(sequence: UInt64(localStep), sentAtNanos: now)), runID: runID)
+            }
+            if now &- started > limit {
+                log("work for step \(step) left undone: after \(limit / 1_000_000) ms \(assemblyHave.count) of \(parameterChunkCount) updated chunks of parameter version \(version) had arrived")
+                return false
             }
         }
+        return true
     }
 
     /// A step with chunk owners: the reducer starts over, and pieces that came early go in.

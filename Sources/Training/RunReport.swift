@@ -102,6 +102,9 @@ public struct ClusterReport {
     /// Wire bytes by worker host, and the largest (sent + received) per step of any host.
     public var hosts: [HostReport] = []
     public var maxHostBytesPerStep = 0.0
+    /// The busiest host's bytes out (to the coordinator and, with chunk owners, to other agents)
+    /// and in, per step.
+    public var maxHostBytesOutPerStep = 0.0, maxHostBytesInPerStep = 0.0
     /// Workers a refereed audit proved wrong, and the global steps computed again after going back.
     public var quarantined: [QuarantineReport] = []
     public var recomputedSteps = 0
@@ -134,14 +137,22 @@ public struct ClusterReport {
     public struct HostReport: Sendable {
         public var host: String
         public var bytesSent = 0, bytesReceived = 0, workers = 0
+        /// With chunk owners: what the host's agent sent to and received from other agents.
+        public var peerBytesSent = 0, peerBytesReceived = 0
         var json: JSONValue {
-            .members(["host": .string(host), "bytes_sent": .integer(bytesSent), "bytes_received": .integer(bytesReceived), "workers": .integer(workers)])
+            var members: [(key: String, value: JSONValue)] = [("host", .string(host)), ("bytes_sent", .integer(bytesSent)),
+                                                              ("bytes_received", .integer(bytesReceived)), ("workers", .integer(workers))]
+            if peerBytesSent + peerBytesReceived > 0 {
+                members += [("peer_bytes_sent", .integer(peerBytesSent)), ("peer_bytes_received", .integer(peerBytesReceived))]
+            }
+            return .object(members)
         }
     }
 
     var counters: JSONValue {
         .members([
             "hosts": .array(hosts.map(\.json)), "workers": .array(workers.map(\.json)), "max_host_bytes_per_step": .real(maxHostBytesPerStep),
+            "max_host_bytes_out_per_step": .real(maxHostBytesOutPerStep), "max_host_bytes_in_per_step": .real(maxHostBytesInPerStep),
             "evictions": .integer(evictions), "reassignments": .integer(reassignments),
             "straggler_duplicates": .integer(stragglerDuplicates), "duplicates": .integer(duplicates), "stale": .integer(stale),
             "corrupt_payloads": .integer(corruptPayloads), "dropped_messages": .integer(droppedMessages),

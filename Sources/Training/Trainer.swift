@@ -37,6 +37,10 @@ extension StepExecutor {
 public struct Rewind {
     public let state: TrainingSession.State
     public let reason: String
+    /// Why that state, for the log line.
+    public var basis = "the last one clean audits vouch for"
+    /// Who is left out when the steps are computed again.
+    public var without = " without it"
 }
 
 /// Computes every shard in this process, in shard order: `--workers 0`.
@@ -305,7 +309,7 @@ public final class Trainer {
         }
         if to > 0 { try writeCheckpoint() } else { try? FileManager.default.removeItem(atPath: "\(output.directory)/latest.safetensors") }
         afterRewind?(to)
-        progress.line("chorus: \(rewind.reason): going back to the state before step \(to) (the last one clean audits vouch for) and computing steps \(to)…\(from) again without it")
+        progress.line("chorus: \(rewind.reason): going back to the state before step \(to) (\(rewind.basis)) and computing steps \(to)…\(from) again\(rewind.without)")
     }
 
     /// Writes `checkpoint-STEP` and `latest` (atomically), then removes checkpoints beyond `--keep-checkpoints`.
