@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Plain workers vs host agents vs PyTorch DDP across test hosts with rate-limited links: a
+# Plain workers vs host agents vs chunk owners vs PyTorch DDP across test hosts with rate-limited links: a
 # coordinator host and HOSTS worker hosts (cluster/testhosts.sh, needs root), every link limited
 # to RATE (tc tbf, both directions; this kernel has no netem). Each worker host runs K workers:
 #   plain   K `chorus worker` processes per host, each its own connection (S = HOSTS·K shards)
 #   agents  one `chorus worker --local-workers K` per host (same S, same bits)
+#   owners  the same agents with --peer-bind and the coordinator with --chunk-owners: pieces
+#           of the node sums go to the chunks' owners peer to peer (docs/coordination.md)
 #   ddp     PyTorch DDP, gloo, CPU, K ranks per worker host, same MLP, batch 128 per rank,
 #           Adam 1e-3, clip 1.0 (benchmarks/ddp_mlp.py; skipped when VENV has no torch)
 # Default MLP, batch 128 per worker, monitor off, ROUNDS alternating rounds. Prints samples/s,
@@ -34,13 +36,16 @@ run=(--shards "$workers" --batch-size $((128 * workers)) --max-steps "$STEPS" --
 have_torch=false
 [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import torch" 2>/dev/null && have_torch=true
 
-chorus_round() {  # plain|agents → prints "samples/s hash maxhostMB wait_ms"
+chorus_round() {  # plain|agents|owners → prints "samples/s hash maxhostMB wait_ms"
     local layout=$1 out; out=$(mktemp -d)
-    local expect=$workers; [ "$layout" = agents ] && expect=$HOSTS
-    bash $hosts exec $coordinator_host "$CHORUS" coordinator --bind "$endpoint" --expect "$expect" --out "$out" "${run[@]}" 2>"$out/coordinator.err" &
+    local expect=$workers owners=(); [ "$layout" != plain ] && expect=$HOSTS
+    [ "$layout" = owners ] && owners=(--chunk-owners)
+    bash $hosts exec $coordinator_host "$CHORUS" coordinator --bind "$endpoint" --expect "$expect" --out "$out" "${owners[@]}" "${run[@]}" 2>"$out/coordinator.err" &
     local coordinator=$! pids=()
     for ((h = 1; h <= HOSTS; h++)); do
-        if [ "$layout" = agents ]; then
+        if [ "$layout" = owners ]; then
+            bash $hosts exec "$h" "$CHORUS" worker --connect "$endpoint" --local-workers "$K" --peer-bind "tcp://$(bash $hosts addr "$h"):6000" --quiet 2>/dev/null & pids+=($!)
+        elif [ "$layout" = agents ]; then
             bash $hosts exec "$h" "$CHORUS" worker --connect "$endpoint" --local-workers "$K" --quiet 2>/dev/null & pids+=($!)
         else
             for ((k = 0; k < K; k++)); do
@@ -78,11 +83,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
     printf "%-6s %-8s %10s %12s %14s %8s\n" "$round" plain "$plain" "$plain_hash" "$plain_mb" "$plain_wait"
     read -r agents agents_hash agents_mb agents_wait < <(chorus_round agents)
     printf "%-6s %-8s %10s %12s %14s %8s\n" "$round" agents "$agents" "$agents_hash" "$agents_mb" "$agents_wait"
+    read -r owners owners_hash owners_mb owners_wait < <(chorus_round owners)
+    printf "%-6s %-8s %10s %12s %14s %8s\n" "$round" owners "$owners" "$owners_hash" "$owners_mb" "$owners_wait"
     ddp="-"
     if $have_torch; then ddp=$(ddp_round); printf "%-6s %-8s %10s\n" "$round" ddp "$ddp"; fi
     python3 -c "
-import sys; p, a, d = float('$plain'), float('$agents'), '$ddp'
-line = f'round $round: agents/plain {a / p:.2f}x'
-if d not in ('-', ''): line += f', agents/ddp {a / float(d):.2f}x, plain/ddp {p / float(d):.2f}x'
-print(line + ('' if '$plain_hash' == '$agents_hash' else '  (HASHES DIFFER: $plain_hash vs $agents_hash)'))"
+import sys; p, a, o, d = float('$plain'), float('$agents'), float('$owners'), '$ddp'
+line = f'round $round: agents/plain {a / p:.2f}x, owners/plain {o / p:.2f}x'
+if d not in ('-', ''): line += f', owners/ddp {o / float(d):.2f}x, agents/ddp {a / float(d):.2f}x, plain/ddp {p / float(d):.2f}x'
+same = '$plain_hash' == '$agents_hash' == '$owners_hash'
+print(line + ('' if same else '  (HASHES DIFFER: $plain_hash, $agents_hash, $owners_hash)'))"
 done

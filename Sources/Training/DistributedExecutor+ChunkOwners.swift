@@ -72,7 +72,22 @@ extension DistributedExecutor {
         state.reduced = session.contributionBuffer()
         state.have.removeAll()
         state.outcomes = TreeFold(tree: ShardTree(count: session.shards))
-        try host.runStep(step + machineOffset, parameterVersion: version)
+        // An owner that dies before passing on its updated chunks would leave the others without
+        // this version's parameters: the coordinator sends them those chunks itself.
+        var covered = Set<WorkerID>()
+        let updatesSent = state.seeded == Set(live)
+        try host.runStep(step + machineOffset, parameterVersion: version) {
+            guard updatesSent, let table = state.table else { return }
+            for dead in table.owners where !covered.contains(dead) && !self.host.liveWorkers.contains(dead) {
+                covered.insert(dead)
+                let values = session.model.parameters.values.pointer
+                for c in table.chunks(ownedBy: dead) where c < state.parameterChunkCount {
+                    let range = state.chunks.ranges[c]
+                    let payload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: values + range.lowerBound, count: range.count * 4))
+                    for worker in self.host.liveWorkers { self.host.send(.chunk(ChunkData(role: .update, step: version, chunk: UInt32(c), payload: payload)), to: worker) }
+                }
+            }
+        }
         // The shards are in; now the owners' sums.
         let deadline = monotonicNanos() + UInt64(settings.timeoutMs) * 4_000_000
         while state.have.count < state.chunks.count {

@@ -75,6 +75,8 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
     var assemblyVersion: UInt64 = .max
     var assemblyHave = Set<Int>()
     var chunkRefusals = 0
+    /// Work waiting for its parameters' updated chunks.
+    var deferred: Work?
 
     package let logName = "chorus agent"
 
@@ -114,6 +116,10 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
                 do {
                     try local.pump(timeoutMs: 0)
                     try pumpPeers(timeoutMs: 0)
+                    if let work = deferred, work.parameterVersion == parameterVersion {
+                        deferred = nil
+                        try computeHeld(work, runID: runID) { frames in try upstream.transport.send(frames, to: nil) }
+                    }
                 } catch {
                     logLine("chorus agent: \(error)")
                     return 1
@@ -187,11 +193,23 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             parameterVersion = work.parameterVersion
             if work.flags.contains(.chunkOwners) { assembly = Array(payload.asFloats) }
         } else if work.flags.contains(.chunkOwners) {
-            self.runID = runID
-            guard try waitForParameters(version: work.parameterVersion, step: work.step) else { return }
+            deferred = nil
+            if parameterVersion != work.parameterVersion {
+                // Computed by the run loop once the owners' updated chunks of that version are in
+                // (the agent goes on answering the coordinator meanwhile); newer work replaces it.
+                self.runID = runID
+                deferred = work
+                return
+            }
         } else if work.flags.contains(.sharedParameters) || parameterVersion != work.parameterVersion {
             throw RuntimeError.cluster("work for step \(work.step) names parameter version \(work.parameterVersion) without carrying it; this agent holds \(parameterVersion)")
         }
+        try computeHeld(work, runID: runID, send: send)
+    }
+
+    /// Computes `work`, whose parameters are in shared memory.
+    func computeHeld(_ work: Work, runID: UInt64, send: ([Frame]) throws -> Void) throws {
+        guard let local else { return }
         let shards = work.shards.map(Int.init)
         guard Int(work.shardCount) == shardCount, !shards.isEmpty, shards.allSatisfy({ $0 < shardCount }) else {
             throw RuntimeError.cluster("work for step \(work.step) names shards \(shards) of \(work.shardCount); this run has \(shardCount)")
@@ -379,9 +397,10 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             reducer = ChunkReducer(chunks: chunks, owned: table.chunks(ownedBy: workerID))
             log("chunk owners: \(table.owners.count) agents, \(table.chunks(ownedBy: workerID).count) of \(chunks.count) chunks here")
         case .chunk(let chunk) where chunk.role == .update:
-            // This agent owns the chunk: take it, and pass it to every other agent.
+            // A chunk this agent owns: take it and pass it to every other agent. (The coordinator
+            // also sends a dead owner's chunks to everyone itself: only taken.)
             try takeUpdate(chunk)
-            if let mesh { for peer in mesh.peers { try mesh.send(chunk, to: peer) } }
+            if let mesh, table?.owner(ofChunk: Int(chunk.chunk)) == workerID { for peer in mesh.peers { try mesh.send(chunk, to: peer) } }
         default:
             break
         }
@@ -446,29 +465,6 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             assembly.withUnsafeBufferPointer { parameters.write(version: chunk.step, from: $0.baseAddress!) }
             parameterVersion = chunk.step
         }
-    }
-
-    /// Waits (taking the peers' messages, beating to the coordinator) until the parameters of
-    /// `version` are assembled; false when they did not come in time — an owner died before passing
-    /// its chunks on — and the work is left undone (the coordinator computes the step again under a
-    /// new table, with the parameters whole).
-    func waitForParameters(version: UInt64, step: UInt64) throws -> Bool {
-        let started = monotonicNanos()
-        let limit = UInt64(max(options.timeoutMs * 2, 3000)) * 1_000_000
-        var lastBeat = started
-        while parameterVersion != version {
-            try pumpPeers(timeoutMs: 5)
-            let now = monotonicNanos()
-            if now &- lastBeat > UInt64(options.heartbeatMs) * 1_000_000 {
-                lastBeat = now
-                try? upstream.transport.send(.heartbeat(Heartbeat(sequence: UInt64(localStep), sentAtNanos: now)), runID: runID)
-            }
-            if now &- started > limit {
-                log("work for step \(step) left undone: after \(limit / 1_000_000) ms \(assemblyHave.count) of \(parameterChunkCount) updated chunks of parameter version \(version) had arrived")
-                return false
-            }
-        }
-        return true
     }
 
     /// A step with chunk owners: the reducer starts over, and pieces that came early go in.
