@@ -45,6 +45,9 @@ public final class PeerMesh {
         inbox.close()
     }
 
+    /// The ROUTER the peers' messages come in on (to poll beside another socket).
+    public var inboxSocket: ZMQSocket { inbox.socket }
+
     /// The bound endpoint, port resolved: what the other agents connect to.
     public var endpoint: String { inbox.endpoint }
 

@@ -110,8 +110,18 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         defer { local?.shutdown() }
         if let status = upstream.start() { return status }
         while true {
-            // With chunk owners the peers' pieces and chunks wait for this loop: a short poll.
-            if let status = upstream.poll(timeoutMs: local == nil ? 100 : mesh != nil ? 1 : 10) { return status }
+            // With chunk owners the peers' pieces and chunks wait for this loop too: it wakes for
+            // either socket (a short poll where the coordinator's is not a plain ZeroMQ one).
+            var wait = local == nil ? 100 : 10
+            if let mesh, local != nil {
+                if let coordinator = upstream.transport as? ZMQMessageTransport {
+                    _ = try? ZMQ.poll([coordinator.socket, mesh.inboxSocket], timeoutMs: 10)
+                    wait = 0
+                } else {
+                    wait = 1
+                }
+            }
+            if let status = upstream.poll(timeoutMs: wait) { return status }
             if let local {
                 do {
                     try local.pump(timeoutMs: 0)
