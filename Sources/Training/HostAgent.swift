@@ -75,8 +75,8 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
     var assemblyVersion: UInt64 = .max
     var assemblyHave = Set<Int>()
     var chunkRefusals = 0
-    /// Work waiting for its parameters' updated chunks.
-    var deferred: Work?
+    /// Work waiting for its parameters' updated chunks, in arrival order.
+    var deferred: [Work] = []
 
     package let logName = "chorus agent"
 
@@ -126,9 +126,10 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
                 do {
                     try local.pump(timeoutMs: 0)
                     try pumpPeers(timeoutMs: 0)
-                    if let work = deferred, work.parameterVersion == parameterVersion {
-                        deferred = nil
-                        try computeHeld(work, runID: runID) { frames in try upstream.transport.send(frames, to: nil) }
+                    if let first = deferred.first, first.parameterVersion == parameterVersion {
+                        let ready = deferred
+                        deferred.removeAll()
+                        for work in ready { try computeHeld(work, runID: runID) { frames in try upstream.transport.send(frames, to: nil) } }
                     }
                 } catch {
                     logLine("chorus agent: \(error)")
@@ -201,14 +202,19 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             }
             parameters.write(version: work.parameterVersion, from: payload.asFloats.baseAddress!)
             parameterVersion = work.parameterVersion
-            if work.flags.contains(.chunkOwners) { assembly = Array(payload.asFloats) }
+            if work.flags.contains(.chunkOwners) {
+                assembly = Array(payload.asFloats)
+                deferred.removeAll { $0.parameterVersion != work.parameterVersion }
+            }
         } else if work.flags.contains(.chunkOwners) {
-            deferred = nil
             if parameterVersion != work.parameterVersion {
                 // Computed by the run loop once the owners' updated chunks of that version are in
-                // (the agent goes on answering the coordinator meanwhile); newer work replaces it.
+                // (the agent goes on answering the coordinator meanwhile). Every work of that
+                // version waits (the step's own, and shards reassigned to this agent later); work
+                // of a newer version drops the older.
                 self.runID = runID
-                deferred = work
+                deferred.removeAll { $0.parameterVersion != work.parameterVersion }
+                deferred.append(work)
                 return
             }
         } else if work.flags.contains(.sharedParameters) || parameterVersion != work.parameterVersion {
