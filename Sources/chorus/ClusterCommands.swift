@@ -57,6 +57,10 @@ struct ClusterOptions: ParsableArguments {
         do { settings.curveBulk = try ClusterSocket.CurveBulk(parsing: curveBulk) } catch { throw ValidationError("\(error)") }
         guard probeEvery >= 0 else { throw ValidationError("--probe-every must be ≥ 0") }
         settings.probeEvery = probeEvery
+        // The agents' peer mesh is not encrypted: refuse rather than send pieces in clear.
+        if chunkOwners && settings.curve != nil {
+            throw ValidationError("--chunk-owners with --curve-keys: the agents' peer traffic (pieces and chunks) is not encrypted yet; run one or the other (docs/operations.md, threat model)")
+        }
         settings.chunkOwners = chunkOwners
         settings.kernel = BLAS.coreName
         return settings
