@@ -410,7 +410,10 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
             mesh.runID = runID
             try mesh.connect(peers: Dictionary(zip(control.peers, control.endpoints), uniquingKeysWith: { a, _ in a }))
             self.table = table
-            reducer = ChunkReducer(chunks: chunks, owned: table.chunks(ownedBy: workerID))
+            // A table that only adds an agent (one that joined during the step) keeps this agent's
+            // chunks: the step's pieces so far stay.
+            let owned = table.chunks(ownedBy: workerID)
+            if reducer?.owned != owned { reducer = ChunkReducer(chunks: chunks, owned: owned) }
             log("chunk owners: \(table.owners.count) agents, \(table.chunks(ownedBy: workerID).count) of \(chunks.count) chunks here")
         case .chunk(let chunk) where chunk.role == .update:
             // A chunk this agent owns: take it and pass it to every other agent. (The coordinator
@@ -500,12 +503,12 @@ public final class HostAgent: WorkerWorkload, CoordinatorWorkload {
         guard let chunks = contributionChunks, let table, let mesh, let reducer else { return }
         for (c, range) in chunks.ranges.enumerated() {
             let owner = table.owner(ofChunk: c)
-            let slice = Array(UnsafeBufferPointer(start: values.pointer + range.lowerBound, count: range.count))
+            let slice = UnsafeBufferPointer(start: values.pointer + range.lowerBound, count: range.count)
             if owner == workerID {
-                try reducer.receive(step: Int(step), chunk: c, shards: node, values: slice)
+                try reducer.receive(step: Int(step), chunk: c, shards: node, values: Array(slice))
             } else {
                 try mesh.send(ChunkData(role: .piece, step: step, chunk: UInt32(c), shard: UInt32(node.lowerBound), span: UInt32(node.count),
-                                        payload: PayloadBuffer(floats: slice)), to: owner)
+                                        payload: PayloadBuffer(copying: UnsafeRawBufferPointer(slice))), to: owner)
             }
         }
         try sendReducedIfComplete()

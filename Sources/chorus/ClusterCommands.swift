@@ -61,6 +61,9 @@ struct ClusterOptions: ParsableArguments {
         if chunkOwners && settings.curve != nil {
             throw ValidationError("--chunk-owners with --curve-keys: the agents' peer traffic (pieces and chunks) is not encrypted yet; run one or the other (docs/operations.md, threat model)")
         }
+        if chunkOwners && dtype != .fp32 {
+            throw ValidationError("--chunk-owners with --wire-dtype \(wireDType): chunk owners send fp32 (exact) pieces and sums")
+        }
         settings.chunkOwners = chunkOwners
         settings.kernel = BLAS.coreName
         return settings
