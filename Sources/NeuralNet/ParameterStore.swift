@@ -24,6 +24,8 @@ public final class ParameterStore {
     public private(set) var entries: [ParameterEntry] = []
     /// Total element count.
     public private(set) var count = 0
+    /// Each tensor's range of the flat buffer, in order.
+    public var tensorRanges: [Range<Int>] { entries.map { $0.offset..<($0.offset + $0.count) } }
     /// Values; allocated by `allocate()`.
     public private(set) var values = TensorStorage(count: 0)
     /// Gradients; allocated by `allocate()`.

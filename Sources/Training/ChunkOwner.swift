@@ -1,7 +1,19 @@
 import Cluster
 import Config
 import Coordination
+import NeuralNet
 import Optimizers
+
+extension ParameterChunks {
+    /// The chunks of `model`'s whole contribution: its parameter tensors', then its batch-norm
+    /// statistics' (what an agent sends and the coordinator sums, `--chunk-owners`).
+    static func ofContribution(_ model: Model) -> ParameterChunks {
+        .ofContribution(tensors: model.parameters.tensorRanges, contributionCount: model.contributionCount)
+    }
+
+    /// How many of the chunks hold parameters (they come first).
+    func parameterChunkCount(_ model: Model) -> Int { ranges.prefix { $0.upperBound <= model.parameters.count }.count }
+}
 
 /// Which owner holds which parameter chunk (issue 12, `--chunk-owners`): at the start chunk c
 /// belongs to `owners[c mod H]`, the owners in ascending id order; when an owner goes, only its

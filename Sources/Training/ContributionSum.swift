@@ -39,9 +39,7 @@ public final class ContributionSum {
         fold.push(shards, Entry(values: values, outcome: outcome)) { left, right in
             let sum = left.values.pointer, other = right.values.pointer
             for i in 0..<count { sum[i] += other[i] }
-            left.outcome.lossSum += right.outcome.lossSum
-            left.outcome.correct += right.outcome.correct
-            left.outcome.count += right.outcome.count
+            left.outcome.add(right.outcome)
             pool.append(right.values)
         }
     }
@@ -55,5 +53,14 @@ public final class ContributionSum {
     public func reset(recycling values: TensorStorage? = nil) {
         if let values { pool.append(values) }
         fold.reset()
+    }
+}
+
+extension ShardOutcome {
+    /// Adds `other`'s loss, correct predictions and examples (a node's outcome from its halves').
+    mutating func add(_ other: ShardOutcome) {
+        lossSum += other.lossSum
+        correct += other.correct
+        count += other.count
     }
 }

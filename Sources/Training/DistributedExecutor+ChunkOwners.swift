@@ -30,8 +30,8 @@ final class ChunkOwnerState {
     let placeholder = TensorStorage(count: 1)
 
     init(session: TrainingSession) {
-        chunks = ParameterChunks.ofContribution(tensors: session.tensorRanges, contributionCount: session.model.contributionCount)
-        parameterChunkCount = chunks.ranges.filter { $0.upperBound <= session.model.parameters.count }.count
+        chunks = ParameterChunks.ofContribution(session.model)
+        parameterChunkCount = chunks.parameterChunkCount(session.model)
         outcomes = TreeFold(tree: ShardTree(count: session.shards))
     }
 }
@@ -58,12 +58,10 @@ extension DistributedExecutor {
             logLine("chorus coordinator: chunk owners: \(live.count) agents own \(state.chunks.count) chunks")
         } else if state.distributedVersion != version, state.seeded == Set(live) {
             // The parameters of this version to their owners, chunk by chunk; the owners pass them on.
-            let values = session.model.parameters.values.pointer, table = state.table!
+            let table = state.table!
             for c in 0..<state.parameterChunkCount {
-                let range = state.chunks.ranges[c]
-                let payload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: values + range.lowerBound, count: range.count * 4))
-                host.send(.chunk(ChunkData(role: .update, step: version, chunk: UInt32(c), payload: payload)), to: table.owner(ofChunk: c))
-                bytesSent += range.count * 4
+                host.send(parameterChunk(c, of: state, version: version), to: table.owner(ofChunk: c))
+                bytesSent += state.chunks.ranges[c].count * 4
             }
         } else {
             state.seeded.removeAll()
@@ -80,11 +78,9 @@ extension DistributedExecutor {
             guard updatesSent, let table = state.table else { return }
             for dead in table.owners where !covered.contains(dead) && !self.host.liveWorkers.contains(dead) {
                 covered.insert(dead)
-                let values = session.model.parameters.values.pointer
                 for c in table.chunks(ownedBy: dead) where c < state.parameterChunkCount {
-                    let range = state.chunks.ranges[c]
-                    let payload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: values + range.lowerBound, count: range.count * 4))
-                    for worker in self.host.liveWorkers { self.host.send(.chunk(ChunkData(role: .update, step: version, chunk: UInt32(c), payload: payload)), to: worker) }
+                    let update = self.parameterChunk(c, of: state, version: version)
+                    for worker in self.host.liveWorkers { self.host.send(update, to: worker) }
                 }
             }
         }
@@ -123,6 +119,13 @@ extension DistributedExecutor {
         session.add(shards: 0..<session.shards, contribution: reduced, outcome: outcome)
     }
 
+    /// Parameter chunk `c` of the current parameters, as an update of `version`.
+    func parameterChunk(_ c: Int, of state: ChunkOwnerState, version: UInt64) -> Message {
+        let range = state.chunks.ranges[c]
+        let payload = PayloadBuffer(copying: UnsafeRawBufferPointer(start: session.model.parameters.values.pointer + range.lowerBound, count: range.count * 4))
+        return .chunk(ChunkData(role: .update, step: version, chunk: UInt32(c), payload: payload))
+    }
+
     /// The table (owners of the chunks, the agents and their endpoints) to every agent it names.
     func sendTable(_ state: ChunkOwnerState, step: Int) {
         let control = ChunkControl(role: .table, step: UInt64(step), chunks: state.table!.ownerOfChunk, peers: state.peers,
@@ -143,11 +146,7 @@ extension DistributedExecutor {
     func aggregateChunked(_ state: ChunkOwnerState, _ result: Result, _ aggregation: Aggregation) {
         shardSignals?(ReceivedShard(worker: aggregation.worker, shards: aggregation.shards, signals: result.signals,
                                     contribution: nil, count: result.outcome.count, receivedNorm: result.receivedNorm))
-        state.outcomes.push(aggregation.shards, result.outcome) { left, right in
-            left.lossSum += right.lossSum
-            left.correct += right.correct
-            left.count += right.count
-        }
+        state.outcomes.push(aggregation.shards, result.outcome) { $0.add($1) }
         ledger.contributed(aggregation.worker, step: session.globalStep)
     }
 

@@ -356,18 +356,9 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
             guard gradient.payload.byteCount == 0, gradient.sharedSlot == Gradient.inline else {
                 return .invalid("node sum with values from worker \(member.id): with --chunk-owners they go to the chunks' owners")
             }
-            if Int(gradient.step) == session.globalStep, isProbeStep(session.globalStep), let first = signals.first, !first.isEmpty {
-                gradientStatistics?(member.id, first)
-            }
             let reported = signals.first.flatMap { try? ShardSignals.decode($0) }?.gradientNorm
-            workerStats[member.id, default: WorkerStats()].shards += Int(gradient.span)
-            workerStats[member.id, default: WorkerStats()].computeNanos += gradient.computeNanos
-            timing.workerComputeNanos += gradient.computeNanos
-            timing.shards += Int(gradient.span)
-            lastArrival[member.id] = monotonicNanos()
-            return .accepted(Result(contribution: chunkOwners.placeholder,
-                                    outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
-                                    signals: signals, receivedNorm: reported.flatMap { $0 >= 0 ? $0 : nil }))
+            return accepted(gradient, from: member, signals: signals, contribution: chunkOwners.placeholder,
+                            receivedNorm: reported.flatMap { $0 >= 0 ? $0 : nil }, decodeStarted: decodeStarted)
         }
         let storage = session.contributionBuffer()
         let values = UnsafeMutableBufferPointer(start: storage.pointer, count: count)
@@ -419,6 +410,12 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
                                 + "with gradient norm \(reported) but it arrived with \(received): its values changed after they were computed")
             }
         }
+        return accepted(gradient, from: member, signals: signals, contribution: storage, receivedNorm: receivedNorm, decodeStarted: decodeStarted)
+    }
+
+    /// An intact result: the probe's statistics to the monitor, the counters and the timeline.
+    func accepted(_ gradient: Gradient, from member: Member, signals: [[UInt8]], contribution: TensorStorage, receivedNorm: Double?,
+                  decodeStarted: UInt64) -> GradientIntake<Result> {
         if Int(gradient.step) == session.globalStep, isProbeStep(session.globalStep), let first = signals.first, !first.isEmpty {
             gradientStatistics?(member.id, first)
         }
@@ -439,7 +436,7 @@ public final class DistributedExecutor: StepExecutor, CoordinatorWorkload {
                           args: ["worker": .integer(Int(member.id))])
         }
         lastArrival[member.id] = monotonicNanos()
-        return .accepted(Result(contribution: storage,
+        return .accepted(Result(contribution: contribution,
                                 outcome: ShardOutcome(lossSum: gradient.lossSum, correct: Int(gradient.correct), count: Int(gradient.exampleCount)),
                                 signals: signals, receivedNorm: receivedNorm))
     }

@@ -96,18 +96,10 @@ public final class MonitorHookup {
                 // Measured here, as received: a worker with bad memory cannot misreport it (a node
                 // sum's norm, per example, stands for each of its shards).
                 // With chunk owners the values are not here: the sender's own norm of its node sum.
-                guard let contribution = received.contribution else {
-                    let norm = received.receivedNorm.map { $0 / Double(max(received.count, 1)) } ?? -1
-                    for (shard, blob) in zip(received.shards, received.signals) {
-                        guard var signals = try? ShardSignals.decode(blob) else { continue }
-                        signals.gradientNorm = norm
-                        pendingShards.append((Int(received.worker), shard, signals))
-                    }
-                    return
-                }
-                let raw = (reuseTransitNorm ? received.receivedNorm : nil)
-                    ?? GradientClipping.globalNorm(contribution, count: parameterCount)
-                let norm = raw / Double(max(received.count, 1))
+                let raw = received.contribution.map { contribution in
+                    (reuseTransitNorm ? received.receivedNorm : nil) ?? GradientClipping.globalNorm(contribution, count: parameterCount)
+                } ?? received.receivedNorm
+                let norm = raw.map { $0 / Double(max(received.count, 1)) } ?? -1
                 for (shard, blob) in zip(received.shards, received.signals) {
                     guard var signals = try? ShardSignals.decode(blob) else { continue }
                     signals.gradientNorm = norm

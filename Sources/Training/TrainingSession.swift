@@ -159,7 +159,7 @@ public final class TrainingSession {
         self.shards = shards
         tree = ShardTree(count: shards)
         aggregate = ContributionSum(count: model.contributionCount, tree: tree)
-        tensorRanges = model.parameters.entries.map { $0.offset..<($0.offset + $0.count) }
+        tensorRanges = model.parameters.tensorRanges
         chunks = ParameterChunks(tensors: tensorRanges)
         chunkSquares = Array(repeating: 0, count: chunks.count)
     }
